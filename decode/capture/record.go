@@ -1,0 +1,53 @@
+// Package capture reads packet records from capture files: pcap (micro- and
+// nanosecond, either byte order) and pcapng (several interfaces, per-interface
+// link type and timestamp resolution; EPB, SPB and OPB), gzip-compressed or
+// not, detected from the magic number rather than the file name. Several files
+// read in a row form one capture whose frames are numbered 1, 2, ... across
+// them, as Wireshark numbers the frames of a single file.
+package capture
+
+import "time"
+
+// LinkType is a LINKTYPE_ value from the tcpdump.org link-layer header types
+// registry (the value stored in pcap and pcapng headers).
+type LinkType uint16
+
+const (
+	LinkNull     LinkType = 0   // BSD loopback, host byte order family
+	LinkEthernet LinkType = 1
+	LinkRaw      LinkType = 101 // raw IPv4 or IPv6
+	LinkLoop     LinkType = 108 // OpenBSD loopback, network byte order family
+	LinkLinuxSLL LinkType = 113
+	LinkIPv4     LinkType = 228
+	LinkIPv6     LinkType = 229
+	LinkSLL2     LinkType = 276
+)
+
+// Record is one packet record. Data aliases the reader's buffer and is valid
+// only until the next call to Next.
+type Record struct {
+	Frame     uint64 // 1-based, counting every packet record of every file read so far
+	Time      time.Time
+	LinkType  LinkType
+	Interface int    // pcapng interface index; 0 for pcap
+	Data      []byte // the captured bytes (CapLen of them)
+	OrigLen   int    // the packet's length on the wire; > len(Data) when cut by the snaplen
+}
+
+// FileInfo summarizes one input file, for reports.
+type FileInfo struct {
+	Path      string     `json:"path"`
+	Format    string     `json:"format"` // "pcap", "pcap-ns", "pcapng"; "+gzip" appended when compressed
+	LinkTypes []LinkType `json:"link_types"`
+	Packets   uint64     `json:"packets"`
+	First     time.Time  `json:"first"`
+	Last      time.Time  `json:"last"`
+}
+
+// Warning is something wrong with the input that did not stop reading:
+// a truncated last record, an unknown block, a snaplen-cut packet.
+type Warning struct {
+	Path    string `json:"path"`
+	Frame   uint64 `json:"frame,omitempty"`
+	Message string `json:"message"`
+}

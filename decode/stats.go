@@ -1,0 +1,28 @@
+package decode
+
+// Stats counts what the decoder saw and what it understood of it.
+type Stats struct {
+	Packets          uint64            `json:"packets"`
+	Bytes            uint64            `json:"bytes"` // captured bytes
+	UDP              uint64            `json:"udp"`
+	TCP              uint64            `json:"tcp"`
+	IPv6             uint64            `json:"ipv6"`
+	Fragments        uint64            `json:"ip_fragments"`
+	Reassembled      uint64            `json:"ip_reassembled"`
+	Truncated        uint64            `json:"truncated"` // snaplen-cut or too short for their headers
+	NotIP            uint64            `json:"not_ip"`
+	UnknownLinkTypes map[uint16]uint64 `json:"unknown_link_types,omitempty"` // LINKTYPE_ value -> packets
+	STUN             uint64            `json:"stun_messages"`
+	ClassicSTUN      uint64            `json:"classic_stun_messages"`
+	ChannelData      uint64            `json:"channel_data"`
+	ICMPErrors       uint64            `json:"icmp_errors"`
+	Malformed        uint64            `json:"malformed"`
+	// MalformedFrames lists the first MaxListedFrames frames that held a
+	// message callscope recognized but could not decode.
+	MalformedFrames []uint64 `json:"malformed_frames,omitempty"`
+	TCPStreams      uint64   `json:"tcp_streams"`
+	TCPGaps         uint64   `json:"tcp_gaps"` // missing data skipped in reassembled streams
+}
+
+// MaxListedFrames bounds frame lists kept in Stats.
+const MaxListedFrames = 50

@@ -1,0 +1,142 @@
+// Package stun decodes STUN and TURN messages (RFC 8489, RFC 8656, RFC 6062,
+// RFC 8445's ICE attributes) and classic RFC 3489 messages, on top of
+// github.com/pion/stun/v3.
+//
+// One Message is reused for every packet: Decode resets it, and its slices
+// and strings point into the packet's bytes or into buffers owned by the
+// Message, valid until the next Decode.
+package stun
+
+import (
+	"net/netip"
+
+	pionstun "github.com/pion/stun/v3"
+)
+
+// Method is a STUN method number (RFC 8489 §5, IANA "STUN Methods").
+type Method uint16
+
+const (
+	MethodBinding           Method = 0x001
+	MethodSharedSecret      Method = 0x002 // RFC 3489 only
+	MethodAllocate          Method = 0x003
+	MethodRefresh           Method = 0x004
+	MethodSend              Method = 0x006
+	MethodData              Method = 0x007
+	MethodCreatePermission  Method = 0x008
+	MethodChannelBind       Method = 0x009
+	MethodConnect           Method = 0x00a // RFC 6062
+	MethodConnectionBind    Method = 0x00b // RFC 6062
+	MethodConnectionAttempt Method = 0x00c // RFC 6062
+)
+
+// Class is a STUN message class (RFC 8489 §5).
+type Class uint8
+
+const (
+	ClassRequest Class = iota
+	ClassIndication
+	ClassSuccess
+	ClassError
+)
+
+// String gives the names used in callscope's JSON: request, indication,
+// success, error.
+func (c Class) String() string {
+	switch c {
+	case ClassRequest:
+		return "request"
+	case ClassIndication:
+		return "indication"
+	case ClassSuccess:
+		return "success"
+	}
+	return "error"
+}
+
+// TransactionID is the 96-bit transaction ID of RFC 8489, or, for a classic
+// RFC 3489 message, the last 96 bits of its 128-bit ID (the first 32 bits
+// stand where the magic cookie would be and are kept in Message.Cookie).
+type TransactionID [12]byte
+
+// Message is a decoded STUN message.
+type Message struct {
+	Raw         []byte // the whole message, header included
+	Type        uint16 // the raw message type field
+	Method      Method
+	Class       Class
+	Classic     bool   // RFC 3489: no magic cookie
+	Cookie      uint32 // the magic cookie, or the first 32 bits of a classic transaction ID
+	Transaction TransactionID
+
+	// Attributes lists every attribute type in order of appearance.
+	Attributes []pionstun.AttrType
+
+	ErrorCode   int    // 0 when there is no ERROR-CODE attribute
+	ErrorReason string // the reason phrase, as sent
+
+	Username string
+	Realm    string
+	Nonce    string
+	Software string
+
+	MappedAddress      netip.AddrPort // MAPPED-ADDRESS
+	XORMappedAddress   netip.AddrPort // XOR-MAPPED-ADDRESS
+	XORRelayedAddress  netip.AddrPort // XOR-RELAYED-ADDRESS
+	XORPeerAddresses   []netip.AddrPort
+	ResponseOrigin     netip.AddrPort
+	OtherAddress       netip.AddrPort
+	HasLifetime        bool
+	Lifetime           uint32 // seconds
+	RequestedTransport uint8  // protocol number, 17 for UDP; 0 when absent
+	HasChannelNumber   bool
+	ChannelNumber      uint16
+
+	HasIntegrity       bool // MESSAGE-INTEGRITY
+	HasIntegritySHA256 bool // MESSAGE-INTEGRITY-SHA256
+	HasFingerprint     bool
+	FingerprintOK      bool // FINGERPRINT present and its CRC matches (RFC 8489 §14.7)
+
+	// ICE (RFC 8445 §16.1)
+	HasPriority    bool
+	Priority       uint32
+	UseCandidate   bool
+	IceControlling bool
+	IceControlled  bool
+	IceTieBreaker  uint64
+
+	// Pion is the pion/stun view of the same message, for integrity checks.
+	// It is nil for classic messages.
+	Pion *pionstun.Message
+}
+
+// MethodName returns the RFC name of a method ("Binding", "Allocate",
+// "CreatePermission", ...), or "0x%03x" for one without a name.
+func (m Method) String() string {
+	switch m {
+	case MethodBinding:
+		return "Binding"
+	case MethodSharedSecret:
+		return "SharedSecret"
+	case MethodAllocate:
+		return "Allocate"
+	case MethodRefresh:
+		return "Refresh"
+	case MethodSend:
+		return "Send"
+	case MethodData:
+		return "Data"
+	case MethodCreatePermission:
+		return "CreatePermission"
+	case MethodChannelBind:
+		return "ChannelBind"
+	case MethodConnect:
+		return "Connect"
+	case MethodConnectionBind:
+		return "ConnectionBind"
+	case MethodConnectionAttempt:
+		return "ConnectionAttempt"
+	}
+	const hex = "0123456789abcdef"
+	return string([]byte{'0', 'x', hex[m>>8&0xf], hex[m>>4&0xf], hex[m&0xf]})
+}

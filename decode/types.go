@@ -1,0 +1,87 @@
+// Package decode turns capture records into typed messages: link, IP and
+// transport headers, IP defragmentation, TCP reassembly and the application
+// protocols callscope understands (STUN/TURN and TURN ChannelData today).
+//
+// decode keeps no cross-packet state beyond what reassembly needs: it says
+// what a packet is, never what it means for a call or an allocation (that is
+// package diagnose).
+package decode
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/callscope/callscope/decode/stun"
+)
+
+// Transport is the layer-4 protocol a message travelled on.
+type Transport uint8
+
+const (
+	UDP Transport = iota + 1
+	TCP
+)
+
+func (t Transport) String() string {
+	switch t {
+	case UDP:
+		return "udp"
+	case TCP:
+		return "tcp"
+	}
+	return "unknown"
+}
+
+// Packet says where and when a message was seen. For a message carried over
+// TCP it is the frame in which the message became complete, as Wireshark
+// attributes reassembled PDUs.
+type Packet struct {
+	Frame     uint64 // 1-based record number across all input files, as Wireshark numbers frames
+	Time      time.Time
+	Src, Dst  netip.AddrPort
+	Transport Transport
+	DSCP      uint8 // from the innermost IP header
+}
+
+// Kind tells which of Message's payload fields is set.
+type Kind uint8
+
+const (
+	KindSTUN        Kind = iota + 1 // Message.STUN
+	KindChannelData                 // Message.Channel
+	KindICMPError                   // Message.ICMP
+)
+
+// Message is one decoded protocol message. Decoder reuses Message and the
+// buffers it points to: a consumer that keeps anything must copy it before
+// the emit callback returns.
+type Message struct {
+	Packet
+	Kind    Kind
+	STUN    *stun.Message
+	Channel ChannelData
+	ICMP    ICMPError
+}
+
+// ChannelData is a TURN ChannelData message (RFC 8656 §12.4).
+type ChannelData struct {
+	Number  uint16
+	Length  uint16 // the Length field: application data only, without padding
+	Payload []byte // the application data, Length bytes
+}
+
+// ICMPError is an ICMP or ICMPv6 error that quotes a UDP or TCP packet we
+// may have seen. The quoted packet is not a message of its own (RFC 792,
+// RFC 4443 §2.4(c)): it is described here and never emitted separately.
+type ICMPError struct {
+	V6          bool
+	Type, Code  uint8
+	Unreachable bool   // destination unreachable (any code)
+	Description string // e.g. "port unreachable", "administratively prohibited"
+	// The quoted packet's header fields: the flow the error belongs to.
+	QuotedSrc, QuotedDst netip.AddrPort
+	QuotedTransport      Transport
+	// QuotedPayload is as much of the quoted transport payload as the error
+	// carried; often enough to hold a STUN header and its transaction ID.
+	QuotedPayload []byte
+}

@@ -1,0 +1,138 @@
+package diagnose
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/capture"
+	"github.com/callscope/callscope/decode/stun"
+)
+
+// Analysis is everything correlated from one capture: what rules read and
+// what reports print. Slices are in order of first appearance.
+type Analysis struct {
+	Captures     []capture.FileInfo `json:"captures"`
+	Warnings     []capture.Warning  `json:"warnings,omitempty"`
+	Stats        decode.Stats       `json:"stats"`
+	Transactions []*Transaction     `json:"-"` // every STUN/TURN transaction, allocations' included
+	Allocations  []*Allocation      `json:"allocations"`
+	ICMPErrors   []*ICMPEvent       `json:"-"`
+	// Credentials were given with --turn-credentials: integrity verdicts in
+	// Transaction.Integrity are meaningful.
+	CredentialsGiven bool `json:"-"`
+}
+
+// FrameRef points at one frame.
+type FrameRef struct {
+	Frame uint64    `json:"frame"`
+	Time  time.Time `json:"time"`
+}
+
+// IntegrityVerdict says whether a request's MESSAGE-INTEGRITY matched the
+// credentials given with --turn-credentials.
+type IntegrityVerdict uint8
+
+const (
+	IntegrityNotChecked IntegrityVerdict = iota // no integrity, or no credentials for that user
+	IntegrityMatch                              // computed with a supplied password: the client used it
+	IntegrityMismatch                           // the client used another password (or realm)
+)
+
+// Transaction is a STUN request and what answered it (RFC 8489 §6.3):
+// retransmissions share the transaction ID; the answer may come from another
+// address (RFC 5780), so transactions are keyed by ID and client address.
+type Transaction struct {
+	ID        stun.TransactionID
+	Method    stun.Method
+	Client    netip.AddrPort // who sent the request
+	Server    netip.AddrPort // where it was sent
+	Transport decode.Transport
+
+	Requests     []FrameRef // the request and its retransmissions, the first MaxFramesPerFinding
+	RequestCount int        // all of them
+
+	Answered     bool
+	Response     FrameRef       // the first response
+	ResponseFrom netip.AddrPort // where it came from
+	Class        stun.Class     // ClassSuccess or ClassError when Answered
+	ErrorCode    int
+	ErrorReason  string
+	RTT          time.Duration // first request to first response
+
+	// From the request.
+	Username     string
+	Realm        string
+	Nonce        string
+	HasIntegrity bool
+	Integrity    IntegrityVerdict
+	Lifetime     int64 // LIFETIME in the request, -1 when absent
+	Peers        []netip.AddrPort
+	Channel      uint16
+
+	// From the response.
+	ResponseNonce string // NONCE in an error response (a new challenge)
+	Relayed       netip.AddrPort
+	Mapped        netip.AddrPort
+	GrantedLife   int64 // LIFETIME in a success response, -1 when absent
+
+	ICMP *ICMPEvent // an ICMP error that quoted one of the requests
+}
+
+// Allocation is a TURN allocation attempt and its life (RFC 8656 §7): keyed
+// by the client's 5-tuple (client address, server address, transport).
+type Allocation struct {
+	Client    netip.AddrPort   `json:"client"`
+	Server    netip.AddrPort   `json:"server"`
+	Transport decode.Transport `json:"-"`
+	Username  string           `json:"username,omitempty"`
+	Realm     string           `json:"realm,omitempty"`
+
+	// Outcome is one of "allocated", "deleted", "expired", "rejected",
+	// "unanswered", "challenged" (only the 401 challenge seen).
+	Outcome  string         `json:"outcome"`
+	Relayed  netip.AddrPort `json:"relayed,omitzero"`
+	Mapped   netip.AddrPort `json:"mapped,omitzero"`
+	Lifetime int64          `json:"lifetime_s,omitempty"`
+
+	Attempts    []*Transaction `json:"-"` // the Allocate transactions
+	Requests    []*Transaction `json:"-"` // Refresh, CreatePermission, ChannelBind on this 5-tuple
+	Refreshes   int            `json:"refreshes"`
+	Permissions []Permission   `json:"permissions,omitempty"`
+	Channels    []ChannelBind  `json:"channels,omitempty"`
+	Sent        RelayCounter   `json:"sent"`     // client to peers: Send indications and ChannelData
+	Received    RelayCounter   `json:"received"` // peers to client: Data indications and ChannelData
+
+	First FrameRef `json:"first"`
+	Last  FrameRef `json:"last"`
+}
+
+// Permission is a peer address the client installed a permission for.
+type Permission struct {
+	Peer  netip.Addr `json:"peer"`
+	Frame uint64     `json:"frame"`
+}
+
+// ChannelBind is a channel number bound to a peer (RFC 8656 §11).
+type ChannelBind struct {
+	Number uint16         `json:"number"`
+	Peer   netip.AddrPort `json:"peer"`
+	Frame  uint64         `json:"frame"`
+}
+
+// RelayCounter counts application data relayed through an allocation.
+type RelayCounter struct {
+	Packets     uint64 `json:"packets"`
+	Bytes       uint64 `json:"bytes"`
+	ChannelData uint64 `json:"channel_data"` // of Packets, how many as ChannelData
+}
+
+// ICMPEvent is an ICMP/ICMPv6 error tied to the flow whose packet it quotes.
+type ICMPEvent struct {
+	FrameRef
+	From        netip.Addr       // who sent the error
+	Description string           // "port unreachable", ...
+	Flow        [2]netip.AddrPort // the quoted packet's source and destination
+	Transport   decode.Transport
+	Transaction *Transaction // the STUN request it quoted, when the quote held its header
+}

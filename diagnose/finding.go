@@ -1,0 +1,79 @@
+package diagnose
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Severity orders findings: errors explain a failure, warnings a risk,
+// info something worth knowing.
+type Severity uint8
+
+const (
+	Info Severity = iota + 1
+	Warning
+	Error
+)
+
+func (s Severity) String() string {
+	switch s {
+	case Info:
+		return "info"
+	case Warning:
+		return "warning"
+	case Error:
+		return "error"
+	}
+	return "unknown"
+}
+
+// ParseSeverity reads "info", "warning" or "error".
+func ParseSeverity(s string) (Severity, error) {
+	switch strings.ToLower(s) {
+	case "info":
+		return Info, nil
+	case "warning", "warn":
+		return Warning, nil
+	case "error":
+		return Error, nil
+	}
+	return 0, fmt.Errorf("unknown severity %q (want info, warning or error)", s)
+}
+
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	*s = v
+	return err
+}
+
+// Finding is one diagnosis with the evidence for it. Every finding names the
+// frames that prove it and a Wireshark display filter that shows them.
+type Finding struct {
+	Rule      string    `json:"rule"`
+	Severity  Severity  `json:"severity"`
+	Title     string    `json:"title"`
+	Detail    string    `json:"detail"`
+	Frames    []uint64  `json:"frames"`
+	First     time.Time `json:"first"`
+	Last      time.Time `json:"last"`
+	Endpoints []string  `json:"endpoints"` // "ip:port" strings, IPv6 as "[ip]:port"
+	Filter    string    `json:"filter"`
+}
+
+// Rule is one diagnostic rule. A rule reads the correlated Analysis and
+// returns its findings; it never sees packets.
+type Rule interface {
+	ID() string // stable, e.g. "turn.integrity-failure"
+	Severity() Severity
+	Title() string   // one line
+	Explain() string // a paragraph: what is checked and what usually causes it
+	Check(a *Analysis) []Finding
+}
+
+// MaxFramesPerFinding caps the frames listed as evidence, so that a capture
+// with a million retransmissions still gives a readable finding. The count
+// in Detail stays exact.
+const MaxFramesPerFinding = 50
