@@ -13,7 +13,7 @@ import "time"
 type LinkType uint16
 
 const (
-	LinkNull     LinkType = 0   // BSD loopback, host byte order family
+	LinkNull     LinkType = 0 // BSD loopback, host byte order family
 	LinkEthernet LinkType = 1
 	LinkRaw      LinkType = 101 // raw IPv4 or IPv6
 	LinkLoop     LinkType = 108 // OpenBSD loopback, network byte order family
@@ -26,8 +26,8 @@ const (
 // Record is one packet record. Data aliases the reader's buffer and is valid
 // only until the next call to Next.
 type Record struct {
-	Frame     uint64 // 1-based, counting every packet record of every file read so far
-	Time      time.Time
+	Frame     uint64    // 1-based, counting every packet record of every file read so far
+	Time      time.Time // zero for a pcapng simple packet block, which has no timestamp
 	LinkType  LinkType
 	Interface int    // pcapng interface index; 0 for pcap
 	Data      []byte // the captured bytes (CapLen of them)
@@ -39,7 +39,7 @@ type FileInfo struct {
 	Path      string     `json:"path"`
 	Format    string     `json:"format"` // "pcap", "pcap-ns", "pcapng"; "+gzip" appended when compressed
 	LinkTypes []LinkType `json:"link_types"`
-	Packets   uint64     `json:"packets"`
+	Packets   uint64     `json:"packets"` // records, as capinfos counts them (pcapng event and journal blocks too)
 	First     time.Time  `json:"first"`
 	Last      time.Time  `json:"last"`
 }

@@ -1,0 +1,373 @@
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+)
+
+const (
+	// maxCapLen is the largest captured length accepted for one packet: the
+	// 262144-byte maximum snaplen of libpcap and Wireshark. A bigger record
+	// means a corrupted (or hostile) file, never a real packet.
+	maxCapLen = 262144
+
+	// bufSize is the read buffer. Every packet record, header and block
+	// included, must fit in it so that Record.Data can alias the buffer
+	// instead of being copied; a pcapng packet block longer than this would
+	// need over 768 KiB of options and is treated as corrupted.
+	bufSize = 1 << 20
+
+	// maxWarnings bounds the warnings kept: a badly broken input must not
+	// grow memory with its size.
+	maxWarnings = 100
+)
+
+// ErrClosed is returned by Next after Close.
+var ErrClosed = errors.New("capture: reader closed")
+
+type format uint8
+
+const (
+	formatPcap format = iota + 1
+	formatPcapNs
+	formatPcapng
+)
+
+func (f format) String() string {
+	switch f {
+	case formatPcap:
+		return "pcap"
+	case formatPcapNs:
+		return "pcap-ns"
+	case formatPcapng:
+		return "pcapng"
+	}
+	return "unknown"
+}
+
+// source is one input not yet being read. stream is nil for a named file,
+// which is opened (again) only when its turn comes so that a long list of
+// files does not hold a descriptor each; stdin and NewReader streams cannot
+// be reopened and keep the stream that was sniffed.
+type source struct {
+	path   string
+	stream io.Reader
+	format format
+	gzip   bool
+}
+
+// Reader reads packet records from one or more capture files in order.
+// Record.Data points into a 1 MiB read buffer, so Next copies nothing and
+// allocates nothing per packet; a record longer than the 256 KiB snaplen
+// limit marks its file as corrupted instead of growing the buffer. A Reader
+// is not safe for concurrent use.
+type Reader struct {
+	pending []source
+
+	br     *bufio.Reader
+	closer io.Closer // the open file, if the Reader opened it
+	active bool
+	closed bool
+
+	path   string
+	off    int64 // bytes consumed from the current (decompressed) stream
+	format format
+	order  binary.ByteOrder
+
+	pcapLink LinkType
+	ifaces   []ngInterface // interfaces of the current pcapng section
+
+	files      []FileInfo
+	warnings   []Warning
+	suppressed int
+
+	frame uint64
+	rec   Record
+}
+
+// Open prepares to read the files in order as one capture; "-" is stdin.
+// Each file is checked now: Open fails, naming the file, if one cannot be
+// opened or does not start with a pcap or pcapng magic number (gzip is
+// undone first).
+func Open(paths ...string) (*Reader, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("capture: no input files")
+	}
+	r := &Reader{}
+	stdin := false
+	for _, p := range paths {
+		if p == "-" {
+			if stdin {
+				return nil, errors.New("capture: stdin (-) given more than once")
+			}
+			stdin = true
+			src, err := sniff(os.Stdin, "-")
+			if err != nil {
+				return nil, err
+			}
+			r.pending = append(r.pending, src)
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("capture: %w", err)
+		}
+		src, err := sniff(f, p)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		src.stream = nil
+		r.pending = append(r.pending, src)
+	}
+	return r, nil
+}
+
+// NewReader reads one already-open stream; name stands for it in FileInfo
+// and messages. It fails if the stream is not pcap or pcapng (after gzip).
+func NewReader(rd io.Reader, name string) (*Reader, error) {
+	src, err := sniff(rd, name)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{pending: []source{src}}, nil
+}
+
+// sniff reads the magic number, undoing gzip, and returns a stream that
+// still starts at the first byte of the capture.
+func sniff(raw io.Reader, name string) (source, error) {
+	src := source{path: name}
+	var magic [4]byte
+	n, err := io.ReadFull(raw, magic[:])
+	if err != nil {
+		if n == 0 && err == io.EOF {
+			return src, fmt.Errorf("capture: %s: empty file", name)
+		}
+		if err == io.ErrUnexpectedEOF {
+			return src, fmt.Errorf("capture: %s: %d bytes, too short for a capture file", name, n)
+		}
+		return src, fmt.Errorf("capture: %s: %w", name, err)
+	}
+	stream := io.MultiReader(bytes.NewReader(magic[:]), raw)
+	if magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(stream)
+		if err != nil {
+			return src, fmt.Errorf("capture: %s: %w", name, err) // "gzip: invalid header"
+		}
+		n, err := io.ReadFull(zr, magic[:])
+		if err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return src, fmt.Errorf("capture: %s: gzip content is %d bytes, too short for a capture file", name, n)
+			}
+			return src, fmt.Errorf("capture: %s: gzip: %w", name, err)
+		}
+		src.gzip = true
+		stream = io.MultiReader(bytes.NewReader(magic[:]), zr)
+	}
+	switch binary.BigEndian.Uint32(magic[:]) {
+	case 0xa1b2c3d4, 0xd4c3b2a1:
+		src.format = formatPcap
+	case 0xa1b23c4d, 0x4d3cb2a1:
+		src.format = formatPcapNs
+	case blockSHB:
+		src.format = formatPcapng
+	default:
+		what := ""
+		if src.gzip {
+			what = " after gunzip"
+		}
+		return src, fmt.Errorf("capture: %s: not a pcap or pcapng file (magic % x at offset 0%s)", name, magic, what)
+	}
+	src.stream = stream
+	return src, nil
+}
+
+// Next returns the next packet record of the capture, or io.EOF after the
+// last one. The Record and its Data are reused by the next call. Problems in
+// the input (truncation, corruption) end the file they are in with a
+// Warning and reading goes on with the next file; the only other error is
+// ErrClosed.
+func (r *Reader) Next() (*Record, error) {
+	if r.closed {
+		return nil, ErrClosed
+	}
+	for {
+		if !r.active {
+			if len(r.pending) == 0 {
+				return nil, io.EOF
+			}
+			src := r.pending[0]
+			r.pending[0] = source{}
+			r.pending = r.pending[1:]
+			r.start(src)
+			continue
+		}
+		var ok bool
+		if r.format == formatPcapng {
+			ok = r.nextBlock()
+		} else {
+			ok = r.nextPcap()
+		}
+		if !ok {
+			r.finish()
+			continue
+		}
+		r.frame++
+		r.rec.Frame = r.frame
+		info := &r.files[len(r.files)-1]
+		info.Packets++
+		if t := r.rec.Time; !t.IsZero() {
+			// Earliest and latest, as capinfos reports them: records
+			// are not always in time order (several interfaces, clock
+			// steps).
+			if info.First.IsZero() || t.Before(info.First) {
+				info.First = t
+			}
+			if info.Last.IsZero() || t.After(info.Last) {
+				info.Last = t
+			}
+		}
+		return &r.rec, nil
+	}
+}
+
+// start begins reading src; on failure it leaves a warning and the Reader
+// inactive so that Next moves on.
+func (r *Reader) start(src source) {
+	r.path = src.path
+	if src.stream == nil {
+		f, err := os.Open(src.path)
+		if err != nil {
+			r.warn(0, "cannot open: %v", err)
+			return
+		}
+		s, err := sniff(f, src.path)
+		if err != nil {
+			f.Close()
+			r.warn(0, "%v", err)
+			return
+		}
+		src = s
+		r.closer = f
+	}
+	if r.br == nil {
+		r.br = bufio.NewReaderSize(src.stream, bufSize)
+	} else {
+		r.br.Reset(src.stream)
+	}
+	r.active = true
+	r.off = 0
+	r.format = src.format
+	r.ifaces = r.ifaces[:0]
+	r.order = binary.LittleEndian
+	name := src.format.String()
+	if src.gzip {
+		name += "+gzip"
+	}
+	r.files = append(r.files, FileInfo{Path: src.path, Format: name, LinkTypes: []LinkType{}})
+	if src.format != formatPcapng && !r.pcapHeader() {
+		r.finish()
+	}
+}
+
+// finish ends the current file.
+func (r *Reader) finish() {
+	if r.closer != nil {
+		r.closer.Close()
+		r.closer = nil
+	}
+	if r.br != nil {
+		// Drop the stream (and the buffered bytes' owner) now rather
+		// than at the next file.
+		r.br.Reset(eofReader{})
+	}
+	r.active = false
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// addLinkType records a link type seen in a header of the current file.
+func (r *Reader) addLinkType(lt LinkType) {
+	info := &r.files[len(r.files)-1]
+	if !slices.Contains(info.LinkTypes, lt) {
+		info.LinkTypes = append(info.LinkTypes, lt)
+	}
+}
+
+// warn records a warning about the current file; frame is the record it is
+// about, 0 for none.
+func (r *Reader) warn(frame uint64, format string, args ...any) {
+	if len(r.warnings) >= maxWarnings {
+		r.suppressed++
+		return
+	}
+	r.warnings = append(r.warnings, Warning{Path: r.path, Frame: frame, Message: fmt.Sprintf(format, args...)})
+}
+
+// short reports a read that returned fewer than want bytes of something
+// (what, for example "record 7" or "interface description block") at the
+// current offset. A clean end of stream before the first byte is no
+// problem at all.
+func (r *Reader) short(got, want int, err error, frame uint64, what string) {
+	switch {
+	case got == 0 && err == io.EOF:
+	case got == 0 && err == io.ErrUnexpectedEOF:
+		// Only the decompressor says this on a record boundary.
+		r.warn(frame, "truncated: stream ends early, before %s (offset %d)", what, r.off)
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		r.warn(frame, "truncated: %s cut after %d of %d bytes (offset %d)", what, got, want, r.off)
+	default:
+		r.warn(frame, "read error at offset %d: %v", r.off, err)
+	}
+}
+
+// corrupted reports a malformed header; the rest of the file is skipped
+// because nothing after it can be trusted to be aligned on a record.
+func (r *Reader) corrupted(frame uint64, format string, args ...any) {
+	r.warn(frame, "corrupted at offset %d: %s; rest of file skipped", r.off, fmt.Sprintf(format, args...))
+}
+
+// consume discards n bytes already known to be buffered.
+func (r *Reader) consume(n int) {
+	r.br.Discard(n)
+	r.off += int64(n)
+}
+
+// Files describes the files read so far; the last one is complete only
+// after Next has returned io.EOF.
+func (r *Reader) Files() []FileInfo { return slices.Clone(r.files) }
+
+// Warnings returns the first warnings (at most 100), followed by one that
+// counts the others if there were more.
+func (r *Reader) Warnings() []Warning {
+	w := slices.Clone(r.warnings)
+	if r.suppressed > 0 {
+		w = append(w, Warning{Message: fmt.Sprintf("%d more warnings not shown", r.suppressed)})
+	}
+	return w
+}
+
+// Close releases the open file. Stdin is not closed.
+func (r *Reader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	var err error
+	if r.closer != nil {
+		err = r.closer.Close()
+		r.closer = nil
+	}
+	r.active = false
+	r.pending = nil
+	return err
+}
