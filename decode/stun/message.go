@@ -60,7 +60,16 @@ func (c Class) String() string {
 type TransactionID [12]byte
 
 // Message is a decoded STUN message.
+//
+// Fields for attributes that may appear more than once (except
+// XOR-PEER-ADDRESS) hold the first occurrence, as RFC 8489 §14 receivers
+// use it.
 type Message struct {
+	// HeaderOK says the 20-byte header was readable: Type, Method, Class,
+	// Classic, Cookie, Length and Transaction are valid even when Decode
+	// returned an error about the attributes.
+	HeaderOK bool
+
 	Raw         []byte // the whole message, header included
 	Type        uint16 // the raw message type field
 	Method      Method
@@ -68,8 +77,11 @@ type Message struct {
 	Classic     bool   // RFC 3489: no magic cookie
 	Cookie      uint32 // the magic cookie, or the first 32 bits of a classic transaction ID
 	Transaction TransactionID
+	Length      uint16 // the header's length field: attribute bytes after the header
 
-	// Attributes lists every attribute type in order of appearance.
+	// Attributes lists every attribute type in order of appearance, as
+	// sent (0x8020 stays 0x8020). An attribute whose length overruns the
+	// message is listed too: it is the one the error names.
 	Attributes []pionstun.AttrType
 
 	ErrorCode   int    // 0 when there is no ERROR-CODE attribute
@@ -91,6 +103,12 @@ type Message struct {
 	RequestedTransport uint8  // protocol number, 17 for UDP; 0 when absent
 	HasChannelNumber   bool
 	ChannelNumber      uint16
+	AlternateServer    netip.AddrPort // ALTERNATE-SERVER (RFC 8489 §14.15), with 300 Try Alternate
+	PasswordAlgorithm  uint16         // PASSWORD-ALGORITHM (RFC 8489 §14.12): 1 MD5, 2 SHA-256; 0 when absent
+
+	// Data is the DATA attribute's value (Send and Data indications,
+	// RFC 8656 §14.4), nil when absent. It points into Raw.
+	Data []byte
 
 	HasIntegrity       bool // MESSAGE-INTEGRITY
 	HasIntegritySHA256 bool // MESSAGE-INTEGRITY-SHA256
@@ -106,11 +124,18 @@ type Message struct {
 	IceTieBreaker  uint64
 
 	// Pion is the pion/stun view of the same message, for integrity checks.
-	// It is nil for classic messages.
+	// It is nil for classic messages and for messages whose attributes
+	// could not be framed. Its Raw is a copy owned by m, so it stays valid
+	// after the packet buffer is reused, until the next Decode.
 	Pion *pionstun.Message
+
+	pion        *pionstun.Message // reused behind Pion
+	integrityAt int               // offset of MESSAGE-INTEGRITY, 0 when absent
+	sha256At    int               // offset of MESSAGE-INTEGRITY-SHA256, 0 when absent
+	strings     recentStrings
 }
 
-// MethodName returns the RFC name of a method ("Binding", "Allocate",
+// String returns the RFC name of a method ("Binding", "Allocate",
 // "CreatePermission", ...), or "0x%03x" for one without a name.
 func (m Method) String() string {
 	switch m {
