@@ -1,16 +1,98 @@
 package decode
 
-import "github.com/callscope/callscope/decode/capture"
+import (
+	"time"
+
+	"github.com/callscope/callscope/decode/capture"
+	"github.com/callscope/callscope/decode/stun"
+)
+
+// Options bounds the state a Decoder keeps. A zero field takes its default.
+// Every limit is enforced by evicting the oldest state, never by failing.
+type Options struct {
+	// IP reassembly (RFC 791 §3.2, RFC 8200 §4.5).
+	MaxFragDatagrams int           // datagrams being reassembled at once; default 1024
+	MaxFragBytes     int           // bytes buffered for all of them; default 8 MiB
+	FragTimeout      time.Duration // since a datagram's first fragment, by packet time; default 30 s
+
+	// TCP reassembly.
+	MaxTCPStreams  int           // connections tracked; default 4096
+	MaxStreamBytes int           // bytes buffered per direction; default 64 KiB
+	TCPIdleTimeout time.Duration // a connection silent this long is forgotten; default 5 min
+
+	// Classification state: endpoints that carried STUN, which make a
+	// ChannelData guess believable on their flows.
+	MaxSTUNEndpoints int           // default 8192
+	STUNEndpointTTL  time.Duration // default 15 min (TURN channels live 10, RFC 8656 §12)
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxFragDatagrams <= 0 {
+		o.MaxFragDatagrams = 1024
+	}
+	if o.MaxFragBytes <= 0 {
+		o.MaxFragBytes = 8 << 20
+	}
+	if o.FragTimeout <= 0 {
+		o.FragTimeout = 30 * time.Second
+	}
+	if o.MaxTCPStreams <= 0 {
+		o.MaxTCPStreams = 4096
+	}
+	if o.MaxStreamBytes <= 0 {
+		o.MaxStreamBytes = 64 << 10
+	}
+	if o.TCPIdleTimeout <= 0 {
+		o.TCPIdleTimeout = 5 * time.Minute
+	}
+	if o.MaxSTUNEndpoints <= 0 {
+		o.MaxSTUNEndpoints = 8192
+	}
+	if o.STUNEndpointTTL <= 0 {
+		o.STUNEndpointTTL = 15 * time.Minute
+	}
+	return o
+}
 
 // Decoder decodes capture records into Messages. It holds the state that
-// reassembly needs (IP fragments, TCP streams) and nothing more. A Decoder is
-// not safe for concurrent use.
+// reassembly needs (IP fragments, TCP streams) and, as classification state,
+// a bounded set of endpoints that carried STUN. A Decoder is not safe for
+// concurrent use.
+//
+// Headers are parsed by hand rather than with gopacket's DecodingLayerParser:
+// the same few bounds-checked reads serve the outer packet and the packet an
+// ICMP error quotes (cut short on purpose, which layers rejects), truncated
+// packets still yield what they hold, and the UDP path allocates nothing.
 type Decoder struct {
-	stats Stats
+	opts      Options
+	stats     Stats
+	frags     defragmenter
+	tcp       tcpTable
+	endpoints endpointSet
+
+	// Per-packet scratch, reset by Decode.
+	pkt       Packet
+	truncated bool
+	ipCut     int // bytes of the IP packet the snaplen cut off
+	sawIPv6   bool
+	sawUDP    bool
+	sawTCP    bool
+	msg       Message
+	stunMsg   stun.Message
 }
 
 // NewDecoder returns a Decoder with default limits.
-func NewDecoder() *Decoder { return &Decoder{} }
+func NewDecoder() *Decoder { return NewDecoderWithOptions(Options{}) }
+
+// NewDecoderWithOptions returns a Decoder with the given limits.
+func NewDecoderWithOptions(o Options) *Decoder {
+	o = o.withDefaults()
+	d := &Decoder{opts: o}
+	d.frags.init(o)
+	d.tcp.init(o)
+	d.endpoints.init(o.MaxSTUNEndpoints, o.STUNEndpointTTL)
+	return d
+}
 
 // Decode decodes one record and calls emit for every message it completes:
 // none, one, or several (a TCP segment may finish several STUN messages).
@@ -18,12 +100,91 @@ func NewDecoder() *Decoder { return &Decoder{} }
 func (d *Decoder) Decode(rec *capture.Record, emit func(*Message)) {
 	d.stats.Packets++
 	d.stats.Bytes += uint64(len(rec.Data))
-	// TODO(helper): implemented by the link/IP/transport work.
+	d.pkt = Packet{Frame: rec.Frame, Time: rec.Time}
+	d.truncated = rec.OrigLen > len(rec.Data)
+	d.ipCut = 0
+	d.sawIPv6, d.sawUDP, d.sawTCP = false, false, false
+
+	d.frags.expire(rec.Time, &d.stats)
+	d.tcp.expire(rec.Time)
+
+	d.link(rec.LinkType, rec.Data, emit)
+
+	if d.truncated {
+		d.stats.Truncated++
+	}
+	if d.sawIPv6 {
+		d.stats.IPv6++
+	}
+	if d.sawUDP {
+		d.stats.UDP++
+	}
+	if d.sawTCP {
+		d.stats.TCP++
+	}
 }
 
 // Flush ends the capture: TCP streams give up what they hold, fragment
 // buffers are dropped and counted.
-func (d *Decoder) Flush(emit func(*Message)) {}
+func (d *Decoder) Flush(emit func(*Message)) {
+	d.tcp.flush(d, emit)
+	d.frags.dropAll(&d.stats)
+}
 
-// Stats returns the counters so far.
-func (d *Decoder) Stats() Stats { return d.stats }
+// Stats returns the counters so far. The returned value shares nothing
+// with the Decoder.
+func (d *Decoder) Stats() Stats {
+	s := d.stats
+	if s.UnknownLinkTypes != nil {
+		s.UnknownLinkTypes = make(map[uint16]uint64, len(d.stats.UnknownLinkTypes))
+		for k, v := range d.stats.UnknownLinkTypes {
+			s.UnknownLinkTypes[k] = v
+		}
+	}
+	s.MalformedFrames = append([]uint64(nil), d.stats.MalformedFrames...)
+	return s
+}
+
+// malformed records a message callscope recognized but could not decode.
+func (d *Decoder) malformed() {
+	d.stats.Malformed++
+	if len(d.stats.MalformedFrames) < MaxListedFrames {
+		d.stats.MalformedFrames = append(d.stats.MalformedFrames, d.pkt.Frame)
+	}
+}
+
+// emitSTUN decodes b, which passed a STUN signature check, and emits it.
+// A message whose header decoded but whose body did not is still emitted,
+// as Wireshark still shows it, and counted as malformed.
+func (d *Decoder) emitSTUN(b []byte, emit func(*Message)) {
+	m := &d.stunMsg
+	if err := m.Decode(b); err != nil {
+		d.malformed()
+		if !m.HeaderOK {
+			return
+		}
+	}
+	if m.Classic {
+		d.stats.ClassicSTUN++
+	} else {
+		d.stats.STUN++
+	}
+	d.endpoints.add(d.pkt.Src, d.pkt.Time)
+	d.endpoints.add(d.pkt.Dst, d.pkt.Time)
+	d.msg = Message{Packet: d.pkt, Kind: KindSTUN, STUN: m}
+	emit(&d.msg)
+}
+
+// emitChannelData emits a ChannelData message (RFC 8656 §12.4) if b holds
+// a plausible one.
+func (d *Decoder) emitChannelData(b []byte, overTCP bool, emit func(*Message)) bool {
+	number, length, payload, ok := stun.ParseChannelData(b, overTCP)
+	if !ok {
+		return false
+	}
+	d.stats.ChannelData++
+	d.msg = Message{Packet: d.pkt, Kind: KindChannelData,
+		Channel: ChannelData{Number: number, Length: length, Payload: payload}}
+	emit(&d.msg)
+	return true
+}

@@ -2,13 +2,16 @@ package decode
 
 // Stats counts what the decoder saw and what it understood of it.
 type Stats struct {
-	Packets          uint64            `json:"packets"`
-	Bytes            uint64            `json:"bytes"` // captured bytes
-	UDP              uint64            `json:"udp"`
-	TCP              uint64            `json:"tcp"`
-	IPv6             uint64            `json:"ipv6"`
-	Fragments        uint64            `json:"ip_fragments"`
-	Reassembled      uint64            `json:"ip_reassembled"`
+	Packets     uint64 `json:"packets"`
+	Bytes       uint64 `json:"bytes"` // captured bytes
+	UDP         uint64 `json:"udp"`
+	TCP         uint64 `json:"tcp"`
+	IPv6        uint64 `json:"ipv6"`
+	Fragments   uint64 `json:"ip_fragments"`
+	Reassembled uint64 `json:"ip_reassembled"`
+	// FragmentsDropped counts datagrams given up: timed out, evicted by a
+	// limit, overlapping (RFC 5722) or inconsistent, or unfinished at Flush.
+	FragmentsDropped uint64            `json:"ip_datagrams_dropped"`
 	Truncated        uint64            `json:"truncated"` // snaplen-cut or too short for their headers
 	NotIP            uint64            `json:"not_ip"`
 	UnknownLinkTypes map[uint16]uint64 `json:"unknown_link_types,omitempty"` // LINKTYPE_ value -> packets

@@ -1,0 +1,219 @@
+package decode_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/capture"
+	"github.com/callscope/callscope/decode/stun"
+)
+
+// corpusDir holds public captures with tshark's counts
+// (../shared/corpus/public/README.md). The conformance test runs only when
+// it is present; the project's own tests do not need it.
+const corpusDir = "../../shared/corpus/public"
+
+// truthRecord is the part of tshark-truth.jsonl this test compares.
+type truthRecord struct {
+	Path    string `json:"path"`
+	Packets uint64 `json:"packets"`
+	STUN    struct {
+		Messages       int            `json:"messages"`
+		ByMethodClass  map[string]int `json:"by_method_class"`
+		ErrorCodes     map[string]int `json:"error_codes"`
+		ChannelData    int            `json:"channeldata"`
+		MessagesOverTC int            `json:"messages_over_tcp"`
+		MessagesOverV6 int            `json:"messages_over_ipv6"`
+	} `json:"stun"`
+	ClassicSTUN struct {
+		Messages int            `json:"messages"`
+		ByType   map[string]int `json:"by_type"`
+	} `json:"classicstun"`
+}
+
+// stunCounts is what both sides are reduced to before comparing.
+type stunCounts struct {
+	Packets       uint64
+	Messages      int // STUN with cookie plus ChannelData, as tshark's stun.messages
+	ByMethodClass map[string]int
+	ErrorCodes    map[string]int
+	ChannelData   int
+	OverTCP       int
+	OverIPv6      int
+	Classic       int
+	ClassicByType map[string]int
+}
+
+// conformanceExceptions are files where callscope and tshark 4.0.17 disagree
+// on purpose. Each says why; any other difference fails the test.
+var conformanceExceptions = map[string]string{
+	// Two datagrams start with 0xFF10, which tshark reads as ChannelData on
+	// "channel" 0xFF10. RFC 8656 §12 allows channels 0x4000-0x4FFF and RFC
+	// 7983 §7 reserves first bytes 64-79 for them: this is Microsoft's
+	// proprietary MS-TURN multiplexing, not TURN ChannelData.
+	"nDPI/teams.pcap": "0xFF10 is MS-TURN multiplexing, not RFC 8656 ChannelData",
+}
+
+func TestConformanceSTUNWithTshark(t *testing.T) {
+	truth := readTruth(t)
+	for _, want := range truth {
+		t.Run(want.Path, func(t *testing.T) {
+			got := decodeCounts(t, filepath.Join(corpusDir, want.Path))
+			diffs := compareCounts(got, want)
+			if len(diffs) == 0 {
+				if reason, ok := conformanceExceptions[want.Path]; ok {
+					t.Errorf("listed as an exception (%s) but now agrees with tshark: remove the exception", reason)
+				}
+				return
+			}
+			if reason, ok := conformanceExceptions[want.Path]; ok {
+				t.Logf("known difference (%s):\n%s", reason, strings.Join(diffs, "\n"))
+				return
+			}
+			t.Errorf("differs from tshark:\n%s", strings.Join(diffs, "\n"))
+		})
+	}
+}
+
+func readTruth(t *testing.T) []truthRecord {
+	t.Helper()
+	f, err := os.Open(filepath.Join(corpusDir, "tshark-truth.jsonl"))
+	if errors.Is(err, os.ErrNotExist) {
+		t.Skipf("%s is not present: conformance with tshark not checked", corpusDir)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []truthRecord
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var r truthRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("tshark-truth.jsonl: %v", err)
+		}
+		out = append(out, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// decodeCounts runs the decoder over a file the way `callscope decode` does.
+func decodeCounts(t *testing.T, path string) stunCounts {
+	t.Helper()
+	c := stunCounts{ByMethodClass: map[string]int{}, ErrorCodes: map[string]int{}, ClassicByType: map[string]int{}}
+	r, err := capture.Open(path)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer r.Close()
+	d := decode.NewDecoder()
+	emit := func(m *decode.Message) {
+		switch m.Kind {
+		case decode.KindSTUN:
+			s := m.STUN
+			if s.Classic {
+				c.Classic++
+				c.ClassicByType[fmt.Sprintf("0x%04x", s.Type)]++
+				return
+			}
+			c.Messages++
+			c.ByMethodClass[s.Method.String()+"/"+tsharkClass(s.Class)]++
+			if s.ErrorCode != 0 {
+				c.ErrorCodes[fmt.Sprint(s.ErrorCode)]++
+			}
+		case decode.KindChannelData:
+			c.Messages++
+			c.ChannelData++
+		default:
+			return
+		}
+		if m.Transport == decode.TCP {
+			c.OverTCP++
+		}
+		if m.Src.Addr().Is6() {
+			c.OverIPv6++
+		}
+	}
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Logf("read stopped: %v", err)
+			break
+		}
+		d.Decode(rec, emit)
+	}
+	d.Flush(emit)
+	c.Packets = d.Stats().Packets
+	return c
+}
+
+func tsharkClass(c stun.Class) string {
+	switch c {
+	case stun.ClassRequest:
+		return "Request"
+	case stun.ClassIndication:
+		return "Indication"
+	case stun.ClassSuccess:
+		return "SuccessResponse"
+	}
+	return "ErrorResponse"
+}
+
+func compareCounts(got stunCounts, want truthRecord) []string {
+	var diffs []string
+	check := func(what string, g, w int) {
+		if g != w {
+			diffs = append(diffs, fmt.Sprintf("  %s: callscope %d, tshark %d", what, g, w))
+		}
+	}
+	if got.Packets != want.Packets {
+		diffs = append(diffs, fmt.Sprintf("  packets: callscope %d, tshark %d", got.Packets, want.Packets))
+	}
+	check("stun messages", got.Messages, want.STUN.Messages)
+	check("channeldata", got.ChannelData, want.STUN.ChannelData)
+	check("messages over tcp", got.OverTCP, want.STUN.MessagesOverTC)
+	check("messages over ipv6", got.OverIPv6, want.STUN.MessagesOverV6)
+	check("classic stun messages", got.Classic, want.ClassicSTUN.Messages)
+	diffs = append(diffs, compareMaps("method/class", got.ByMethodClass, want.STUN.ByMethodClass)...)
+	diffs = append(diffs, compareMaps("error code", got.ErrorCodes, want.STUN.ErrorCodes)...)
+	diffs = append(diffs, compareMaps("classic type", got.ClassicByType, want.ClassicSTUN.ByType)...)
+	return diffs
+}
+
+func compareMaps(what string, got, want map[string]int) []string {
+	keys := map[string]bool{}
+	for k := range got {
+		keys[k] = true
+	}
+	for k := range want {
+		keys[k] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	var diffs []string
+	for _, k := range sorted {
+		if got[k] != want[k] {
+			diffs = append(diffs, fmt.Sprintf("  %s %s: callscope %d, tshark %d", what, k, got[k], want[k]))
+		}
+	}
+	return diffs
+}

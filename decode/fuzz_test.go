@@ -1,0 +1,66 @@
+package decode
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/callscope/callscope/decode/capture"
+)
+
+// fuzzRecordSeparator splits a fuzz input into several records, so that
+// state carried between packets (fragments, TCP streams, STUN endpoints)
+// is fuzzed too.
+var fuzzRecordSeparator = []byte("\xde\xad\xbe\xef")
+
+// FuzzDecoder feeds arbitrary records of any link type to a Decoder with
+// small limits. Nothing may panic, hang, or break the decoder's bounds.
+func FuzzDecoder(f *testing.F) {
+	f.Add([]byte{}, uint16(capture.LinkEthernet))
+	f.Fuzz(func(t *testing.T, data []byte, link uint16) {
+		opts := Options{MaxFragDatagrams: 4, MaxFragBytes: 4096, MaxTCPStreams: 4,
+			MaxStreamBytes: 512, MaxSTUNEndpoints: 4}
+		d := NewDecoderWithOptions(opts)
+		check := func(m *Message) {
+			switch m.Kind {
+			case KindSTUN:
+				if m.STUN == nil || !m.STUN.HeaderOK {
+					t.Fatalf("STUN message without a header: %+v", m)
+				}
+			case KindChannelData:
+				if int(m.Channel.Length) != len(m.Channel.Payload) {
+					t.Fatalf("ChannelData length %d, payload %d bytes", m.Channel.Length, len(m.Channel.Payload))
+				}
+			case KindICMPError:
+				if !m.ICMP.QuotedSrc.IsValid() || m.ICMP.QuotedTransport == 0 {
+					t.Fatalf("ICMP error without a quoted flow: %+v", m.ICMP)
+				}
+			default:
+				t.Fatalf("message of kind %d", m.Kind)
+			}
+		}
+		recs := bytes.Split(data, fuzzRecordSeparator)
+		if len(recs) > 64 {
+			recs = recs[:64]
+		}
+		for i, b := range recs {
+			orig := len(b)
+			if i%3 == 2 {
+				orig += 100 // sometimes snaplen-cut
+			}
+			d.Decode(&capture.Record{Frame: uint64(i + 1), Time: t0.Add(time.Duration(i) * 7 * time.Second),
+				LinkType: capture.LinkType(link), Data: b, OrigLen: orig}, check)
+		}
+		d.Flush(check)
+		st := d.Stats()
+		if st.Packets != uint64(len(recs)) {
+			t.Fatalf("Packets = %d for %d records", st.Packets, len(recs))
+		}
+		if len(d.frags.datagrams) != 0 || len(d.tcp.conns) != 0 {
+			t.Fatalf("state left after Flush: %d datagrams, %d connections", len(d.frags.datagrams), len(d.tcp.conns))
+		}
+		if len(st.MalformedFrames) > MaxListedFrames {
+			t.Fatalf("%d malformed frames listed", len(st.MalformedFrames))
+		}
+	})
+}

@@ -1,0 +1,496 @@
+package decode
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/callscope/callscope/decode/stun"
+)
+
+// TCP reassembly.
+//
+// gopacket's reassembly package is not used. It delivers data through a
+// Stream interface with its own page pool and, for out-of-order data, hands
+// several segments' bytes over at once, so telling which frame carried a
+// message's last byte means walking its ScatterGather capture infos; its
+// bounds are in pages, global, and it flushes by wall-clock calls. What
+// callscope needs is much smaller: per direction, bytes in sequence order,
+// a framer that consumes whole STUN/ChannelData frames as soon as they are
+// complete, and nothing buffered for streams that are not STUN at all. So
+// this file keeps, per direction, the next expected sequence number, the
+// tail of an incomplete frame (at most MaxStreamBytes) and a few
+// out-of-order segments (at most MaxStreamBytes in all).
+//
+// A message belongs to the frame whose segment completed it in sequence
+// order: the one carrying its last byte, or, when that byte came early, the
+// one that filled the hole before it.
+
+const (
+	stunMagicCookie   = 0x2112a442
+	maxPendingPerHalf = 32 // out-of-order segments held per direction
+)
+
+// halfMode says how a direction of a connection is framed.
+type halfMode uint8
+
+const (
+	modeNew     halfMode = iota // no data classified yet
+	modeSTUN                    // STUN and ChannelData back to back (RFC 8489 §6.2.2, RFC 8656 §12.5)
+	modeClassic                 // as modeSTUN, RFC 3489 messages without the magic cookie
+	modeRFC4571                 // 2-byte length before every frame (RFC 4571, ICE-TCP RFC 6544 §3)
+	modeIgnored                 // not STUN, or framing lost: nothing is buffered any more
+)
+
+type tcpKey struct{ a, b netip.AddrPort } // a sorts before b
+
+type tcpSegment struct {
+	seq  uint32
+	data []byte
+	pkt  Packet
+}
+
+type tcpHalf struct {
+	mode         halfMode
+	seqKnown     bool
+	next         uint32 // next sequence number expected
+	buf          []byte // an incomplete frame, or bytes not yet classified
+	skip         int    // bytes of a frame too big to buffer, still to discard
+	resync       bool   // after a gap: wait for a segment that starts a frame
+	pending      []tcpSegment
+	pendingBytes int
+}
+
+type tcpConn struct {
+	key  tcpKey
+	last time.Time
+	half [2]tcpHalf // [0]: a to b, [1]: b to a
+}
+
+type tcpTable struct {
+	maxStreams, maxBytes int
+	idle                 time.Duration
+	conns                map[tcpKey]*tcpConn
+	nextSweep            time.Time
+}
+
+func (t *tcpTable) init(o Options) {
+	t.maxStreams, t.maxBytes, t.idle = o.MaxTCPStreams, o.MaxStreamBytes, o.TCPIdleTimeout
+	t.conns = make(map[tcpKey]*tcpConn)
+}
+
+// expire forgets connections idle longer than the timeout, by packet time.
+func (t *tcpTable) expire(now time.Time) {
+	if len(t.conns) == 0 || now.Before(t.nextSweep) {
+		return
+	}
+	t.nextSweep = now.Add(t.idle / 8)
+	for k, c := range t.conns {
+		if now.Sub(c.last) > t.idle {
+			delete(t.conns, k)
+		}
+	}
+}
+
+func (t *tcpTable) create(key tcpKey, now time.Time) *tcpConn {
+	if len(t.conns) >= t.maxStreams {
+		t.nextSweep = time.Time{}
+		t.expire(now)
+	}
+	if len(t.conns) >= t.maxStreams {
+		var old *tcpConn
+		for _, c := range t.conns {
+			if old == nil || c.last.Before(old.last) {
+				old = c
+			}
+		}
+		delete(t.conns, old.key)
+	}
+	c := &tcpConn{key: key, last: now}
+	t.conns[key] = c
+	return c
+}
+
+// tcpSegment parses a TCP header (RFC 9293 §3.1) and feeds the segment's
+// data to its direction of the connection.
+func (d *Decoder) tcpSegment(src, dst netip.Addr, b []byte, emit func(*Message)) {
+	if len(b) < 20 {
+		d.short()
+		return
+	}
+	hl := int(b[12]>>4) * 4
+	if hl < 20 || hl > len(b) {
+		d.short()
+		return
+	}
+	d.sawTCP = true
+	sp, dp := binary.BigEndian.Uint16(b), binary.BigEndian.Uint16(b[2:])
+	seq := binary.BigEndian.Uint32(b[4:])
+	flags := b[13]
+	syn, fin, rst := flags&0x02 != 0, flags&0x01 != 0, flags&0x04 != 0
+	payload := b[hl:]
+
+	d.pkt.Src, d.pkt.Dst = netip.AddrPortFrom(src, sp), netip.AddrPortFrom(dst, dp)
+	d.pkt.Transport = TCP
+	key, dir := tcpKey{d.pkt.Src, d.pkt.Dst}, 0
+	if key.b.Compare(key.a) < 0 {
+		key, dir = tcpKey{key.b, key.a}, 1
+	}
+	c := d.tcp.conns[key]
+	if rst {
+		if c != nil {
+			delete(d.tcp.conns, key)
+		}
+		return
+	}
+	if c == nil {
+		if !syn && len(payload) == 0 {
+			return // a bare ACK says nothing worth a stream
+		}
+		c = d.tcp.create(key, d.pkt.Time)
+		d.stats.TCPStreams++
+	}
+	c.last = d.pkt.Time
+	h := &c.half[dir]
+	if syn {
+		if h.seqKnown && h.next != seq+1 {
+			h.reset() // the ports were reused for a new connection
+		}
+		h.seqKnown, h.next = true, seq+1
+		seq++ // data in a SYN (RFC 7413) follows the SYN's number
+	}
+	if len(payload) > 0 {
+		d.tcpData(h, seq, payload, emit)
+		if d.ipCut > 0 && h.seqKnown && h.next == seq+uint32(len(payload)) {
+			// The snaplen cut this segment: the rest of it is a hole.
+			d.gap(h, h.next+uint32(d.ipCut), emit)
+		}
+	}
+	if fin && h.seqKnown && h.next == seq+uint32(len(payload)) && len(h.pending) == 0 {
+		h.mode = modeIgnored
+		h.release()
+	}
+}
+
+func (h *tcpHalf) reset() {
+	buf := h.buf[:0]
+	*h = tcpHalf{buf: buf}
+}
+
+func (h *tcpHalf) release() {
+	h.buf, h.pending, h.pendingBytes, h.skip = nil, nil, 0, 0
+}
+
+// tcpData places one segment's data in sequence order.
+func (d *Decoder) tcpData(h *tcpHalf, seq uint32, data []byte, emit func(*Message)) {
+	if h.mode == modeIgnored {
+		return
+	}
+	if !h.seqKnown {
+		h.seqKnown, h.next = true, seq // picked up mid-stream
+	}
+	switch diff := int32(seq - h.next); {
+	case diff < 0:
+		if int(-diff) >= len(data) {
+			return // a retransmission of what we have
+		}
+		data = data[-diff:]
+	case diff > 0:
+		if len(h.pending) < maxPendingPerHalf && h.pendingBytes+len(data) <= d.tcp.maxBytes {
+			h.pending = append(h.pending, tcpSegment{seq: seq, data: append([]byte(nil), data...), pkt: d.pkt})
+			h.pendingBytes += len(data)
+			return
+		}
+		// No room to wait for the hole to fill: skip over it.
+		d.gap(h, h.lowestPending(seq), emit)
+		d.tcpData(h, seq, data, emit)
+		return
+	}
+	d.frame(h, data, emit)
+	h.next += uint32(len(data))
+	d.drainPending(h, emit)
+}
+
+// lowestPending returns the lowest sequence number held or seq.
+func (h *tcpHalf) lowestPending(seq uint32) uint32 {
+	low := seq
+	for _, s := range h.pending {
+		if int32(s.seq-low) < 0 {
+			low = s.seq
+		}
+	}
+	return low
+}
+
+// drainPending feeds the held segments that are now in sequence.
+func (d *Decoder) drainPending(h *tcpHalf, emit func(*Message)) {
+	for progress := true; progress && h.mode != modeIgnored; {
+		progress = false
+		for i := 0; i < len(h.pending); i++ {
+			s := h.pending[i]
+			diff := int32(s.seq - h.next)
+			if diff > 0 {
+				continue
+			}
+			h.pending = append(h.pending[:i], h.pending[i+1:]...)
+			h.pendingBytes -= len(s.data)
+			if int(-diff) < len(s.data) {
+				data := s.data[-diff:]
+				d.frame(h, data, emit)
+				h.next += uint32(len(data))
+			}
+			progress = true
+			break
+		}
+	}
+	if h.mode == modeIgnored {
+		h.release()
+	}
+}
+
+// gap gives up on the bytes before next: whatever frame was in progress is
+// lost, and the framer waits for a segment that starts a new one.
+func (d *Decoder) gap(h *tcpHalf, next uint32, emit func(*Message)) {
+	d.stats.TCPGaps++
+	h.next = next
+	h.buf = h.buf[:0]
+	h.skip = 0
+	if h.mode != modeNew && h.mode != modeIgnored {
+		h.resync = true
+	}
+	d.drainPending(h, emit)
+}
+
+// frame runs the framer over in-order data, emitting every message it
+// completes, and keeps an incomplete tail.
+func (d *Decoder) frame(h *tcpHalf, data []byte, emit func(*Message)) {
+	if h.mode == modeIgnored {
+		return
+	}
+	if h.skip > 0 {
+		n := min(h.skip, len(data))
+		h.skip -= n
+		data = data[n:]
+	}
+	if len(data) == 0 {
+		return
+	}
+	if h.resync && len(h.buf) == 0 {
+		if !d.startsFrame(h.mode, data) {
+			return
+		}
+		h.resync = false
+	}
+	w, fromBuf := data, len(h.buf) > 0
+	if fromBuf {
+		h.buf = append(h.buf, data...)
+		w = h.buf
+	}
+	w = d.frames(h, w, emit)
+	switch {
+	case h.mode == modeIgnored:
+		h.release()
+	case len(w) == 0:
+		h.buf = h.buf[:0]
+	case fromBuf:
+		h.buf = h.buf[:copy(h.buf, w)]
+	default:
+		h.buf = append(h.buf[:0], w...)
+	}
+}
+
+// frames consumes complete frames from w and returns what is left.
+func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
+	for len(w) > 0 {
+		if h.skip > 0 {
+			n := min(h.skip, len(w))
+			h.skip -= n
+			w = w[n:]
+			continue
+		}
+		var n, hdr int
+		switch h.mode {
+		case modeNew:
+			m, more := d.classifyTCP(w)
+			if more {
+				return w
+			}
+			h.mode = m
+			if m == modeIgnored {
+				return nil
+			}
+			continue
+		case modeSTUN, modeClassic:
+			var ok bool
+			switch b0 := w[0]; {
+			case b0 <= 3:
+				if len(w) < 20 {
+					return w
+				}
+				n, ok = stun.MessageLength(w)
+				if !ok && h.mode == modeClassic {
+					n, ok = classicLength(w)
+				}
+			case b0 >= 0x40 && b0 <= 0x4f:
+				if len(w) < 4 {
+					return w
+				}
+				n, ok = stun.ChannelDataFrameLength(w)
+			}
+			if !ok || n <= 0 {
+				// Framing lost: an RFC 6062 data connection after its
+				// ConnectionBind, or not STUN after all.
+				h.mode = modeIgnored
+				return nil
+			}
+		case modeRFC4571:
+			if len(w) < 2 {
+				return w
+			}
+			n, hdr = 2+int(binary.BigEndian.Uint16(w)), 2
+		default:
+			return nil
+		}
+		if n > len(w) {
+			if n > d.tcp.maxBytes {
+				h.skip = n - len(w) // too big to buffer: drop it, keep framing
+				return nil
+			}
+			return w
+		}
+		f := w[hdr:n]
+		w = w[n:]
+		switch {
+		case len(f) == 0:
+		case f[0] <= 3:
+			if h.mode != modeRFC4571 || stun.IsSTUN(f) {
+				d.emitSTUN(f, emit)
+			}
+		case f[0] >= 0x40 && f[0] <= 0x4f && h.mode != modeRFC4571:
+			d.emitChannelData(f, true, emit)
+		}
+		// Other RFC 4571 frames are ICE-TCP media (RTP, RTCP, DTLS).
+	}
+	return w
+}
+
+// classifyTCP decides from a stream's first bytes how it is framed. It
+// reports more=true while it needs more bytes to decide.
+func (d *Decoder) classifyTCP(w []byte) (m halfMode, more bool) {
+	switch b0 := w[0]; {
+	case b0 <= 3:
+		if len(w) < 8 {
+			return 0, true
+		}
+		if binary.BigEndian.Uint32(w[4:]) == stunMagicCookie {
+			return modeSTUN, false
+		}
+		if len(w) < 10 {
+			return 0, true
+		}
+		if w[2] <= 3 && binary.BigEndian.Uint32(w[6:]) == stunMagicCookie && binary.BigEndian.Uint16(w) >= 20 {
+			return modeRFC4571, false
+		}
+		if !stun.IsClassicSTUNPort(d.pkt.Src.Port()) && !stun.IsClassicSTUNPort(d.pkt.Dst.Port()) {
+			return modeIgnored, false
+		}
+		// A classic RFC 3489 message has no cookie: judge the whole of it.
+		if len(w) < 20 {
+			return 0, true
+		}
+		n, ok := classicLength(w)
+		if !ok || n > d.tcp.maxBytes {
+			return modeIgnored, false
+		}
+		if n > len(w) {
+			return 0, true
+		}
+		if stun.IsClassicSTUN(w[:n]) {
+			return modeClassic, false
+		}
+	case b0 >= 0x40 && b0 <= 0x4f:
+		// ChannelData first: only on a flow whose ends spoke STUN, as on UDP.
+		if d.endpoints.has(d.pkt.Src, d.pkt.Time) || d.endpoints.has(d.pkt.Dst, d.pkt.Time) {
+			return modeSTUN, false
+		}
+	}
+	return modeIgnored, false
+}
+
+// startsFrame reports whether data, the first bytes after a gap, can start
+// a frame of a stream framed by m.
+func (d *Decoder) startsFrame(m halfMode, data []byte) bool {
+	switch m {
+	case modeClassic:
+		return len(data) >= 20 && data[0] <= 1
+	case modeSTUN:
+		if len(data) >= 8 && data[0] <= 3 && binary.BigEndian.Uint32(data[4:]) == stunMagicCookie {
+			return true
+		}
+		if len(data) >= 4 && data[0] >= 0x40 && data[0] <= 0x4f {
+			_, ok := stun.ChannelDataFrameLength(data)
+			return ok
+		}
+	case modeRFC4571:
+		return len(data) >= 10 && binary.BigEndian.Uint32(data[6:]) == stunMagicCookie
+	default:
+		return true
+	}
+	return false
+}
+
+// flush skips every hole still open, in each direction, so that segments
+// held behind one yield their messages, attributed to their own frames.
+func (t *tcpTable) flush(d *Decoder, emit func(*Message)) {
+	var halves []*tcpHalf
+	for _, c := range t.conns {
+		for i := range c.half {
+			if len(c.half[i].pending) > 0 && c.half[i].mode != modeIgnored {
+				halves = append(halves, &c.half[i])
+			}
+		}
+	}
+	// Deterministic order: by the first frame held.
+	first := func(h *tcpHalf) uint64 {
+		f := h.pending[0].pkt.Frame
+		for _, s := range h.pending {
+			f = min(f, s.pkt.Frame)
+		}
+		return f
+	}
+	sort.Slice(halves, func(i, j int) bool { return first(halves[i]) < first(halves[j]) })
+	for _, h := range halves {
+		for len(h.pending) > 0 && h.mode != modeIgnored {
+			sort.Slice(h.pending, func(i, j int) bool { return int32(h.pending[i].seq-h.pending[j].seq) < 0 })
+			s := h.pending[0]
+			h.pending = h.pending[1:]
+			h.pendingBytes -= len(s.data)
+			if diff := int32(s.seq - h.next); diff > 0 {
+				d.stats.TCPGaps++
+				h.buf, h.skip, h.next = h.buf[:0], 0, s.seq
+				if h.mode != modeNew && h.mode != modeIgnored {
+					h.resync = true
+				}
+			} else if int(-diff) >= len(s.data) {
+				continue
+			} else {
+				s.data = s.data[-diff:]
+			}
+			d.pkt = s.pkt
+			d.frame(h, s.data, emit)
+			h.next += uint32(len(s.data))
+		}
+	}
+	t.conns = make(map[tcpKey]*tcpConn)
+}
+
+// classicLength frames an RFC 3489 message, which stun.MessageLength
+// refuses for lack of the magic cookie: 20 + the length field.
+func classicLength(b []byte) (int, bool) {
+	if len(b) < 4 || b[0] > 3 {
+		return 0, false
+	}
+	n := int(binary.BigEndian.Uint16(b[2:]))
+	return 20 + n, n%4 == 0
+}
