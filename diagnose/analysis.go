@@ -21,6 +21,40 @@ type Analysis struct {
 	// Credentials were given with --turn-credentials: integrity verdicts in
 	// Transaction.Integrity are meaningful.
 	CredentialsGiven bool `json:"-"`
+
+	// Bindings summarizes Binding transactions (ICE checks, keepalives) per
+	// client/server/transport flow. Only some Binding transactions are kept
+	// in Transactions; these counts cover all of them.
+	Bindings []*BindingSummary `json:"bindings,omitempty"`
+
+	// OrphanResponses counts responses whose request was not seen: a capture
+	// that starts mid-session, or a request lost before the capture point.
+	OrphanResponses      int      `json:"orphan_responses"`
+	OrphanResponseFrames []uint64 `json:"-"` // the first MaxFramesPerFinding
+	// ICMPErrorCount counts every ICMP error seen; ICMPErrors holds the first
+	// MaxICMPEvents of them.
+	ICMPErrorCount int `json:"icmp_errors"`
+	// UnmatchedChannelData counts ChannelData messages on a 5-tuple where no
+	// TURN allocation was seen.
+	UnmatchedChannelData uint64 `json:"unmatched_channel_data,omitempty"`
+	// DroppedTransactions and DroppedAllocations count records left out once
+	// MaxTransactions or MaxAllocations were reached (hostile or huge input).
+	DroppedTransactions int `json:"dropped_transactions,omitempty"`
+	DroppedAllocations  int `json:"dropped_allocations,omitempty"`
+}
+
+// BindingSummary counts the Binding transactions of one flow: client,
+// server and transport.
+type BindingSummary struct {
+	Client     netip.AddrPort   `json:"client"`
+	Server     netip.AddrPort   `json:"server"`
+	Transport  decode.Transport `json:"-"`
+	Requests   int              `json:"requests"` // transactions, not counting retransmissions
+	Answered   int              `json:"answered"`
+	Errors     int              `json:"errors"` // of Answered, how many with an error response
+	Unanswered int              `json:"unanswered"`
+	First      FrameRef         `json:"first"`
+	Last       FrameRef         `json:"last"`
 }
 
 // FrameRef points at one frame.
@@ -69,14 +103,23 @@ type Transaction struct {
 	Lifetime     int64 // LIFETIME in the request, -1 when absent
 	Peers        []netip.AddrPort
 	Channel      uint16
+	// REQUESTED-TRANSPORT protocol number (17 UDP, 6 TCP), 0 when absent.
+	RequestedTransport uint8
+	Software           string // SOFTWARE in the request
 
 	// From the response.
 	ResponseNonce string // NONCE in an error response (a new challenge)
 	Relayed       netip.AddrPort
 	Mapped        netip.AddrPort
 	GrantedLife   int64 // LIFETIME in a success response, -1 when absent
+	// ServerSoftware is SOFTWARE in the response.
+	ServerSoftware string
+	// Responses counts every response, retransmitted answers included.
+	Responses int
 
 	ICMP *ICMPEvent // an ICMP error that quoted one of the requests
+
+	seq uint64 // order of first appearance
 }
 
 // Allocation is a TURN allocation attempt and its life (RFC 8656 §7): keyed
@@ -105,6 +148,17 @@ type Allocation struct {
 
 	First FrameRef `json:"first"`
 	Last  FrameRef `json:"last"`
+
+	// Preexisting: no Allocate was seen, the allocation is known from
+	// Refresh, CreatePermission, ChannelBind or Send/Data indications on its
+	// 5-tuple (the capture started after it was made).
+	Preexisting bool `json:"preexisting,omitempty"`
+	// Expires is when the last granted lifetime runs out; zero when no
+	// lifetime was granted or the allocation was deleted.
+	Expires time.Time `json:"expires,omitzero"`
+	// Deleted is the success response to the Refresh with LIFETIME 0
+	// (RFC 8656 §7.2); zero unless Outcome is "deleted".
+	Deleted FrameRef `json:"deleted,omitzero"`
 }
 
 // Permission is a peer address the client installed a permission for.
@@ -130,9 +184,15 @@ type RelayCounter struct {
 // ICMPEvent is an ICMP/ICMPv6 error tied to the flow whose packet it quotes.
 type ICMPEvent struct {
 	FrameRef
-	From        netip.Addr       // who sent the error
-	Description string           // "port unreachable", ...
+	From        netip.Addr        // who sent the error
+	Description string            // "port unreachable", ...
 	Flow        [2]netip.AddrPort // the quoted packet's source and destination
 	Transport   decode.Transport
-	Transaction *Transaction // the STUN request it quoted, when the quote held its header
+	// Transaction is the STUN transaction it quoted: by transaction ID when
+	// the quote held a STUN header, else the latest unanswered request on the
+	// quoted flow.
+	Transaction *Transaction
+	// Allocation is the TURN allocation whose 5-tuple the quoted packet
+	// travelled on, in either direction.
+	Allocation *Allocation
 }

@@ -1,6 +1,8 @@
 package diagnose
 
 import (
+	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/callscope/callscope/decode"
@@ -18,6 +20,36 @@ type Options struct {
 	Credentials []Credential
 }
 
+// Limits that keep an Engine's memory bounded by active state rather than
+// by the size of the capture.
+const (
+	// MaxOpenTransactions bounds transactions waiting for an answer (or
+	// lingering after one, to catch retransmissions); beyond it the oldest
+	// is closed, as unanswered if it was.
+	MaxOpenTransactions = 100_000
+	// TransactionLinger is how long a transaction stays open after its last
+	// request or response. RFC 8489 §6.2.1 gives up on a request after
+	// Ti = 39.5 s; a server caches answers for as long to answer
+	// retransmissions (§6.3.1), so nothing belongs to the transaction later.
+	TransactionLinger = 60 * time.Second
+	// BindingKeptPerFlow is how many Binding transactions of each flow are
+	// kept in full, counting from the first, beyond the unanswered and
+	// error ones (also up to BindingKeptPerFlow each).
+	BindingKeptPerFlow = 10
+	// MaxBindingFlows bounds the flows summarized in Analysis.Bindings;
+	// later flows are counted in a last summary with zero addresses.
+	MaxBindingFlows = 10_000
+	// MaxTransactions bounds Analysis.Transactions.
+	MaxTransactions = 200_000
+	// MaxAllocations bounds Analysis.Allocations.
+	MaxAllocations = 50_000
+	// MaxAllocationTransactions bounds each allocation's Attempts and
+	// Requests; Refreshes still counts every Refresh.
+	MaxAllocationTransactions = 1_000
+	// MaxICMPEvents bounds Analysis.ICMPErrors; ICMPErrorCount counts all.
+	MaxICMPEvents = 1_000
+)
+
 // Engine correlates decoded messages into transactions and allocations.
 // It is driven by packet timestamps only, so files and live capture behave
 // the same. An Engine is not safe for concurrent use; two Engines share
@@ -25,19 +57,106 @@ type Options struct {
 type Engine struct {
 	opts     Options
 	analysis Analysis
+	finished bool
+
+	integrity *integrityChecker
+	seq       uint64
+
+	// Transactions in progress or lingering after their answer.
+	open       map[txKey]*openTx
+	openOrder  []queuedTx // oldest activity first, roughly; see sweep
+	openHead   int
+	now        time.Time // latest packet time seen
+	lastOnFlow map[flowKey]*openTx
+
+	bindingFlows    map[flowKey]*bindingFlow
+	bindingOverflow *bindingFlow
+
+	allocations map[flowKey]*allocState // the latest allocation on each 5-tuple
+	allocList   []*allocState           // all of them, in order
+
+	// Limits, variables so that tests can lower them.
+	maxOpen         int
+	maxTransactions int
+	maxAllocations  int
+	maxAllocTx      int
+	maxICMP         int
+	maxBindingFlows int
 }
 
 // NewEngine returns an Engine.
-func NewEngine(opts Options) *Engine { return &Engine{opts: opts} }
+func NewEngine(opts Options) *Engine {
+	return &Engine{
+		opts:            opts,
+		integrity:       newIntegrityChecker(opts.Credentials),
+		open:            make(map[txKey]*openTx),
+		lastOnFlow:      make(map[flowKey]*openTx),
+		bindingFlows:    make(map[flowKey]*bindingFlow),
+		allocations:     make(map[flowKey]*allocState),
+		maxOpen:         MaxOpenTransactions,
+		maxTransactions: MaxTransactions,
+		maxAllocations:  MaxAllocations,
+		maxAllocTx:      MaxAllocationTransactions,
+		maxICMP:         MaxICMPEvents,
+		maxBindingFlows: MaxBindingFlows,
+	}
+}
+
+// flowKey is a client/server/transport triple: a TURN 5-tuple (RFC 8656
+// §2) seen from the client.
+type flowKey struct {
+	client, server netip.AddrPort
+	transport      decode.Transport
+}
 
 // Observe correlates one message. The message is only valid during the call.
 func (e *Engine) Observe(m *decode.Message) {
-	// TODO(helper): correlation.
+	if e.finished || m == nil {
+		return
+	}
+	if m.Time.After(e.now) {
+		e.now = m.Time
+	}
+	e.expire(e.now)
+	switch m.Kind {
+	case decode.KindSTUN:
+		if m.STUN != nil {
+			e.observeSTUN(m)
+		}
+	case decode.KindChannelData:
+		e.observeChannelData(m)
+	case decode.KindICMPError:
+		e.observeICMP(m)
+	}
 }
 
 // Finish closes the capture at time end (the last packet's time): open
 // transactions become unanswered, allocations get their final outcome.
+// Later calls return the same Analysis and Observe does nothing.
 func (e *Engine) Finish(end time.Time) *Analysis {
+	if e.finished {
+		return &e.analysis
+	}
+	e.finished = true
+	e.closeAll()
+	for _, as := range e.allocList {
+		e.conclude(as, end)
+	}
+	// Binding transactions join the list when they close; non-Binding ones
+	// when they start. Order them all by first appearance.
+	slices.SortStableFunc(e.analysis.Transactions, func(a, b *Transaction) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
 	e.analysis.CredentialsGiven = len(e.opts.Credentials) > 0
+	// Drop the correlation state: only the Analysis outlives Finish.
+	e.open, e.openOrder, e.lastOnFlow, e.bindingFlows, e.allocations, e.allocList = nil, nil, nil, nil, nil, nil
 	return &e.analysis
 }
+
+func frameRef(m *decode.Message) FrameRef { return FrameRef{Frame: m.Frame, Time: m.Time} }

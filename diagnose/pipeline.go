@@ -1,0 +1,76 @@
+package diagnose
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/capture"
+)
+
+// Analyze reads the capture files as one capture, decodes and correlates
+// them, and runs the rules. Findings come most severe first, then in order
+// of their first frame. Problems inside the files are Warnings in the
+// Analysis, not errors; the error is for files that cannot be read at all.
+func Analyze(paths []string, opts Options, rules []Rule) (*Analysis, []Finding, error) {
+	r, err := capture.Open(paths...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+
+	dec := decode.NewDecoder()
+	eng := NewEngine(opts)
+	var end time.Time
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading capture: %w", err)
+		}
+		if rec.Time.After(end) {
+			end = rec.Time
+		}
+		dec.Decode(rec, eng.Observe)
+	}
+	dec.Flush(eng.Observe)
+
+	a := eng.Finish(end)
+	a.Captures = r.Files()
+	a.Warnings = r.Warnings()
+	a.Stats = dec.Stats()
+	return a, RunRules(a, rules), nil
+}
+
+// RunRules runs each rule on the Analysis and orders the findings: most
+// severe first, then by first frame (findings without frames last), then by
+// rule ID, so that output is the same from run to run.
+func RunRules(a *Analysis, rules []Rule) []Finding {
+	var findings []Finding
+	for _, rule := range rules {
+		findings = append(findings, rule.Check(a)...)
+	}
+	firstFrame := func(f *Finding) uint64 {
+		if len(f.Frames) == 0 {
+			return math.MaxUint64
+		}
+		return slices.Min(f.Frames)
+	}
+	slices.SortStableFunc(findings, func(x, y Finding) int {
+		if c := cmp.Compare(y.Severity, x.Severity); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(firstFrame(&x), firstFrame(&y)); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Rule, y.Rule)
+	})
+	return findings
+}
