@@ -1,0 +1,431 @@
+package diagnose
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fatih/color"
+)
+
+// TextOptions configure WriteText.
+type TextOptions struct {
+	// Color turns on ANSI colors. The caller decides (terminal, --color,
+	// NO_COLOR); WriteText never looks at the global color.NoColor.
+	Color bool
+}
+
+// textWidth is where prose wraps: findings are read in a terminal next to
+// Wireshark.
+const textWidth = 88
+
+// framesShown is how many frames a finding lists before abbreviating.
+const framesShown = 12
+
+type textStyle struct {
+	heading, err, warn, info, ok, dim, label, filter *color.Color
+}
+
+func newTextStyle(on bool) textStyle {
+	mk := func(attrs ...color.Attribute) *color.Color {
+		c := color.New(attrs...)
+		if on {
+			c.EnableColor()
+		} else {
+			c.DisableColor()
+		}
+		return c
+	}
+	return textStyle{
+		heading: mk(color.Bold),
+		err:     mk(color.FgRed, color.Bold),
+		warn:    mk(color.FgYellow, color.Bold),
+		info:    mk(color.FgCyan, color.Bold),
+		ok:      mk(color.FgGreen, color.Bold),
+		dim:     mk(color.Faint),
+		label:   mk(color.FgHiBlack),
+		filter:  mk(color.FgCyan),
+	}
+}
+
+func (s textStyle) severity(sev Severity) *color.Color {
+	switch sev {
+	case Error:
+		return s.err
+	case Warning:
+		return s.warn
+	}
+	return s.info
+}
+
+// WriteText writes the report for a person: the capture, the TURN
+// allocations, the findings with their evidence and a Wireshark filter on a
+// line of its own, and a one-line verdict.
+func (r *Report) WriteText(w io.Writer, opt TextOptions) error {
+	bw := bufio.NewWriter(w)
+	tw := &textWriter{w: bw, s: newTextStyle(opt.Color)}
+	tw.header(r)
+	tw.captures(r)
+	tw.allocations(r)
+	tw.findings(r)
+	tw.verdict(r)
+	if tw.err != nil {
+		return tw.err
+	}
+	return bw.Flush()
+}
+
+type textWriter struct {
+	w   io.Writer
+	s   textStyle
+	err error
+}
+
+func (t *textWriter) printf(format string, args ...any) {
+	if t.err == nil {
+		_, t.err = fmt.Fprintf(t.w, format, args...)
+	}
+}
+
+// field prints an indented "label  value" line.
+func (t *textWriter) field(indent, label, value string) {
+	t.printf("%s%s %s\n", indent, t.s.label.Sprintf("%-10s", label), value)
+}
+
+func (t *textWriter) header(r *Report) {
+	name := r.Tool.Name
+	if name == "" {
+		name = "callscope"
+	}
+	if r.Tool.Version != "" {
+		name += " " + r.Tool.Version
+	}
+	t.printf("%s\n\n", t.s.heading.Sprint(name+" · STUN/TURN analysis"))
+}
+
+func (t *textWriter) captures(r *Report) {
+	t.printf("%s\n", t.s.heading.Sprint("Capture"))
+	for _, c := range r.Captures {
+		what := c.Format
+		if len(c.LinkTypes) > 0 {
+			what += ", " + strings.Join(c.LinkTypes, ", ")
+		}
+		t.printf("  %s (%s): %s", c.Path, what, count(c.Packets, "packet", "packets"))
+		if !c.First.IsZero() {
+			t.printf(", %s", span(c.First, c.Last))
+		}
+		t.printf("\n")
+	}
+	st := r.Stats
+	if len(r.Captures) > 1 {
+		t.printf("  %s in all\n", count(st.Packets, "packet", "packets"))
+	}
+	parts := []string{count(st.STUN, "STUN message", "STUN messages")}
+	if st.ClassicSTUN > 0 {
+		parts[0] += fmt.Sprintf(" (%s classic RFC 3489)", thousands(st.ClassicSTUN))
+	}
+	parts = append(parts, thousands(st.ChannelData)+" ChannelData")
+	if st.Transactions > 0 {
+		tx := count(uint64(st.Transactions), "transaction", "transactions")
+		if st.Unanswered > 0 {
+			tx += fmt.Sprintf(" (%s unanswered)", thousands(uint64(st.Unanswered)))
+		}
+		parts = append(parts, tx)
+	}
+	if st.ICMPErrors > 0 {
+		parts = append(parts, count(st.ICMPErrors, "ICMP error", "ICMP errors"))
+	}
+	t.printf("  %s\n", strings.Join(parts, " · "))
+	var odd []string
+	if st.Malformed > 0 {
+		odd = append(odd, count(st.Malformed, "malformed message", "malformed messages"))
+	}
+	if st.Truncated > 0 {
+		odd = append(odd, count(st.Truncated, "truncated packet", "truncated packets"))
+	}
+	if st.TCPGaps > 0 {
+		odd = append(odd, count(st.TCPGaps, "TCP gap", "TCP gaps"))
+	}
+	if st.OrphanResponses > 0 {
+		odd = append(odd, count(uint64(st.OrphanResponses), "response without its request", "responses without their request"))
+	}
+	if len(odd) > 0 {
+		t.printf("  %s\n", t.s.dim.Sprint(strings.Join(odd, " · ")))
+	}
+	const maxWarnings = 10
+	for i, w := range r.Warnings {
+		if i == maxWarnings {
+			t.printf("  %s\n", t.s.warn.Sprintf("… and %d more warnings", len(r.Warnings)-maxWarnings))
+			break
+		}
+		where := w.Path
+		if w.Frame > 0 {
+			where += " frame " + strconv.FormatUint(w.Frame, 10)
+		}
+		t.printf("  %s %s: %s\n", t.s.warn.Sprint("warning"), where, w.Message)
+	}
+	t.printf("\n")
+}
+
+func (t *textWriter) allocations(r *Report) {
+	if len(r.Allocations) == 0 {
+		return
+	}
+	t.printf("%s\n", t.s.heading.Sprintf("TURN allocations (%d)", len(r.Allocations)))
+	for _, a := range r.Allocations {
+		line := fmt.Sprintf("%s → %s %s", a.Client, a.Server, a.Transport)
+		if a.Username != "" {
+			line += " · user " + strconv.Quote(a.Username)
+		}
+		if a.Realm != "" {
+			line += " · realm " + strconv.Quote(a.Realm)
+		}
+		t.printf("  %s\n", t.s.heading.Sprint(line))
+		outcome := a.Outcome
+		switch a.Outcome {
+		case "allocated", "deleted", "expired":
+			outcome = t.s.ok.Sprint(outcome)
+		case "rejected", "unanswered":
+			outcome = t.s.err.Sprint(outcome)
+		case "challenged":
+			outcome = t.s.warn.Sprint(outcome) + " (only the 401 challenge was seen)"
+		}
+		if a.Preexisting {
+			outcome += " (made before the capture started)"
+		}
+		t.field("    ", "outcome", outcome)
+		if len(a.AttemptLog) > 0 {
+			t.field("    ", "attempts", attemptsLine(a.AttemptLog, a.Attempts))
+		}
+		var relay []string
+		if a.Relayed != "" {
+			relay = append(relay, "relayed "+a.Relayed)
+		}
+		if a.Mapped != "" {
+			relay = append(relay, "mapped "+a.Mapped)
+		}
+		if a.Lifetime > 0 {
+			relay = append(relay, "lifetime "+strconv.FormatInt(a.Lifetime, 10)+" s")
+		}
+		if a.Refreshes > 0 {
+			relay = append(relay, count(uint64(a.Refreshes), "refresh", "refreshes"))
+		}
+		if len(relay) > 0 {
+			t.field("    ", "relay", strings.Join(relay, " · "))
+		}
+		if len(a.Permissions) > 0 || len(a.Channels) > 0 {
+			var peers []string
+			for _, p := range a.Permissions {
+				peers = append(peers, "permission "+p.Peer.String())
+			}
+			for _, c := range a.Channels {
+				peers = append(peers, fmt.Sprintf("channel 0x%04x → %s", c.Number, addrPortString(c.Peer)))
+			}
+			t.field("    ", "peers", abbreviate(peers, 6))
+		}
+		if a.Sent.Packets > 0 || a.Received.Packets > 0 {
+			t.field("    ", "data", "sent "+relayed(a.Sent)+" · received "+relayed(a.Received))
+		}
+		if a.First.Frame > 0 {
+			t.field("    ", "seen", fmt.Sprintf("frames %d–%d, %s", a.First.Frame, a.Last.Frame, span(a.First.Time, a.Last.Time)))
+		}
+	}
+	t.printf("\n")
+}
+
+// attemptsLine tells the story of the Allocate transactions:
+// "401 challenge → 401 (frames 3, 5)".
+func attemptsLine(log []AttemptReport, total int) string {
+	steps := make([]string, 0, len(log))
+	frames := make([]string, 0, len(log))
+	for _, at := range log {
+		var s string
+		switch {
+		case at.challenge:
+			s = "401 challenge"
+		case at.code != 0:
+			s = strconv.Itoa(at.code)
+		case at.Response == "none":
+			s = "no answer"
+			if at.Retransmissions > 0 {
+				s += fmt.Sprintf(" after %d sends", at.Retransmissions+1)
+			}
+		default:
+			s = at.Response
+		}
+		steps = append(steps, s)
+		frames = append(frames, strconv.FormatUint(at.Frame, 10))
+	}
+	const shown = 8
+	line := abbreviateSteps(steps, shown)
+	label := "frames "
+	if len(frames) == 1 {
+		label = "frame "
+	}
+	line += " (" + label + abbreviate(frames, shown) + ")"
+	if total > len(log) {
+		line += fmt.Sprintf(", %d attempts in all", total)
+	}
+	return line
+}
+
+func abbreviateSteps(steps []string, n int) string {
+	if len(steps) <= n {
+		return strings.Join(steps, " → ")
+	}
+	return strings.Join(steps[:n-1], " → ") + fmt.Sprintf(" → … (+%d) → ", len(steps)-n) + steps[len(steps)-1]
+}
+
+// abbreviate joins at most n items: "1, 3, 5 … (+40 more)".
+func abbreviate(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return strings.Join(items[:n], ", ") + fmt.Sprintf(" … (+%d more)", len(items)-n)
+}
+
+func relayed(c RelayCounter) string {
+	s := count(c.Packets, "packet", "packets") + ", " + byteSize(c.Bytes)
+	if c.ChannelData > 0 && c.ChannelData < c.Packets {
+		s += fmt.Sprintf(" (%s as ChannelData)", thousands(c.ChannelData))
+	} else if c.ChannelData > 0 {
+		s += " (all ChannelData)"
+	}
+	return s
+}
+
+func (t *textWriter) findings(r *Report) {
+	if len(r.Findings) == 0 {
+		return
+	}
+	t.printf("%s\n", t.s.heading.Sprintf("Findings (%d)", len(r.Findings)))
+	for i, f := range r.Findings {
+		if i > 0 {
+			t.printf("\n")
+		}
+		sev := strings.ToUpper(f.Severity.String())
+		t.printf("  %s %s\n", t.s.severity(f.Severity).Sprintf("%-7s", sev), t.s.heading.Sprint(f.Title))
+		t.printf("          %s\n", t.s.dim.Sprint(f.Rule))
+		for _, line := range wrapText(f.Detail, textWidth-4) {
+			t.printf("    %s\n", line)
+		}
+		if len(f.Frames) > 0 {
+			fr := make([]string, len(f.Frames))
+			for j, n := range f.Frames {
+				fr[j] = strconv.FormatUint(n, 10)
+			}
+			t.field("    ", "frames", abbreviate(fr, framesShown))
+		}
+		if !f.First.IsZero() {
+			t.field("    ", "time", span(f.First, f.Last))
+		}
+		if len(f.Endpoints) > 0 {
+			t.field("    ", "endpoints", strings.Join(f.Endpoints, ", "))
+		}
+		if f.Filter != "" {
+			t.printf("    %s\n", t.s.label.Sprint("Wireshark filter:"))
+			t.printf("      %s\n", t.s.filter.Sprint(f.Filter))
+		}
+	}
+	t.printf("\n")
+}
+
+func (t *textWriter) verdict(r *Report) {
+	n := map[Severity]int{}
+	for _, f := range r.Findings {
+		n[f.Severity]++
+	}
+	if len(r.Findings) == 0 {
+		t.printf("%s\n", t.s.ok.Sprint("No problems found"))
+		return
+	}
+	var parts []string
+	if n[Error] > 0 {
+		parts = append(parts, t.s.err.Sprint(count(uint64(n[Error]), "error", "errors")))
+	}
+	if n[Warning] > 0 {
+		parts = append(parts, t.s.warn.Sprint(count(uint64(n[Warning]), "warning", "warnings")))
+	}
+	if n[Info] > 0 {
+		parts = append(parts, t.s.info.Sprint(count(uint64(n[Info]), "note", "notes")))
+	}
+	t.printf("%s\n", strings.Join(parts, ", "))
+}
+
+// span prints a time range: "2025-03-14 09:30:00.000 → 09:31:02.500 UTC
+// (62.5 s)", the date only once when both ends share it.
+func span(first, last time.Time) string {
+	first, last = first.UTC(), last.UTC()
+	const day, clock = "2006-01-02 ", "15:04:05.000"
+	s := first.Format(day + clock)
+	if last.IsZero() || last.Equal(first) {
+		return s + " UTC"
+	}
+	if last.Format(day) == first.Format(day) {
+		s += " → " + last.Format(clock)
+	} else {
+		s += " → " + last.Format(day+clock)
+	}
+	d := last.Sub(first)
+	if d < time.Millisecond {
+		return s + " UTC (" + strconv.FormatInt(d.Microseconds(), 10) + " µs)"
+	}
+	return s + " UTC (" + strconv.FormatFloat(d.Round(time.Millisecond).Seconds(), 'f', -1, 64) + " s)"
+}
+
+func count(n uint64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return thousands(n) + " " + many
+}
+
+// thousands prints 1234567 as "1,234,567".
+func thousands(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func byteSize(n uint64) string {
+	switch {
+	case n < 1000:
+		return strconv.FormatUint(n, 10) + " B"
+	case n < 1000_000:
+		return strconv.FormatFloat(float64(n)/1e3, 'f', 1, 64) + " kB"
+	case n < 1000_000_000:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', 1, 64) + " MB"
+	}
+	return strconv.FormatFloat(float64(n)/1e9, 'f', 1, 64) + " GB"
+}
+
+// wrapText folds prose at word boundaries into lines of at most width
+// runes; a word longer than width gets a line of its own.
+func wrapText(text string, width int) []string {
+	var lines []string
+	var b strings.Builder
+	n := 0
+	for _, word := range strings.Fields(text) {
+		wl := len([]rune(word))
+		if n > 0 && n+1+wl > width {
+			lines = append(lines, b.String())
+			b.Reset()
+			n = 0
+		}
+		if n > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(word)
+		n += wl
+	}
+	if n > 0 {
+		lines = append(lines, b.String())
+	}
+	return lines
+}

@@ -1,0 +1,102 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/callscope/callscope/decode/stun"
+	"github.com/callscope/callscope/diagnose"
+)
+
+// staleRun is how many 438 answers in a row make a finding: one 438 is
+// how a server rotates nonces (RFC 8489 §9.2.5) and costs one round trip.
+const staleRun = 2
+
+// StaleNonce finds allocations whose requests kept being answered 438 Stale
+// Nonce and never succeeded afterwards.
+type StaleNonce struct{}
+
+func (StaleNonce) ID() string                  { return "turn.stale-nonce" }
+func (StaleNonce) Severity() diagnose.Severity { return diagnose.Warning }
+func (StaleNonce) Title() string               { return "TURN nonce keeps going stale" }
+
+func (StaleNonce) Explain() string {
+	return "Checks for TURN requests on one allocation answered with 438 Stale Nonce two or more times " +
+		"in a row, with no successful request afterwards. A single 438 is normal: the server rotates its " +
+		"nonce and the client retries with the new one from the response. Repeated 438s mean the client " +
+		"keeps sending an old nonce (a client bug), or the server rejects nonces it just issued: several " +
+		"TURN servers behind one load-balanced address that do not share nonce state, a nonce lifetime " +
+		"that is too short, or a clock jump on the server. Refreshes that keep failing this way let the " +
+		"allocation expire and drop the call's relayed media after its lifetime (600 s by default)."
+}
+
+func (r StaleNonce) Check(a *diagnose.Analysis) []diagnose.Finding {
+	groups := groupTransactions(a.Transactions, func(t *diagnose.Transaction) bool {
+		return isTURN(t.Method) && t.Answered
+	}, tupleOf)
+	var out []diagnose.Finding
+	for _, g := range groups {
+		g = slices.Clone(g)
+		slices.SortStableFunc(g, byFirstSend)
+		// Only what follows the last success counts: earlier runs recovered.
+		start := 0
+		for i, t := range g {
+			if t.Class == stun.ClassSuccess {
+				start = i + 1
+			}
+		}
+		var run, longest []*diagnose.Transaction
+		for _, t := range g[start:] {
+			if t.Class == stun.ClassError && t.ErrorCode == 438 {
+				run = append(run, t)
+				if len(run) > len(longest) {
+					longest = run
+				}
+				continue
+			}
+			run = nil
+		}
+		if len(longest) >= staleRun {
+			out = append(out, r.finding(a, longest))
+		}
+	}
+	return out
+}
+
+func (r StaleNonce) finding(a *diagnose.Analysis, run []*diagnose.Transaction) diagnose.Finding {
+	first := run[0]
+	var ev evidence
+	var methods []string
+	reused, fresh := 0, 0
+	for i, t := range run {
+		ev.addTransaction(t)
+		if m := t.Method.String(); !slices.Contains(methods, m) {
+			methods = append(methods, m)
+		}
+		if i == 0 || run[i-1].ResponseNonce == "" || t.Nonce == "" {
+			continue
+		}
+		if t.Nonce == run[i-1].ResponseNonce {
+			fresh++
+		} else {
+			reused++
+		}
+	}
+	var d strings.Builder
+	fmt.Fprintf(&d, "%d %s requests in a row from %s to %s (%s) for %s were answered 438 Stale Nonce, and none succeeded afterwards.",
+		len(run), strings.Join(methods, "/"), endpointString(first.Client), endpointString(first.Server), first.Transport, userRealm(first.Username, first.Realm))
+	switch {
+	case reused > 0 && fresh == 0:
+		d.WriteString(" The client kept sending the old nonce instead of the one each 438 carried: a client bug.")
+	case fresh > 0 && reused == 0:
+		d.WriteString(" The client did retry with the nonce from each 438 and the server rejected it again: the server does not recognize nonces it issued (servers behind one address without shared state, a very short nonce lifetime, or a clock jump).")
+	case fresh > 0:
+		fmt.Fprintf(&d, " The client used the new nonce in %s and an old one in %s.", plural(fresh, "retry", "retries"), plural(reused, "retry", "retries"))
+	}
+	if slices.Contains(methods, stun.MethodRefresh.String()) {
+		d.WriteString(" While Refresh fails the allocation is not extended and expires at the end of its lifetime, cutting relayed media.")
+	}
+	return ev.finding(r, "TURN nonce stale "+plural(len(run), "time", "times")+" in a row on "+endpointString(first.Client)+" → "+endpointString(first.Server),
+		d.String(), transactionsFilter(a, run, tupleOf(first)))
+}

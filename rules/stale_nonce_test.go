@@ -1,0 +1,61 @@
+package rules
+
+import (
+	"testing"
+
+	"github.com/callscope/callscope/decode/stun"
+)
+
+func TestStaleNonce(t *testing.T) {
+	const r = stun.MethodRefresh
+	ok := succeeded(auth(txn(1, stun.MethodAllocate, 1, 0), "alice", "r", "n1"), 2, 0.1)
+	runRuleCases(t, StaleNonce{}, []ruleCase{
+		{
+			name: "438 once then recovered",
+			a: analysis(ok,
+				failed(auth(txn(2, r, 3, 300), "alice", "r", "n1"), 4, 300.1, 438, "n2"),
+				succeeded(auth(txn(3, r, 5, 300.2), "alice", "r", "n2"), 6, 300.3)),
+			want: 0,
+		},
+		{
+			name: "438 twice then recovered",
+			a: analysis(ok,
+				failed(auth(txn(2, r, 3, 300), "alice", "r", "n1"), 4, 300.1, 438, "n2"),
+				failed(auth(txn(3, r, 5, 300.2), "alice", "r", "n2"), 6, 300.3, 438, "n3"),
+				succeeded(auth(txn(4, r, 7, 300.4), "alice", "r", "n3"), 8, 300.5)),
+			want: 0,
+		},
+		{
+			name: "single 438 at the end",
+			a: analysis(ok,
+				failed(auth(txn(2, r, 3, 300), "alice", "r", "n1"), 4, 300.1, 438, "n2")),
+			want: 0,
+		},
+		{
+			name: "server rejects its own nonces",
+			a: analysis(ok,
+				failed(auth(txn(2, r, 3, 300), "alice", "r", "n1"), 4, 300.1, 438, "n2"),
+				failed(auth(txn(3, r, 5, 300.2), "alice", "r", "n2"), 6, 300.3, 438, "n3"),
+				failed(auth(txn(4, r, 7, 300.4), "alice", "r", "n3"), 8, 300.5, 438, "n4")),
+			want:     1,
+			contains: []string{"3 Refresh requests in a row", "438 Stale Nonce", "did retry with the nonce", "expires"},
+			frames:   []uint64{3, 4, 5, 6, 7, 8},
+		},
+		{
+			name: "client reuses the old nonce",
+			a: analysis(ok,
+				failed(auth(txn(2, r, 3, 300), "alice", "r", "n1"), 4, 300.1, 438, "n2"),
+				failed(auth(txn(3, r, 5, 300.2), "alice", "r", "n1"), 6, 300.3, 438, "n3")),
+			want:     1,
+			contains: []string{"kept sending the old nonce"},
+		},
+		{
+			name: "438s broken by another error do not add up",
+			a: analysis(ok,
+				failed(auth(txn(2, r, 3, 300), "alice", "r", "n1"), 4, 300.1, 438, "n2"),
+				failed(auth(txn(3, r, 5, 300.2), "alice", "r", "n2"), 6, 300.3, 437, ""),
+				failed(auth(txn(4, r, 7, 300.4), "alice", "r", "n3"), 8, 300.5, 438, "n4")),
+			want: 0,
+		},
+	})
+}
