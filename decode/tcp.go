@@ -332,7 +332,7 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 				if !ok && h.mode == modeClassic {
 					n, ok = classicLength(w)
 				}
-			case b0 >= 0x40 && b0 <= 0x4f:
+			case stun.IsChannelDataFirstByte(b0):
 				if len(w) < 4 {
 					return w
 				}
@@ -367,7 +367,7 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 			if h.mode != modeRFC4571 || stun.IsSTUN(f) {
 				d.emitSTUN(f, emit)
 			}
-		case f[0] >= 0x40 && f[0] <= 0x4f && h.mode != modeRFC4571:
+		case stun.IsChannelDataFirstByte(f[0]) && h.mode != modeRFC4571:
 			d.emitChannelData(f, true, emit)
 		}
 		// Other RFC 4571 frames are ICE-TCP media (RTP, RTCP, DTLS).
@@ -409,7 +409,7 @@ func (d *Decoder) classifyTCP(w []byte) (m halfMode, more bool) {
 		if stun.IsClassicSTUN(w[:n]) {
 			return modeClassic, false
 		}
-	case b0 >= 0x40 && b0 <= 0x4f:
+	case stun.IsChannelDataFirstByte(b0):
 		// ChannelData first: only on a flow whose ends spoke STUN, as on UDP.
 		if d.endpoints.has(d.pkt.Src, d.pkt.Time) || d.endpoints.has(d.pkt.Dst, d.pkt.Time) {
 			return modeSTUN, false
@@ -428,7 +428,7 @@ func (d *Decoder) startsFrame(m halfMode, data []byte) bool {
 		if len(data) >= 8 && data[0] <= 3 && binary.BigEndian.Uint32(data[4:]) == stunMagicCookie {
 			return true
 		}
-		if len(data) >= 4 && data[0] >= 0x40 && data[0] <= 0x4f {
+		if len(data) >= 4 && stun.IsChannelDataFirstByte(data[0]) {
 			_, ok := stun.ChannelDataFrameLength(data)
 			return ok
 		}

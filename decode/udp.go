@@ -60,7 +60,7 @@ func (d *Decoder) udpPayload(p []byte, sp, dp uint16, emit func(*Message)) {
 		} else if stun.IsClassicBinding(p) {
 			d.emitSTUN(p, emit)
 		}
-	case b0 >= 0x40 && b0 <= 0x4f:
+	case stun.IsChannelDataFirstByte(b0):
 		if d.endpoints.has(d.pkt.Src, d.pkt.Time) || d.endpoints.has(d.pkt.Dst, d.pkt.Time) {
 			d.emitChannelData(p, false, emit)
 		}

@@ -31,7 +31,8 @@ func TestChannelDataNeedsSTUNEndpoint(t *testing.T) {
 		{"length past the datagram", "c", "s", cd[:len(cd)-1], 0, 0},
 		{"unrelated flow", "o", "o2", cd, 0, 0},
 		{"a flow sharing the server endpoint", "o", "s", cd, 0, KindChannelData},
-		{"first byte outside 0x40-0x4f", "c", "s", append([]byte{0x50}, cd[1:]...), 0, 0},
+		{"RFC 5766 channel 0x5A8A, as coturn binds", "c", "s", append([]byte{0x5a}, cd[1:]...), 0, KindChannelData},
+		{"first byte outside 0x40-0x7f", "c", "s", append([]byte{0x80}, cd[1:]...), 0, 0},
 		{"after the endpoint's TTL", "c", "s", cd, 16 * time.Minute, 0},
 	}
 	addr := map[string]netipAddrPort{"c": client, "s": server, "o": other, "o2": netipMust("203.0.113.6:40001")}
@@ -49,7 +50,7 @@ func TestChannelDataNeedsSTUNEndpoint(t *testing.T) {
 		var k Kind
 		if i < len(got) && got[i].Packet.Frame == frame {
 			k = got[i].Kind
-			if k == KindChannelData && (got[i].Channel != 0x4001 || got[i].Payload != "media!") {
+			if k == KindChannelData && (got[i].Channel&0xff != 0x01 || got[i].Payload != "media!") {
 				t.Errorf("%s: ChannelData %#x %q", s.name, got[i].Channel, got[i].Payload)
 			}
 			i++
@@ -58,8 +59,8 @@ func TestChannelDataNeedsSTUNEndpoint(t *testing.T) {
 			t.Errorf("%s: emitted kind %d, want %d", s.name, k, s.want)
 		}
 	}
-	if st.ChannelData != 4 || st.STUN != 1 {
-		t.Errorf("stats ChannelData %d STUN %d, want 4 and 1", st.ChannelData, st.STUN)
+	if st.ChannelData != 5 || st.STUN != 1 {
+		t.Errorf("stats ChannelData %d STUN %d, want 5 and 1", st.ChannelData, st.STUN)
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 const staleRun = 2
 
 // StaleNonce finds allocations whose requests kept being answered 438 Stale
-// Nonce and never succeeded afterwards.
+// Nonce and never succeeded afterwards, or whose last request got a 438 the
+// client never retried.
 type StaleNonce struct{}
 
 func (StaleNonce) ID() string                  { return "turn.stale-nonce" }
@@ -28,7 +29,10 @@ func (StaleNonce) Explain() string {
 		"keeps sending an old nonce (a client bug), or the server rejects nonces it just issued: several " +
 		"TURN servers behind one load-balanced address that do not share nonce state, a nonce lifetime " +
 		"that is too short, or a clock jump on the server. Refreshes that keep failing this way let the " +
-		"allocation expire and drop the call's relayed media after its lifetime (600 s by default)."
+		"allocation expire and drop the call's relayed media after its lifetime (600 s by default). " +
+		"A 438 that ends the conversation (the client never retried with the new nonce, RFC 8489 §9.2.5) " +
+		"is reported too: a deleting Refresh lost this way leaves the relay allocated on the server until " +
+		"its lifetime runs out."
 }
 
 func (r StaleNonce) Check(a *diagnose.Analysis) []diagnose.Finding {
@@ -57,14 +61,18 @@ func (r StaleNonce) Check(a *diagnose.Analysis) []diagnose.Finding {
 			}
 			run = nil
 		}
-		if len(longest) >= staleRun {
-			out = append(out, r.finding(a, longest))
+		switch {
+		case len(longest) >= staleRun:
+			out = append(out, r.finding(a, longest, false))
+		case len(run) > 0:
+			// The last request was answered 438 and never retried.
+			out = append(out, r.finding(a, run, true))
 		}
 	}
 	return out
 }
 
-func (r StaleNonce) finding(a *diagnose.Analysis, run []*diagnose.Transaction) diagnose.Finding {
+func (r StaleNonce) finding(a *diagnose.Analysis, run []*diagnose.Transaction, abandoned bool) diagnose.Finding {
 	first := run[0]
 	var ev evidence
 	var methods []string
@@ -84,6 +92,18 @@ func (r StaleNonce) finding(a *diagnose.Analysis, run []*diagnose.Transaction) d
 		}
 	}
 	var d strings.Builder
+	if abandoned {
+		last := run[len(run)-1]
+		fmt.Fprintf(&d, "The last %s request from %s to %s (%s) for %s was answered 438 Stale Nonce in frame %d and the client never retried with the fresh nonce the 438 carried (RFC 8489 §9.2.5).",
+			last.Method, endpointString(last.Client), endpointString(last.Server), last.Transport, userRealm(last.Username, last.Realm), last.Response.Frame)
+		if last.Method == stun.MethodRefresh && last.Lifetime == 0 {
+			d.WriteString(" It was the Refresh with LIFETIME 0 that deletes the allocation: the relay stays allocated on the server until its lifetime runs out.")
+		} else if last.Method == stun.MethodRefresh {
+			d.WriteString(" The allocation was not extended and expires at the end of its lifetime, cutting relayed media.")
+		}
+		return ev.finding(r, "TURN "+last.Method.String()+" dropped after 438 Stale Nonce on "+endpointString(last.Client)+" → "+endpointString(last.Server),
+			d.String(), transactionsFilter(a, run, tupleOf(first)))
+	}
 	fmt.Fprintf(&d, "%d %s requests in a row from %s to %s (%s) for %s were answered 438 Stale Nonce, and none succeeded afterwards.",
 		len(run), strings.Join(methods, "/"), endpointString(first.Client), endpointString(first.Server), first.Transport, userRealm(first.Username, first.Realm))
 	switch {

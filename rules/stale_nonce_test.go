@@ -26,9 +26,18 @@ func TestStaleNonce(t *testing.T) {
 			want: 0,
 		},
 		{
-			name: "single 438 at the end",
+			name: "single 438 at the end, never retried",
 			a: analysis(ok,
 				failed(auth(txn(2, r, 3, 300), "alice", "r", "n1"), 4, 300.1, 438, "n2")),
+			want:     1,
+			contains: []string{"never retried", "frame 4", "not extended"},
+			frames:   []uint64{3, 4},
+		},
+		{
+			name: "single 438 then a retry that succeeds",
+			a: analysis(ok,
+				failed(auth(txn(2, r, 3, 300), "alice", "r", "n1"), 4, 300.1, 438, "n2"),
+				succeeded(auth(txn(3, r, 5, 300.2), "alice", "r", "n2"), 6, 300.3)),
 			want: 0,
 		},
 		{
@@ -50,12 +59,14 @@ func TestStaleNonce(t *testing.T) {
 			contains: []string{"kept sending the old nonce"},
 		},
 		{
-			name: "438s broken by another error do not add up",
+			name: "438s broken by another error do not add up to a run",
 			a: analysis(ok,
 				failed(auth(txn(2, r, 3, 300), "alice", "r", "n1"), 4, 300.1, 438, "n2"),
 				failed(auth(txn(3, r, 5, 300.2), "alice", "r", "n2"), 6, 300.3, 437, ""),
 				failed(auth(txn(4, r, 7, 300.4), "alice", "r", "n3"), 8, 300.5, 438, "n4")),
-			want: 0,
+			want:     1,
+			contains: []string{"never retried", "frame 8"},
+			excludes: []string{"in a row"},
 		},
 	})
 }
