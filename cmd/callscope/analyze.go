@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/callscope/callscope/diagnose"
+	"github.com/callscope/callscope/rules"
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+)
+
+// credentialsEnv holds TURN credentials, one user:password a line, so that
+// passwords stay out of shell history and process listings.
+const credentialsEnv = "CALLSCOPE_TURN_CREDENTIALS"
+
+type analyzeFlags struct {
+	format          string
+	color           string
+	failOn          string
+	credentials     []string
+	credentialsFile string
+}
+
+func newAnalyzeCommand() *cobra.Command {
+	var f analyzeFlags
+	cmd := &cobra.Command{
+		Use:   "analyze [flags] CAPTURE...",
+		Short: "Diagnose the STUN/TURN traffic in one capture (several files read as one)",
+		Long: `analyze reads the capture, correlates STUN transactions and TURN allocations,
+applies every rule (see "callscope rules") and writes a report: text by
+default, or one JSON document with --format json (README, "JSON report").
+
+Exit status: 0, or 1 when a finding at or above --fail-on exists, or 2 for bad
+usage or unreadable input (a partial report is still written when reading
+fails half-way).
+
+TURN credentials for the offline MESSAGE-INTEGRITY check come from
+--turn-credentials, --turn-credentials-file (one user:password a line) and the
+environment variable ` + credentialsEnv + ` (the same format). Passwords are
+never printed.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, paths []string) error {
+			return analyze(cmd, f, paths)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.format, "format", "text", "report format: text or json")
+	fl.StringVar(&f.color, "color", "auto", "color the text report: auto, always or never (NO_COLOR is honoured)")
+	fl.StringVar(&f.failOn, "fail-on", "none", "exit 1 when a finding at or above this severity exists: info, warning, error or none")
+	fl.StringArrayVar(&f.credentials, "turn-credentials", nil, "TURN long-term credentials user:password for the integrity check (repeatable)")
+	fl.StringVar(&f.credentialsFile, "turn-credentials-file", "", "file of TURN credentials, one user:password a line")
+	return cmd
+}
+
+func analyze(cmd *cobra.Command, f analyzeFlags, paths []string) error {
+	if f.format != "text" && f.format != "json" {
+		return fmt.Errorf("--format %q: want text or json", f.format)
+	}
+	var failOn diagnose.Severity
+	if f.failOn != "none" {
+		s, err := diagnose.ParseSeverity(f.failOn)
+		if err != nil {
+			return fmt.Errorf("--fail-on: %w", err)
+		}
+		failOn = s
+	}
+	useColor, err := colorWanted(f.color)
+	if err != nil {
+		return err
+	}
+	creds, err := gatherCredentials(f.credentials, f.credentialsFile, os.Getenv(credentialsEnv))
+	if err != nil {
+		return err
+	}
+
+	analysis, findings, readErr := diagnose.Analyze(paths, diagnose.Options{Credentials: creds}, rules.All())
+	if analysis == nil {
+		return readErr
+	}
+	report := diagnose.NewReport(analysis, findings, version)
+	out := cmd.OutOrStdout()
+	if f.format == "json" {
+		err = report.WriteJSON(out)
+	} else {
+		err = report.WriteText(out, diagnose.TextOptions{Color: useColor})
+	}
+	if err != nil {
+		return err
+	}
+	if readErr != nil {
+		return readErr
+	}
+	if failOn != 0 && report.MaxSeverity() >= failOn {
+		return exitError{exitFindings}
+	}
+	return nil
+}
+
+func colorWanted(mode string) (bool, error) {
+	switch mode {
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	case "auto":
+		// https://no-color.org: any non-empty NO_COLOR disables color.
+		if os.Getenv("NO_COLOR") != "" {
+			return false, nil
+		}
+		return isatty.IsTerminal(os.Stdout.Fd()), nil
+	}
+	return false, fmt.Errorf("--color %q: want auto, always or never", mode)
+}
+
+// gatherCredentials reads credentials from the flags, the file and the
+// environment. Usernames may contain colons (TURN REST API usernames are
+// "expiry:user") and so may passwords, so "a:b:c" cannot be split with
+// certainty: every split is offered, and the engine uses only those whose
+// username appears in a request's USERNAME attribute.
+func gatherCredentials(flags []string, file, env string) ([]diagnose.Credential, error) {
+	var lines []string
+	lines = append(lines, flags...)
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--turn-credentials-file: %w", err)
+		}
+		lines = append(lines, strings.Split(string(b), "\n")...)
+	}
+	lines = append(lines, strings.Split(env, "\n")...)
+	var creds []diagnose.Credential
+	for _, line := range lines {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !strings.Contains(line, ":") {
+			// Say which entry without echoing it: it may be a bare password.
+			return nil, fmt.Errorf("TURN credentials must be user:password (an entry has no colon)")
+		}
+		for i := 0; i < len(line); i++ {
+			if line[i] == ':' {
+				creds = append(creds, diagnose.Credential{Username: line[:i], Password: line[i+1:]})
+			}
+		}
+	}
+	return creds, nil
+}

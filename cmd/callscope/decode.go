@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/capture"
+	"github.com/spf13/cobra"
+)
+
+func newDecodeCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "decode CAPTURE...",
+		Short: "Write every decoded STUN/TURN message as one JSON object per line",
+		Long: `decode writes one JSON object per decoded message, one per line (README,
+"decode records"). Several files are read as one capture, in the order given;
+"-" reads standard input.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, paths []string) error {
+			return decodeCaptures(cmd.OutOrStdout(), cmd.ErrOrStderr(), paths)
+		},
+	}
+}
+
+func decodeCaptures(stdout, stderr io.Writer, paths []string) error {
+	reader, err := capture.Open(paths...)
+	if err != nil {
+		return err
+	}
+	defer reader.Close()
+	out := bufio.NewWriterSize(stdout, 256<<10)
+	defer out.Flush()
+
+	decoder := decode.NewDecoder()
+	var line []byte
+	emit := func(m *decode.Message) {
+		line = decode.AppendRecord(line[:0], m)
+		out.Write(line)
+	}
+	for {
+		rec, err := reader.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			decoder.Flush(emit)
+			out.Flush()
+			reportWarnings(stderr, reader.Warnings())
+			return err
+		}
+		decoder.Decode(rec, emit)
+	}
+	decoder.Flush(emit)
+	reportWarnings(stderr, reader.Warnings())
+	return nil
+}
+
+func reportWarnings(w io.Writer, warnings []capture.Warning) {
+	for _, warn := range warnings {
+		if warn.Frame > 0 {
+			fmt.Fprintf(w, "callscope: warning: %s: frame %d: %s\n", warn.Path, warn.Frame, warn.Message)
+		} else {
+			fmt.Fprintf(w, "callscope: warning: %s: %s\n", warn.Path, warn.Message)
+		}
+	}
+}
