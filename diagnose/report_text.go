@@ -272,7 +272,22 @@ func attemptsLine(log []AttemptReport, total int) string {
 	return line
 }
 
-func abbreviateSteps(steps []string, n int) string {
+// abbreviateSteps joins steps with arrows, folding runs of the same step
+// ("401 ×31") and keeping at most n of what is left.
+func abbreviateSteps(all []string, n int) string {
+	var steps []string
+	for i := 0; i < len(all); {
+		j := i + 1
+		for j < len(all) && all[j] == all[i] {
+			j++
+		}
+		if j-i > 1 {
+			steps = append(steps, fmt.Sprintf("%s ×%d", all[i], j-i))
+		} else {
+			steps = append(steps, all[i])
+		}
+		i = j
+	}
 	if len(steps) <= n {
 		return strings.Join(steps, " → ")
 	}
