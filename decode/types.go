@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/callscope/callscope/decode/rtp"
+	"github.com/callscope/callscope/decode/sip"
 	"github.com/callscope/callscope/decode/stun"
 )
 
@@ -50,6 +52,13 @@ const (
 	KindSTUN        Kind = iota + 1 // Message.STUN
 	KindChannelData                 // Message.Channel
 	KindICMPError                   // Message.ICMP
+	KindSIP                         // Message.SIP
+	// KindRTP is a UDP datagram whose bytes parse as an RTP header (RFC 3550
+	// §5.1) and that RFC 7983 / RFC 5761 §4 demultiplexing leaves to RTP.
+	// Whether the flow really carries a stream is decided in diagnose, over
+	// several packets or from SDP.
+	KindRTP  // Message.RTP
+	KindRTCP // Message.RTCP: a compound RTCP datagram that parsed cleanly
 )
 
 // Message is one decoded protocol message. Decoder reuses Message and the
@@ -61,6 +70,12 @@ type Message struct {
 	STUN    *stun.Message
 	Channel ChannelData
 	ICMP    ICMPError
+	SIP     *sip.Message
+	RTP     rtp.Header
+	RTCP    *rtp.Compound
+	// Payload is the transport payload of the datagram (UDP) or the framed
+	// message (TCP) the message came from.
+	Payload []byte
 }
 
 // ChannelData is a TURN ChannelData message (RFC 8656 §12.4).

@@ -18,6 +18,12 @@ type Analysis struct {
 	Transactions []*Transaction     `json:"-"` // every STUN/TURN transaction, allocations' included
 	Allocations  []*Allocation      `json:"allocations"`
 	ICMPErrors   []*ICMPEvent       `json:"-"`
+	// SIP and media (filled when the capture holds them).
+	SIPTransactions []*SIPTransaction `json:"-"`
+	Calls           []*Call           `json:"-"`
+	Registrations   []*Registration   `json:"-"`
+	Streams         []*Stream         `json:"-"`
+	Flows           []*Flow           `json:"-"`
 	// Credentials were given with --turn-credentials: integrity verdicts in
 	// Transaction.Integrity are meaningful.
 	CredentialsGiven bool `json:"-"`

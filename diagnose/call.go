@@ -1,0 +1,143 @@
+package diagnose
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/sdp"
+)
+
+// SIPTransaction is a SIP request and its responses (RFC 3261 §17): keyed
+// by the topmost Via branch and the CSeq method, so that a CANCEL and the
+// INVITE it cancels are two transactions, and retransmissions are one.
+type SIPTransaction struct {
+	Branch    string
+	Method    string // the request's method; CSeq's for a response seen alone
+	CSeq      uint32
+	Client    netip.AddrPort // who sent the request
+	Server    netip.AddrPort // where it was sent
+	Transport decode.Transport
+
+	Requests     []FrameRef // the request and its retransmissions, the first MaxFramesPerFinding
+	RequestCount int
+
+	Responses []SIPResponse // each distinct status in order of arrival (provisional and final)
+	Final     int           // index into Responses of the first final (>= 200) response; -1 when none
+
+	// From the request.
+	FromURI, ToURI string
+	Contact        string
+	UserAgent      string
+	Expires        int      // Expires header, -1 when absent
+	Authorization  *SIPAuth // credentials sent (never the digest)
+	HasSDP         bool
+
+	// Evidence for NAT/ALG rules: the request's topmost Via sent-by and
+	// Contact host as written, and the address the packet came from.
+	ViaSentBy   string
+	ContactHost string
+}
+
+// SIPResponse is one response status seen for a transaction.
+type SIPResponse struct {
+	FrameRef
+	Status          int
+	Reason          string // the reason phrase
+	ReasonHeader    string // the Reason header (RFC 3326), e.g. `Q.850;cause=16`
+	From            netip.AddrPort
+	ToTag           string
+	Server          string // Server header
+	Retransmissions int
+	Challenge       *SIPAuth // WWW-/Proxy-Authenticate in a 401/407
+	HasSDP          bool
+}
+
+// SIPAuth is a digest challenge or the credentials answering it, without
+// the response digest (a credential; never kept).
+type SIPAuth struct {
+	Username  string
+	Realm     string
+	Nonce     string
+	Algorithm string
+	QOP       string
+	Stale     bool
+}
+
+// Call is a dialog started by an INVITE, keyed by Call-ID (RFC 3261 §12):
+// from the INVITE through provisional and final responses, ACK, re-INVITEs
+// and CANCEL to BYE. Forked responses (several To tags) stay in one Call.
+type Call struct {
+	CallID    string
+	From, To  string         // URIs
+	Caller    netip.AddrPort // where the first INVITE came from
+	Callee    netip.AddrPort // where it went
+	Transport decode.Transport
+
+	Transactions []*SIPTransaction // in order: INVITEs (auth retries, re-INVITEs), CANCEL, BYE, others
+	Ladder       []LadderStep      // capped at MaxLadderSteps
+
+	// Outcome is one of "answered" (2xx to the INVITE), "failed" (a final
+	// 3xx-6xx other than an answered challenge or 487 after CANCEL),
+	// "cancelled", "unanswered" (no final response), "challenged" (a 401/407
+	// never answered).
+	Outcome      string
+	FinalStatus  int
+	FinalReason  string
+	ReasonHeader string
+	AnsweredBy   netip.AddrPort // who sent the final response
+	Invite       FrameRef       // the first INVITE
+	Answered     FrameRef       // the 2xx; zero when not answered
+	Ended        FrameRef       // the BYE; zero when none
+	EndedBy      netip.AddrPort
+	// PostDialDelay is the first INVITE to the first 18x (RFC 6076 §4.1),
+	// SetupTime the first INVITE to the 2xx; zero when not seen.
+	PostDialDelay time.Duration
+	SetupTime     time.Duration
+
+	Offer   *SDPSeen  // the first SDP offer (INVITE, or 2xx for a late offer)
+	Answer  *SDPSeen  // its answer
+	Streams []*Stream // RTP streams tied to this call through SDP
+}
+
+// MaxLadderSteps bounds the ladder kept per call.
+const MaxLadderSteps = 64
+
+// LadderStep is one SIP message of a call, for the report's ladder.
+type LadderStep struct {
+	FrameRef
+	From, To netip.AddrPort
+	Label    string // "INVITE (SDP)", "180 Ringing", "200 OK (SDP)", "ACK", "BYE"
+}
+
+// SDPSeen is an SDP body and where it was seen.
+type SDPSeen struct {
+	FrameRef
+	From    netip.AddrPort // the packet's source
+	Session *sdp.Session
+}
+
+// Registration is a REGISTER binding of one address-of-record at one
+// registrar (RFC 3261 §10): challenge, authenticated attempts, success or
+// failure, refreshes.
+type Registration struct {
+	AOR       string // the To URI
+	Contact   string
+	Client    netip.AddrPort
+	Registrar netip.AddrPort
+	Transport decode.Transport
+	Username  string
+	Realm     string
+
+	Transactions []*SIPTransaction // every REGISTER, in order
+
+	// Outcome is one of "registered", "unregistered" (Expires 0 accepted),
+	// "failed" (a final error other than an answered challenge), "challenged"
+	// (a 401/407 never answered), "unanswered".
+	Outcome     string
+	FinalStatus int
+	Expires     int           // granted (the 2xx's Expires or Contact expires), -1 when unknown
+	Refreshes   int           // successful re-registrations after the first
+	Interval    time.Duration // mean time between successful registrations; 0 when fewer than two
+	First, Last FrameRef
+}
