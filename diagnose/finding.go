@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -77,3 +78,23 @@ type Rule interface {
 // with a million retransmissions still gives a readable finding. The count
 // in Detail stays exact.
 const MaxFramesPerFinding = 50
+
+// CapFrames keeps at most MaxFramesPerFinding of sorted frames: the first
+// and the last half, because how a failure starts and how it ends are both
+// evidence (the first rejected attempt, the client giving up).
+func CapFrames(frames []uint64) []uint64 {
+	if len(frames) <= MaxFramesPerFinding {
+		return frames
+	}
+	head := MaxFramesPerFinding / 2
+	tail := MaxFramesPerFinding - head
+	return append(frames[:head:head], frames[len(frames)-tail:]...)
+}
+
+// FormatSeconds prints a duration in seconds to the millisecond, without
+// trailing zeros: "31.699", "0.5", "3".
+func FormatSeconds(d time.Duration) string {
+	s := strconv.FormatFloat(d.Round(time.Millisecond).Seconds(), 'f', 3, 64)
+	s = strings.TrimRight(s, "0")
+	return strings.TrimSuffix(s, ".")
+}

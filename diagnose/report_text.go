@@ -388,7 +388,7 @@ func span(first, last time.Time) string {
 	if d < time.Millisecond {
 		return s + " UTC (" + strconv.FormatInt(d.Microseconds(), 10) + " µs)"
 	}
-	return s + " UTC (" + strconv.FormatFloat(d.Round(time.Millisecond).Seconds(), 'f', -1, 64) + " s)"
+	return s + " UTC (" + FormatSeconds(d) + " s)"
 }
 
 func count(n uint64, one, many string) string {

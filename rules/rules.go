@@ -111,14 +111,12 @@ func (e *evidence) addEndpoint(ap netip.AddrPort) {
 }
 
 // finding fills a finding's evidence fields: frames sorted, deduplicated
-// and capped at diagnose.MaxFramesPerFinding.
+// and capped (diagnose.CapFrames keeps both ends of a long story).
 func (e *evidence) finding(r diagnose.Rule, title, detail, filter string) diagnose.Finding {
 	frames := slices.Clone(e.frames)
 	slices.Sort(frames)
 	frames = slices.Compact(frames)
-	if len(frames) > diagnose.MaxFramesPerFinding {
-		frames = frames[:diagnose.MaxFramesPerFinding]
-	}
+	frames = diagnose.CapFrames(frames)
 	if frames == nil {
 		frames = []uint64{}
 	}
@@ -205,11 +203,7 @@ func captureEnd(a *diagnose.Analysis) time.Time {
 
 // seconds prints a duration in seconds with at most millisecond precision
 // and no trailing zeros: "0", "0.5", "39.5".
-func seconds(d time.Duration) string {
-	s := strconv.FormatFloat(d.Round(time.Millisecond).Seconds(), 'f', 3, 64)
-	s = strings.TrimRight(s, "0")
-	return strings.TrimSuffix(s, ".")
-}
+func seconds(d time.Duration) string { return diagnose.FormatSeconds(d) }
 
 // schedule prints when a request was sent, as offsets from its first send:
 // "0, 0.5, 1.5, 3.5 s". Only the sends kept in Requests are listed.

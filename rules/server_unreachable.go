@@ -27,7 +27,9 @@ func (ServerUnreachable) Explain() string {
 		"prohibited means a firewall rejects the traffic actively; host or network unreachable means a " +
 		"router cannot reach the address at all. The standard ports are 3478 (UDP/TCP) and 5349 (TLS), " +
 		"often 443 for TURN/TLS; an error for a port in a relay range (e.g. 24000-29999 or 49152-65535) " +
-		"usually means ICE checks went to a relayed candidate whose allocation is gone."
+		"usually means ICE checks went to a relayed candidate whose allocation is gone. Errors sent by a host " +
+		"that itself sends STUN requests (an ICE agent closing its socket at the end of a call) are not " +
+		"counted, and when the client got an allocation from another server the finding is a warning."
 }
 
 func (r ServerUnreachable) Check(a *diagnose.Analysis) []diagnose.Finding {
@@ -49,10 +51,25 @@ func (r ServerUnreachable) Check(a *diagnose.Analysis) []diagnose.Finding {
 		server    netip.AddrPort
 		transport decode.Transport
 	}
+	// Hosts that sent STUN requests themselves are ICE agents or TURN
+	// clients, not servers: their port unreachable means they closed a
+	// socket (the call ended, a candidate was pruned), which is ICE's story,
+	// not a dead TURN server.
+	agents := make(map[netip.Addr]bool)
+	for _, t := range a.Transactions {
+		if t != nil {
+			agents[t.Client.Addr().Unmap()] = true
+		}
+	}
+	for _, b := range a.Bindings {
+		if b != nil {
+			agents[b.Client.Addr().Unmap()] = true
+		}
+	}
 	index := make(map[key]int)
 	var groups [][]*diagnose.ICMPEvent
 	for _, e := range a.ICMPErrors {
-		if e == nil || !isUnreachable(e.Description) {
+		if e == nil || !isUnreachable(e.Description) || agents[e.From.Unmap()] {
 			continue
 		}
 		// Only packets from a client to a server count: an error quoting a
@@ -153,8 +170,30 @@ func (r ServerUnreachable) finding(a *diagnose.Analysis, g []*diagnose.ICMPEvent
 			f.Severity = diagnose.Warning
 		}
 	}
+	if f.Severity == diagnose.Error {
+		if other := workingTURNServer(a, first.Flow[0].Addr(), server); other != nil {
+			fmt.Fprintf(&d, " The same client did get an allocation from %s (frame %d), so it fell back to another server or port: fix or remove the unreachable one from its ICE server list to save the delay.",
+				endpointString(other.Server), other.First.Frame)
+			f.Severity = diagnose.Warning
+		}
+	}
 	f.Detail = d.String()
 	return f
+}
+
+// workingTURNServer returns an allocation that client got from a server
+// other than unreachable, or nil.
+func workingTURNServer(a *diagnose.Analysis, client netip.Addr, unreachable netip.AddrPort) *diagnose.Allocation {
+	for _, al := range a.Allocations {
+		if al == nil || al.Client.Addr().Unmap() != client.Unmap() || al.Server == unreachable {
+			continue
+		}
+		switch al.Outcome {
+		case "allocated", "deleted", "expired":
+			return al
+		}
+	}
+	return nil
 }
 
 // portHint explains a destination port that is not a TURN listening port.

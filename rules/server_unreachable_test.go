@@ -79,6 +79,32 @@ func TestServerUnreachable(t *testing.T) {
 			}(),
 			want: 0,
 		},
+		{
+			// nDPI's whatsapp_login_call.pcap: the peer's checks reach a
+			// client that closed its socket; the client, not a server, answers.
+			name: "ICMP from an ICE agent that sends requests itself",
+			a: func() *diagnose.Analysis {
+				peerCheck := from(txn(7, stun.MethodBinding, 40, 6), "198.51.100.7:40000", "192.0.2.10:50000")
+				own := txn(8, stun.MethodAllocate, 41, 6)
+				return with([]*diagnose.Transaction{own, peerCheck}, icmpFor(peerCheck, 42, "192.0.2.10", "port unreachable"))
+			}(),
+			want: 0,
+		},
+		{
+			// nDPI's stun_signal.pcapng: UDP 443 refused, 3478 on another
+			// server worked.
+			name: "client fell back to another TURN server",
+			a: func() *diagnose.Analysis {
+				dead := from(txn(9, stun.MethodAllocate, 50, 7), "192.0.2.10:50002", "203.0.113.9:443")
+				an := with([]*diagnose.Transaction{dead}, icmpFor(dead, 51, "203.0.113.9", "port unreachable"))
+				an.Allocations = []*diagnose.Allocation{{Client: netip.MustParseAddrPort("192.0.2.10:50003"), Server: server,
+					Transport: decode.UDP, Outcome: "allocated", First: diagnose.FrameRef{Frame: 52, Time: at(7.1)}}}
+				return an
+			}(),
+			want:     1,
+			severity: diagnose.Warning,
+			contains: []string{"did get an allocation from 203.0.113.5:3478 (frame 52)", "fell back"},
+		},
 		{name: "unrelated flow", a: with([]*diagnose.Transaction{std}, unrelated), want: 0},
 		{name: "not an unreachable", a: with([]*diagnose.Transaction{std}, exceeded), want: 0},
 	})

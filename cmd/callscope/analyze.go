@@ -33,8 +33,9 @@ applies every rule (see "callscope rules") and writes a report: text by
 default, or one JSON document with --format json (README, "JSON report").
 
 Exit status: 0, or 1 when a finding at or above --fail-on exists, or 2 for bad
-usage or unreadable input (a partial report is still written when reading
-fails half-way).
+usage or unreadable input. A file cut short or corrupted half-way is analyzed
+as far as it can be read: the report is written, the warnings go to standard
+error, and the exit status is 2.
 
 TURN credentials for the offline MESSAGE-INTEGRITY check come from
 --turn-credentials, --turn-credentials-file (one user:password a line) and the
@@ -91,6 +92,14 @@ func analyze(cmd *cobra.Command, f analyzeFlags, paths []string) error {
 	}
 	if readErr != nil {
 		return readErr
+	}
+	// A capture cut short or corrupted was still analyzed as far as it
+	// could be read; say so where scripts look, and exit as for unreadable
+	// input (as tshark does), so a partial report is never taken for a
+	// complete one.
+	if len(analysis.Warnings) > 0 {
+		reportWarnings(cmd.ErrOrStderr(), analysis.Warnings)
+		return exitError{exitUsage}
 	}
 	if failOn != 0 && report.MaxSeverity() >= failOn {
 		return exitError{exitFindings}
