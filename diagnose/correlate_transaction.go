@@ -123,6 +123,11 @@ func (e *Engine) observeRequest(m *decode.Message) {
 	}
 
 	e.open[key] = st
+	if _, dup := e.openByID[key.id]; dup {
+		e.openByID[key.id] = nil
+	} else {
+		e.openByID[key.id] = st
+	}
 	e.openOrder = append(e.openOrder, queuedTx{st: st, since: m.Time})
 	e.lastOnFlow[flow] = st
 	for len(e.open) > e.maxOpen {
@@ -134,6 +139,14 @@ func (e *Engine) observeResponse(m *decode.Message) {
 	s := m.STUN
 	key := txKey{id: s.Transaction, cookie: s.Cookie, client: m.Dst, transport: m.Transport}
 	st := e.open[key]
+	if st == nil {
+		// 96 random bits make a collision between clients improbable (RFC
+		// 8489 §6): an ID open for a single client is that client's, even
+		// when the answer is seen going to another address.
+		if byID := e.openByID[s.Transaction]; byID != nil && byID.key.cookie == s.Cookie && byID.key.transport == m.Transport && !s.Classic {
+			st = byID
+		}
+	}
 	if st == nil {
 		e.analysis.OrphanResponses++
 		if len(e.analysis.OrphanResponseFrames) < MaxFramesPerFinding {
@@ -281,6 +294,9 @@ func (e *Engine) popOpen() queuedTx {
 // BindingSummary counts them all.
 func (e *Engine) closeTx(st *openTx) {
 	delete(e.open, st.key)
+	if other, ok := e.openByID[st.key.id]; ok && (other == st || other == nil) {
+		delete(e.openByID, st.key.id)
+	}
 	tx := st.tx
 	flow := flowKey{client: st.key.client, server: tx.Server, transport: st.key.transport}
 	if e.lastOnFlow[flow] == st {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/stun"
 )
 
 // Credential is a TURN long-term credential given for offline integrity
@@ -64,6 +65,7 @@ type Engine struct {
 
 	// Transactions in progress or lingering after their answer.
 	open       map[txKey]*openTx
+	openByID   map[stun.TransactionID]*openTx
 	openOrder  []queuedTx // oldest activity first, roughly; see sweep
 	openHead   int
 	now        time.Time // latest packet time seen
@@ -90,6 +92,7 @@ func NewEngine(opts Options) *Engine {
 		opts:            opts,
 		integrity:       newIntegrityChecker(opts.Credentials),
 		open:            make(map[txKey]*openTx),
+		openByID:        make(map[stun.TransactionID]*openTx),
 		lastOnFlow:      make(map[flowKey]*openTx),
 		bindingFlows:    make(map[flowKey]*bindingFlow),
 		allocations:     make(map[flowKey]*allocState),
