@@ -134,6 +134,11 @@ func (r AllocateTimeout) finding(a *diagnose.Analysis, g []*diagnose.Transaction
 	}
 	if n := answeredOn(a, tupleOf(first)); n > 0 {
 		fmt.Fprintf(&d, " The server answered %s on this 5-tuple, so the path works: the Allocates were lost or ignored by the server rather than blocked.", plural(n, "other request", "other requests"))
+	} else if first.Transport == decode.TCP {
+		// The request travelled on an open TCP connection, so something
+		// accepted it: a port filter would have stopped the handshake.
+		fmt.Fprintf(&d, " Over TCP the request can only be sent once the connection is up, so something on %s accepted the connection but never answered: a TURN server that ignores the request (wrong protocol on that port, overloaded, or TURN over TCP disabled), or a proxy or firewall that terminates TCP 3478 itself.",
+			endpointString(first.Server))
 	} else {
 		fmt.Fprintf(&d, " Nothing came back from %s at all: %s %d is most likely dropped silently by a firewall, or the TURN server is down or not listening on that address.",
 			endpointString(first.Server), strings.ToUpper(first.Transport.String()), first.Server.Port())
