@@ -84,6 +84,13 @@ func (f *defragmenter) add(key fragKey, offset int, more bool, data []byte, prot
 			f.drop(dg, st) // two different last fragments
 			return nil, 0, false
 		}
+		// Fragments stored earlier may lie past the end this one sets:
+		// then got could reach total with a hole left, filled with stale
+		// bytes of a reused buffer.
+		if n := len(dg.ranges); n > 0 && dg.ranges[n-1].end > end {
+			f.drop(dg, st)
+			return nil, 0, false
+		}
 		dg.total = end
 	}
 	if dg.total >= 0 && end > dg.total {
@@ -140,7 +147,9 @@ func (f *defragmenter) add(key fragKey, offset int, more bool, data []byte, prot
 		dg.proto, dg.hasOff = proto, true
 	}
 
-	if dg.total < 0 || dg.got != dg.total {
+	// Ranges are disjoint and within [0, total), so got == total means the
+	// datagram is whole; hasOff says so again, for the reader.
+	if dg.total < 0 || dg.got != dg.total || !dg.hasOff {
 		return nil, 0, false
 	}
 	delete(f.datagrams, key)
