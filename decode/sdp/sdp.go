@@ -17,6 +17,10 @@ type Session struct {
 	Fingerprint string
 	Setup       string
 	Direction   string // sendrecv (default), sendonly, recvonly, inactive
+
+	// Defects says which lines Parse skipped and why ("line 7: m= port is
+	// not a number"); at most maxDefects, never a line's content.
+	Defects []string
 }
 
 // Origin is the o= line.
@@ -31,13 +35,15 @@ type Origin struct {
 // Media is one m= section.
 type Media struct {
 	Type        string // audio, video, application, ...
-	Port        uint16
+	Port        uint16 // 0: the stream is rejected or disabled (RFC 3264 §6)
+	NumPorts    int    // m=<media> <port>/<number of ports>; 1 when not given
 	Proto       string // RTP/AVP, RTP/SAVP, RTP/SAVPF, UDP/TLS/RTP/SAVPF, ...
 	Formats     []string
 	Connection  netip.Addr // media-level c=, or the session's
 	RTPMap      map[uint8]RTPMap
-	Direction   string // the media's, or the session's, or "sendrecv"
-	RTCPPort    uint16 // a=rtcp; 0 when absent
+	Direction   string     // the media's, or the session's, or "sendrecv"
+	RTCPPort    uint16     // a=rtcp; 0 when absent
+	RTCPAddr    netip.Addr // a=rtcp's address (RFC 3605); invalid when absent
 	RTCPMux     bool
 	Crypto      bool // a=crypto present (SDES-SRTP); keys are never kept
 	IceUfrag    string
@@ -47,11 +53,11 @@ type Media struct {
 	Setup       string
 }
 
-// RTPMap is an a=rtpmap value.
+// RTPMap is an a=rtpmap value (RFC 8866 §6.6).
 type RTPMap struct {
 	Encoding  string
 	ClockRate uint32
-	Channels  int
+	Channels  int // audio: 1 when not given (RFC 8866 §6.6); 0 for other media
 }
 
 // Candidate is an a=candidate (RFC 8839 §5.1).
@@ -63,4 +69,9 @@ type Candidate struct {
 	Addr       netip.AddrPort
 	Type       string // host, srflx, prflx, relay
 	Related    netip.AddrPort
+	TCPType    string // active, passive, so (RFC 6544); empty for UDP
+	// Hostname is the connection address when it is not an IP address,
+	// such as an mDNS ".local" name (RFC 8839 §5.1 allows an FQDN); Addr
+	// then holds only the port.
+	Hostname string
 }
