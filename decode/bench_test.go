@@ -10,14 +10,20 @@ import (
 // BenchmarkDecodeUDP measures the UDP path, which must not allocate: it is
 // every RTP packet of a call.
 func BenchmarkDecodeUDP(b *testing.B) {
-	rtp := append([]byte{0x80, 0x00, 0x12, 0x34}, make([]byte, 160)...)
+	rtp := pionRTP(b, 0, false, 0x1234)
+	rtcp := pionRTCP(b, testSR, testSDES)
+	invite := sipMessage("INVITE sip:bob@example.org SIP/2.0", "bench@host", "z9hG4bKbench", "1 INVITE", testSDP)
 	cases := []struct {
 		name  string
 		frame []byte
+		kind  Kind
 	}{
-		{"not STUN", ether(b, udpIP(b, client, server, rtp, 46<<2))},
-		{"not STUN, VLAN, IPv6", ether(b, udpIP(b, client6, server6, rtp, 46<<2), [2]uint16{0x8100, 7})},
-		{"ChannelData", ether(b, udpIP(b, client, server, channelData(0x4000, rtp, false), 0))},
+		{"RTP", ether(b, udpIP(b, client, server, rtp, 46<<2)), KindRTP},
+		{"RTP, VLAN, IPv6", ether(b, udpIP(b, client6, server6, rtp, 46<<2), [2]uint16{0x8100, 7}), KindRTP},
+		{"RTCP SR+SDES", ether(b, udpIP(b, client, server, rtcp, 46<<2)), KindRTCP},
+		{"ChannelData", ether(b, udpIP(b, client, server, channelData(0x4000, rtp, false), 0)), KindChannelData},
+		{"DTLS", ether(b, udpIP(b, client, server, append([]byte{0x17, 0xfe, 0xfd}, rtp...), 0)), 0},
+		{"SIP INVITE", ether(b, udpIP(b, client, server, invite, 24<<2)), KindSIP},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -26,7 +32,11 @@ func BenchmarkDecodeUDP(b *testing.B) {
 			d.Decode(&capture.Record{Frame: 1, Time: t0, LinkType: capture.LinkEthernet,
 				Data: ether(b, udpIP(b, client, server, stunMessage(typeAllocateRequest, 1, ""), 0))}, func(*Message) {})
 			var n int
-			emit := func(*Message) { n++ }
+			emit := func(m *Message) {
+				if m.Kind == c.kind {
+					n++
+				}
+			}
 			rec := &capture.Record{Frame: 2, Time: t0.Add(time.Second), LinkType: capture.LinkEthernet, Data: c.frame, OrigLen: len(c.frame)}
 			b.ReportAllocs()
 			b.SetBytes(int64(len(c.frame)))
@@ -37,27 +47,42 @@ func BenchmarkDecodeUDP(b *testing.B) {
 				d.Decode(rec, emit)
 			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "packets/s")
-			if c.name == "ChannelData" && n != b.N {
-				b.Fatalf("%d ChannelData messages for %d packets", n, b.N)
+			if want := b.N; c.kind == 0 {
+				if n != 0 {
+					b.Fatalf("%d messages from %d packets", n, b.N)
+				}
+			} else if n != want {
+				b.Fatalf("%d messages of kind %d for %d packets", n, c.kind, b.N)
 			}
 		})
 	}
 }
 
 func TestDecodeUDPDoesNotAllocate(t *testing.T) {
-	rtp := append([]byte{0x80, 0x00, 0x12, 0x34}, make([]byte, 160)...)
+	rtp := pionRTP(t, 0, false, 0x1234)
+	rtcp := pionRTCP(t, testSR, testSDES)
+	invite := sipMessage("INVITE sip:bob@example.org SIP/2.0", "alloc@host", "z9hG4bKalloc", "1 INVITE", testSDP)
 	d := NewDecoder()
 	d.Decode(&capture.Record{Frame: 1, Time: t0, LinkType: capture.LinkEthernet,
 		Data: ether(t, udpIP(t, client, server, stunMessage(typeAllocateRequest, 1, ""), 0))}, func(*Message) {})
-	for _, frame := range [][]byte{
-		ether(t, udpIP(t, client, server, rtp, 0)),
-		ether(t, udpIP(t, client6, server6, rtp, 0), [2]uint16{0x88a8, 1}, [2]uint16{0x8100, 2}),
-		ether(t, udpIP(t, client, server, channelData(0x4000, rtp, false), 0)),
+	for _, c := range []struct {
+		kind  Kind
+		frame []byte
+	}{
+		{KindRTP, ether(t, udpIP(t, client, server, rtp, 0))},
+		{KindRTP, ether(t, udpIP(t, client6, server6, rtp, 0), [2]uint16{0x88a8, 1}, [2]uint16{0x8100, 2})},
+		{KindRTCP, ether(t, udpIP(t, client, server, rtcp, 0))},
+		{KindChannelData, ether(t, udpIP(t, client, server, channelData(0x4000, rtp, false), 0))},
+		{KindSIP, ether(t, udpIP(t, client, server, invite, 0))},
 	} {
-		rec := &capture.Record{Frame: 2, Time: t0, LinkType: capture.LinkEthernet, Data: frame, OrigLen: len(frame)}
-		emit := func(*Message) {}
+		rec := &capture.Record{Frame: 2, Time: t0, LinkType: capture.LinkEthernet, Data: c.frame, OrigLen: len(c.frame)}
+		var got Kind
+		emit := func(m *Message) { got = m.Kind }
 		if n := testing.AllocsPerRun(100, func() { d.Decode(rec, emit) }); n != 0 {
-			t.Errorf("%d allocations per UDP packet", int(n))
+			t.Errorf("kind %d: %d allocations per UDP packet", c.kind, int(n))
+		}
+		if got != c.kind {
+			t.Errorf("decoded kind %d, want %d", got, c.kind)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/callscope/callscope/decode/capture"
+	"github.com/callscope/callscope/decode/rtp"
+	"github.com/callscope/callscope/decode/sip"
 	"github.com/callscope/callscope/decode/stun"
 )
 
@@ -79,6 +81,8 @@ type Decoder struct {
 	sawTCP    bool
 	msg       Message
 	stunMsg   stun.Message
+	sipMsg    sip.Message
+	rtcp      rtp.Compound
 }
 
 // NewDecoder returns a Decoder with default limits.
@@ -171,7 +175,7 @@ func (d *Decoder) emitSTUN(b []byte, emit func(*Message)) {
 	}
 	d.endpoints.add(d.pkt.Src, d.pkt.Time)
 	d.endpoints.add(d.pkt.Dst, d.pkt.Time)
-	d.msg = Message{Packet: d.pkt, Kind: KindSTUN, STUN: m}
+	d.msg = Message{Packet: d.pkt, Kind: KindSTUN, STUN: m, Payload: b}
 	emit(&d.msg)
 }
 
@@ -184,7 +188,49 @@ func (d *Decoder) emitChannelData(b []byte, overTCP bool, emit func(*Message)) b
 	}
 	d.stats.ChannelData++
 	d.msg = Message{Packet: d.pkt, Kind: KindChannelData,
-		Channel: ChannelData{Number: number, Length: length, Payload: payload}}
+		Channel: ChannelData{Number: number, Length: length, Payload: payload}, Payload: b}
 	emit(&d.msg)
 	return true
+}
+
+// emitSIP parses b, which passed sip.LooksLikeSIP, and emits it. A message
+// whose start line does not parse is counted as malformed and skipped; one
+// with defects further on is emitted, as Wireshark still shows it, and
+// diagnose can read sip.Message.Defects.
+func (d *Decoder) emitSIP(b []byte, emit func(*Message)) {
+	m := &d.sipMsg
+	if err := m.Parse(b); err != nil {
+		d.malformed()
+		return
+	}
+	d.stats.SIP++
+	d.msg = Message{Packet: d.pkt, Kind: KindSIP, SIP: m, Payload: b}
+	emit(&d.msg)
+}
+
+// emitMedia classifies a datagram whose first byte is 128-191 (RFC 7983
+// §7: RTP or RTCP). A second byte of 192-223 is RTCP (RFC 5761 §4): such a
+// datagram is emitted as RTCP when the compound parses and never as RTP,
+// since RTP with the marker bit and a payload type of 64-95 is reserved
+// precisely so that the two cannot be confused. SRTCP, whose packets after
+// the first are encrypted, is therefore neither.
+func (d *Decoder) emitMedia(b []byte, emit func(*Message)) {
+	if len(b) < 2 {
+		return
+	}
+	if rtp.IsRTCPType(b[1]) {
+		if !rtp.ParseRTCP(b, &d.rtcp) {
+			return
+		}
+		d.stats.RTCP++
+		d.msg = Message{Packet: d.pkt, Kind: KindRTCP, RTCP: &d.rtcp, Payload: b}
+		emit(&d.msg)
+		return
+	}
+	d.msg = Message{Packet: d.pkt, Kind: KindRTP, Payload: b}
+	if !rtp.ParseHeader(b, &d.msg.RTP) {
+		return
+	}
+	d.stats.RTP++
+	emit(&d.msg)
 }

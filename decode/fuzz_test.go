@@ -17,6 +17,16 @@ var fuzzRecordSeparator = []byte("\xde\xad\xbe\xef")
 // small limits. Nothing may panic, hang, or break the decoder's bounds.
 func FuzzDecoder(f *testing.F) {
 	f.Add([]byte{}, uint16(capture.LinkEthernet))
+	// SIP over UDP, RTP and RTCP, and a SIP stream over TCP in two segments.
+	invite := sipMessage("INVITE sip:bob@example.org SIP/2.0", "fuzz@host", "z9hG4bKf", "1 INVITE", testSDP)
+	f.Add(bytes.Join([][]byte{
+		udpIP(f, client, server, invite, 0),
+		udpIP(f, client, server, pionRTP(f, 0, false, 1), 0),
+		udpIP(f, client, server, pionRTCP(f, testSR, testSDES), 0),
+		tcpIP(f, client, server, 1, tcpSYN, nil),
+		tcpIP(f, client, server, 2, tcpACK, cat([]byte("\r\n\r\n"), invite[:100])),
+		tcpIP(f, client, server, 106, tcpACK, cat(invite[100:], invite)),
+	}, fuzzRecordSeparator), uint16(capture.LinkIPv4))
 	f.Fuzz(func(t *testing.T, data []byte, link uint16) {
 		opts := Options{MaxFragDatagrams: 4, MaxFragBytes: 4096, MaxTCPStreams: 4,
 			MaxStreamBytes: 512, MaxSTUNEndpoints: 4}
@@ -30,6 +40,18 @@ func FuzzDecoder(f *testing.F) {
 			case KindChannelData:
 				if int(m.Channel.Length) != len(m.Channel.Payload) {
 					t.Fatalf("ChannelData length %d, payload %d bytes", m.Channel.Length, len(m.Channel.Payload))
+				}
+			case KindSIP:
+				if m.SIP == nil || !m.SIP.StartLineOK || len(m.Payload) == 0 {
+					t.Fatalf("SIP message without a start line: %+v", m)
+				}
+			case KindRTP:
+				if m.RTP.Version != 2 || m.RTP.HeaderLen+m.RTP.PayloadLen > len(m.Payload) {
+					t.Fatalf("RTP header %+v in %d bytes", m.RTP, len(m.Payload))
+				}
+			case KindRTCP:
+				if m.RTCP == nil || m.RTCP.N == 0 || m.Transport != UDP {
+					t.Fatalf("RTCP %+v over %v", m.RTCP, m.Transport)
 				}
 			case KindICMPError:
 				if !m.ICMP.QuotedSrc.IsValid() || m.ICMP.QuotedTransport == 0 {

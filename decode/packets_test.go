@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/callscope/callscope/decode/capture"
+	"github.com/callscope/callscope/decode/rtp"
 )
 
 // Test packets are built with gopacket's layers, so that the hand-written
@@ -155,6 +157,10 @@ type decoded struct {
 	Channel  uint16
 	Payload  string
 	ICMP     ICMPError
+	RTP      rtp.Header
+	RTCP     []uint8 // packet types
+	SIP      string  // method or status code, then Call-ID: "INVITE abc@host", "200 abc@host"
+	Raw      string  // Message.Payload
 }
 
 func run(t testing.TB, opts Options, recs ...*capture.Record) ([]decoded, Stats) {
@@ -171,7 +177,21 @@ func run(t testing.TB, opts Options, recs ...*capture.Record) ([]decoded, Stats)
 		case KindICMPError:
 			c.ICMP = m.ICMP
 			c.ICMP.QuotedPayload = append([]byte(nil), m.ICMP.QuotedPayload...)
+		case KindRTP:
+			c.RTP = m.RTP
+		case KindRTCP:
+			for i := 0; i < m.RTCP.N; i++ {
+				c.RTCP = append(c.RTCP, m.RTCP.Packets[i].Type)
+			}
+		case KindSIP:
+			if m.SIP.IsRequest {
+				c.SIP = string(m.SIP.Method)
+			} else {
+				c.SIP = strconv.Itoa(m.SIP.StatusCode)
+			}
+			c.SIP += " " + string(m.SIP.CallID)
 		}
+		c.Raw = string(m.Payload)
 		out = append(out, c)
 	}
 	for _, r := range recs {

@@ -5,7 +5,9 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
+	"github.com/callscope/callscope/decode/sip"
 	"github.com/callscope/callscope/decode/stun"
 )
 
@@ -20,11 +22,30 @@ import (
 //	         "error_code":0,"attributes":["REQUESTED-TRANSPORT","FINGERPRINT"]}}
 //
 // ChannelData gives "proto":"turn-channel" and "channel":{"number","length"}.
+// SIP gives "proto":"sip" and "sip":{"method"} for a request or
+// {"status","reason"} for a response, then "call_id", "cseq":{"number",
+// "method"}, "branch" (the topmost Via's) and "sdp" (an application/sdp
+// body is present). RTP gives "proto":"rtp" and "rtp":{"ssrc","seq",
+// "timestamp","pt","marker"}; RTCP "proto":"rtcp" and "rtcp":{"types"}, the
+// packet types of the compound in order.
+//
+// An "rtp" record says only that a datagram parses as RTP where RFC 7983
+// leaves the first byte to RTP, on any port: unsignalled UDP of other
+// protocols passes that test too. The analyzer's streams are stricter
+// (SDP-announced endpoints, or SSRC and sequence consistent over several
+// packets).
+//
 // ICMP errors are not decode records: they are not messages of their own.
 // It is written by hand rather than with encoding/json because it runs once
-// per message and must not allocate.
+// per message and must not allocate. SIP fields come from the wire and are
+// escaped by appendJSONString.
 func AppendRecord(dst []byte, m *Message) []byte {
-	if m.Kind != KindSTUN && m.Kind != KindChannelData {
+	switch m.Kind {
+	case KindSTUN, KindChannelData, KindSIP, KindRTP, KindRTCP:
+	default:
+		return dst
+	}
+	if m.Kind == KindSIP && m.SIP == nil || m.Kind == KindRTCP && m.RTCP == nil || m.Kind == KindSTUN && m.STUN == nil {
 		return dst
 	}
 	dst = append(dst, `{"frame":`...)
@@ -76,6 +97,30 @@ func AppendRecord(dst []byte, m *Message) []byte {
 		dst = append(dst, `,"length":`...)
 		dst = strconv.AppendUint(dst, uint64(m.Channel.Length), 10)
 		dst = append(dst, '}')
+	case KindSIP:
+		dst = appendSIPRecord(dst, m.SIP)
+	case KindRTP:
+		h := &m.RTP
+		dst = append(dst, `,"proto":"rtp","rtp":{"ssrc":`...)
+		dst = strconv.AppendUint(dst, uint64(h.SSRC), 10)
+		dst = append(dst, `,"seq":`...)
+		dst = strconv.AppendUint(dst, uint64(h.Sequence), 10)
+		dst = append(dst, `,"timestamp":`...)
+		dst = strconv.AppendUint(dst, uint64(h.Timestamp), 10)
+		dst = append(dst, `,"pt":`...)
+		dst = strconv.AppendUint(dst, uint64(h.PayloadType), 10)
+		dst = append(dst, `,"marker":`...)
+		dst = strconv.AppendBool(dst, h.Marker)
+		dst = append(dst, '}')
+	case KindRTCP:
+		dst = append(dst, `,"proto":"rtcp","rtcp":{"types":[`...)
+		for i := 0; i < m.RTCP.N; i++ {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = strconv.AppendUint(dst, uint64(m.RTCP.Packets[i].Type), 10)
+		}
+		dst = append(dst, "]}"...)
 	}
 	return append(dst, "}\n"...)
 }
@@ -84,4 +129,109 @@ func AppendRecord(dst []byte, m *Message) []byte {
 // never needs JSON escaping).
 func appendAddrPort(dst []byte, ap netip.AddrPort) []byte {
 	return ap.AppendTo(dst)
+}
+
+func appendSIPRecord(dst []byte, s *sip.Message) []byte {
+	dst = append(dst, `,"proto":"sip","sip":{`...)
+	if s.IsRequest {
+		dst = append(dst, `"method":`...)
+		dst = appendJSONString(dst, s.Method)
+	} else {
+		dst = append(dst, `"status":`...)
+		dst = strconv.AppendInt(dst, int64(s.StatusCode), 10)
+		dst = append(dst, `,"reason":`...)
+		dst = appendJSONString(dst, s.Reason)
+	}
+	dst = append(dst, `,"call_id":`...)
+	dst = appendJSONString(dst, s.CallID)
+	dst = append(dst, `,"cseq":{"number":`...)
+	dst = strconv.AppendUint(dst, uint64(s.CSeq), 10)
+	dst = append(dst, `,"method":`...)
+	dst = appendJSONString(dst, s.CSeqMeth)
+	dst = append(dst, `},"branch":`...)
+	var branch []byte
+	if len(s.Vias) > 0 {
+		branch = s.Vias[0].Branch
+	}
+	dst = appendJSONString(dst, branch)
+	dst = append(dst, `,"sdp":`...)
+	dst = strconv.AppendBool(dst, hasSDP(s))
+	return append(dst, '}')
+}
+
+// hasSDP reports an SDP body: Content-Type application/sdp (media types
+// are case-insensitive, RFC 2045 §5.1; parameters may follow) and a body.
+func hasSDP(s *sip.Message) bool {
+	const sdpType = "application/sdp"
+	ct := s.ContentType
+	if len(s.Body) == 0 || len(ct) < len(sdpType) {
+		return false
+	}
+	for i := 0; i < len(sdpType); i++ {
+		c := ct[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != sdpType[i] {
+			return false
+		}
+	}
+	if rest := ct[len(sdpType):]; len(rest) > 0 {
+		return rest[0] == ';' || rest[0] == ' ' || rest[0] == '\t'
+	}
+	return true
+}
+
+// appendJSONString appends b as a JSON string (RFC 8259 §7). b comes from
+// the wire: quotes, backslashes and control bytes are escaped, and each
+// byte that is not part of valid UTF-8 becomes U+FFFD, as encoding/json
+// does, so that every record stays valid JSON. U+2028 and U+2029 are
+// escaped too, for consumers that embed the records in JavaScript.
+func appendJSONString(dst, b []byte) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, b[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, b[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, b[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, b[start:]...)
+	return append(dst, '"')
 }

@@ -19,6 +19,9 @@ type Stats struct {
 	ClassicSTUN      uint64            `json:"classic_stun_messages"`
 	ChannelData      uint64            `json:"channel_data"`
 	ICMPErrors       uint64            `json:"icmp_errors"`
+	SIP              uint64            `json:"sip_messages"`
+	RTP              uint64            `json:"rtp_packets"`  // datagrams that parse as RTP (KindRTP): not a count of media
+	RTCP             uint64            `json:"rtcp_packets"` // compound RTCP datagrams
 	Malformed        uint64            `json:"malformed"`
 	// MalformedFrames lists the first MaxListedFrames frames that held a
 	// message callscope recognized but could not decode.

@@ -1,11 +1,13 @@
 package decode
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"sort"
 	"time"
 
+	"github.com/callscope/callscope/decode/sip"
 	"github.com/callscope/callscope/decode/stun"
 )
 
@@ -17,8 +19,9 @@ import (
 // message's last byte means walking its ScatterGather capture infos; its
 // bounds are in pages, global, and it flushes by wall-clock calls. What
 // callscope needs is much smaller: per direction, bytes in sequence order,
-// a framer that consumes whole STUN/ChannelData frames as soon as they are
-// complete, and nothing buffered for streams that are not STUN at all. So
+// a framer that consumes whole STUN/ChannelData frames or SIP messages as
+// soon as they are complete, and nothing buffered for streams that are
+// neither. So
 // this file keeps, per direction, the next expected sequence number, the
 // tail of an incomplete frame (at most MaxStreamBytes) and a few
 // out-of-order segments (at most MaxStreamBytes in all).
@@ -40,6 +43,7 @@ const (
 	modeSTUN                    // STUN and ChannelData back to back (RFC 8489 §6.2.2, RFC 8656 §12.5)
 	modeClassic                 // as modeSTUN, RFC 3489 messages without the magic cookie
 	modeRFC4571                 // 2-byte length before every frame (RFC 4571, ICE-TCP RFC 6544 §3)
+	modeSIP                     // SIP messages framed by Content-Length, CRLF keep-alives between (RFC 3261 §18.3, RFC 5626 §3.5.1)
 	modeIgnored                 // not STUN, or framing lost: nothing is buffered any more
 )
 
@@ -52,12 +56,15 @@ type tcpSegment struct {
 }
 
 type tcpHalf struct {
-	mode         halfMode
-	seqKnown     bool
-	next         uint32 // next sequence number expected
-	buf          []byte // an incomplete frame, or bytes not yet classified
-	skip         int    // bytes of a frame too big to buffer, still to discard
-	resync       bool   // after a gap: wait for a segment that starts a frame
+	mode     halfMode
+	seqKnown bool
+	next     uint32 // next sequence number expected
+	buf      []byte // an incomplete frame, or bytes not yet classified
+	skip     int    // bytes of a frame too big to buffer, still to discard
+	resync   bool   // after a gap: wait for a segment that starts a frame
+	// head is the start of a SIP message too big to buffer, emitted when
+	// the last of its skipped bytes goes by (see sip.ErrTooLarge).
+	head         []byte
 	pending      []tcpSegment
 	pendingBytes int
 }
@@ -179,7 +186,7 @@ func (h *tcpHalf) reset() {
 }
 
 func (h *tcpHalf) release() {
-	h.buf, h.pending, h.pendingBytes, h.skip = nil, nil, 0, 0
+	h.buf, h.pending, h.pendingBytes, h.skip, h.head = nil, nil, 0, 0, nil
 }
 
 // tcpData places one segment's data in sequence order.
@@ -255,7 +262,7 @@ func (d *Decoder) gap(h *tcpHalf, next uint32, emit func(*Message)) {
 	d.stats.TCPGaps++
 	h.next = next
 	h.buf = h.buf[:0]
-	h.skip = 0
+	h.skip, h.head = 0, h.head[:0]
 	if h.mode != modeNew && h.mode != modeIgnored {
 		h.resync = true
 	}
@@ -269,9 +276,7 @@ func (d *Decoder) frame(h *tcpHalf, data []byte, emit func(*Message)) {
 		return
 	}
 	if h.skip > 0 {
-		n := min(h.skip, len(data))
-		h.skip -= n
-		data = data[n:]
+		data = data[d.skipFrame(h, len(data), emit):]
 	}
 	if len(data) == 0 {
 		return
@@ -304,9 +309,7 @@ func (d *Decoder) frame(h *tcpHalf, data []byte, emit func(*Message)) {
 func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 	for len(w) > 0 {
 		if h.skip > 0 {
-			n := min(h.skip, len(w))
-			h.skip -= n
-			w = w[n:]
+			w = w[d.skipFrame(h, len(w), emit):]
 			continue
 		}
 		var n, hdr int
@@ -349,12 +352,43 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 				return w
 			}
 			n, hdr = 2+int(binary.BigEndian.Uint16(w)), 2
+		case modeSIP:
+			var complete bool
+			var err error
+			n, complete, err = sip.MessageLength(w)
+			switch {
+			case err == sip.ErrTooLarge:
+				// Skipped below like any frame over maxBytes: framing kept.
+			case err != nil:
+				// No Content-Length, or not SIP after all: the framing is
+				// lost (RFC 3261 §18.3), as it is for STUN.
+				d.malformed()
+				h.mode = modeIgnored
+				return nil
+			case complete && sip.KeepAliveLength(w[:n]) == n:
+				w = w[n:] // a CRLF keep-alive
+				continue
+			case n == 0:
+				// The headers are not all in yet. MessageLength gives up
+				// at sip.MaxMessageSize; a smaller MaxStreamBytes is
+				// enforced here.
+				if len(w) >= d.tcp.maxBytes {
+					h.mode = modeIgnored
+					return nil
+				}
+				return w
+			}
 		default:
 			return nil
 		}
 		if n > len(w) {
 			if n > d.tcp.maxBytes {
 				h.skip = n - len(w) // too big to buffer: drop it, keep framing
+				if h.mode == modeSIP {
+					// Its headers are in: keep them and what body fits,
+					// and emit that when the message ends.
+					h.head = append(h.head[:0], w[:min(len(w), d.tcp.maxBytes, sip.MaxMessageSize)]...)
+				}
 				return nil
 			}
 			return w
@@ -362,6 +396,8 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 		f := w[hdr:n]
 		w = w[n:]
 		switch {
+		case h.mode == modeSIP:
+			d.emitSIP(f[:min(len(f), sip.MaxMessageSize)], emit)
 		case len(f) == 0:
 		case f[0] <= 3:
 			if h.mode != modeRFC4571 || stun.IsSTUN(f) {
@@ -375,9 +411,30 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 	return w
 }
 
+// skipFrame discards up to avail bytes of a frame being skipped and returns
+// how many. A SIP message whose head was kept is emitted when its last byte
+// goes by, in that byte's frame like any other message.
+func (d *Decoder) skipFrame(h *tcpHalf, avail int, emit func(*Message)) int {
+	n := min(h.skip, avail)
+	h.skip -= n
+	if h.skip == 0 && len(h.head) > 0 {
+		d.emitSIP(h.head, emit)
+		h.head = h.head[:0]
+	}
+	return n
+}
+
 // classifyTCP decides from a stream's first bytes how it is framed. It
 // reports more=true while it needs more bytes to decide.
 func (d *Decoder) classifyTCP(w []byte) (m halfMode, more bool) {
+	if sip.LooksLikeSIP(w) {
+		return modeSIP, false
+	}
+	if text, more := d.maybeSIP(w); more {
+		return 0, true
+	} else if text {
+		return modeIgnored, false
+	}
 	switch b0 := w[0]; {
 	case b0 <= 3:
 		if len(w) < 8 {
@@ -418,6 +475,45 @@ func (d *Decoder) classifyTCP(w []byte) (m halfMode, more bool) {
 	return modeIgnored, false
 }
 
+// maybeSIPStartLen bounds how much of a stream's first line is awaited
+// before deciding it is not SIP: a request line with a long Request-URI
+// still fits.
+const maybeSIPStartLen = 1024
+
+// maybeSIP judges the first bytes of a stream that LooksLikeSIP refused:
+// text=true when they are CRLF keep-alives or text that starts a line
+// (they are then SIP or nothing), and more=true when SIP can still follow:
+// only keep-alives so far (RFC 5626 §3.5.1), or a start line not complete
+// yet, e.g. a request line split across segments.
+func (d *Decoder) maybeSIP(w []byte) (text, more bool) {
+	i := 0
+	for i < len(w) && (w[i] == '\r' || w[i] == '\n') {
+		i++
+	}
+	rest := w[i:]
+	if len(rest) == 0 {
+		return true, len(w) < d.tcp.maxBytes
+	}
+	if i == 0 && !isTokenStart(rest[0]) {
+		return false, false
+	}
+	if bytes.IndexByte(rest, '\n') >= 0 || len(rest) >= maybeSIPStartLen || len(w) >= d.tcp.maxBytes {
+		// A whole first line that is not SIP; CRLFs before anything but
+		// SIP mean nothing either.
+		return i > 0, false
+	}
+	// A partial line can still become "SIP/2.0 200 OK" or "INVITE sip:...".
+	for _, c := range rest {
+		if c < 0x20 && c != '\t' && c != '\r' || c >= 0x7f {
+			return i > 0, false
+		}
+	}
+	return true, true
+}
+
+// isTokenStart reports whether c can start a SIP method or "SIP/2.0".
+func isTokenStart(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
+
 // startsFrame reports whether data, the first bytes after a gap, can start
 // a frame of a stream framed by m.
 func (d *Decoder) startsFrame(m halfMode, data []byte) bool {
@@ -434,6 +530,8 @@ func (d *Decoder) startsFrame(m halfMode, data []byte) bool {
 		}
 	case modeRFC4571:
 		return len(data) >= 10 && binary.BigEndian.Uint32(data[6:]) == stunMagicCookie
+	case modeSIP:
+		return sip.LooksLikeSIP(data)
 	default:
 		return true
 	}
@@ -468,7 +566,7 @@ func (t *tcpTable) flush(d *Decoder, emit func(*Message)) {
 			h.pendingBytes -= len(s.data)
 			if diff := int32(s.seq - h.next); diff > 0 {
 				d.stats.TCPGaps++
-				h.buf, h.skip, h.next = h.buf[:0], 0, s.seq
+				h.buf, h.skip, h.head, h.next = h.buf[:0], 0, h.head[:0], s.seq
 				if h.mode != modeNew && h.mode != modeIgnored {
 					h.resync = true
 				}

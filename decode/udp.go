@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/callscope/callscope/decode/sip"
 	"github.com/callscope/callscope/decode/stun"
 )
 
@@ -41,9 +42,12 @@ func (d *Decoder) udp(src, dst netip.Addr, b []byte, depth int, emit func(*Messa
 	d.udpPayload(p, sp, dp, emit)
 }
 
-// udpPayload classifies one datagram. RFC 7983 §7 tells STUN (first byte
-// 0-3) from ChannelData (64-79) by the first byte; both need more evidence
-// than that, see stun.IsSTUN and endpointSet.
+// udpPayload classifies one datagram by its first byte, in the order of
+// RFC 7983 §7: 0-3 STUN, 20-63 DTLS, 64-79 TURN ChannelData, 128-191 RTP or
+// RTCP. STUN and ChannelData need more evidence than that byte, see
+// stun.IsSTUN and endpointSet. SIP is text and is recognized by its start
+// line on any port, before ChannelData, whose first-byte range (extended to
+// 0x40-0x7F by RFC 5766 channel numbers) covers the ASCII letters.
 func (d *Decoder) udpPayload(p []byte, sp, dp uint16, emit func(*Message)) {
 	if len(p) == 0 {
 		return
@@ -60,11 +64,40 @@ func (d *Decoder) udpPayload(p []byte, sp, dp uint16, emit func(*Message)) {
 		} else if stun.IsClassicBinding(p) {
 			d.emitSTUN(p, emit)
 		}
+	case b0 >= 20 && b0 <= 63:
+		// DTLS: not decoded yet.
+	case b0 >= 128 && b0 <= 191:
+		if !isNonMediaPort(sp) && !isNonMediaPort(dp) {
+			d.emitMedia(p, emit)
+		}
+	case sip.LooksLikeSIP(p):
+		d.emitSIP(p, emit)
 	case stun.IsChannelDataFirstByte(b0):
 		if d.endpoints.has(d.pkt.Src, d.pkt.Time) || d.endpoints.has(d.pkt.Dst, d.pkt.Time) {
 			d.emitChannelData(p, false, emit)
 		}
 	}
+}
+
+// isNonMediaPort reports the ports of UDP services whose datagrams often
+// start with a byte of 128-191 (a DNS or NetBIOS transaction ID, an NTP
+// header with the alarm bits set) and that never carry RTP. RFC 7983 leaves
+// that first byte to RTP only on a port that media uses; tshark likewise
+// tries its RTP heuristic only where no port-based dissector claimed the
+// datagram.
+func isNonMediaPort(port uint16) bool {
+	switch port {
+	case 53, // DNS
+		67, 68, // DHCP
+		123,      // NTP
+		137, 138, // NetBIOS name and datagram services
+		161, 162, // SNMP
+		1900, // SSDP
+		5353, // mDNS
+		5355: // LLMNR
+		return true
+	}
+	return false
 }
 
 // gtpU strips a GTP-U header and decodes the user packet of a G-PDU. It

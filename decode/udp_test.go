@@ -91,7 +91,7 @@ func TestUDPClassification(t *testing.T) {
 		{"classic STUN from 3478", server, client, classicBinding(), KindSTUN, true, 0},
 		{"classic STUN on 19302", client, netipMust("74.125.0.1:19302"), classicBinding(), KindSTUN, true, 0},
 		{"classic STUN elsewhere is not believed", netipMust("10.0.0.1:40000"), netipMust("10.0.0.2:40001"), classicBinding(), 0, false, 0},
-		{"RTP", client, server, append([]byte{0x80, 0x00}, make([]byte, 40)...), 0, false, 0},
+		{"RTP", client, server, append([]byte{0x80, 0x00}, make([]byte, 40)...), KindRTP, false, 0},
 		{"DTLS", client, server, append([]byte{0x16, 0xfe, 0xfd}, make([]byte, 40)...), 0, false, 0},
 		{"empty", client, server, nil, 0, false, 0},
 		{"malformed body, header fine: emitted and counted", client, server, overrun, KindSTUN, false, 1},
