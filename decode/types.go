@@ -14,6 +14,7 @@ import (
 	"github.com/callscope/callscope/decode/rtp"
 	"github.com/callscope/callscope/decode/sip"
 	"github.com/callscope/callscope/decode/stun"
+	"github.com/callscope/callscope/decode/tls"
 )
 
 // Transport is the layer-4 protocol a message travelled on.
@@ -59,6 +60,13 @@ const (
 	// several packets or from SDP.
 	KindRTP  // Message.RTP
 	KindRTCP // Message.RTCP: a compound RTCP datagram that parsed cleanly
+	// KindTLS is TLS over TCP (any port, recognized by the record header)
+	// and KindDTLS DTLS over UDP (RFC 7983 first byte 20-63). TLS
+	// application data is emitted only for the first record of each
+	// direction of a connection (enough to tell the handshake completed);
+	// every DTLS datagram is emitted.
+	KindTLS  // Message.TLS
+	KindDTLS // Message.TLS
 )
 
 // Message is one decoded protocol message. Decoder reuses Message and the
@@ -73,6 +81,7 @@ type Message struct {
 	SIP     *sip.Message
 	RTP     rtp.Header
 	RTCP    *rtp.Compound
+	TLS     *tls.Message
 	// Payload is the transport payload of the datagram (UDP) or the framed
 	// message (TCP) the message came from.
 	Payload []byte
