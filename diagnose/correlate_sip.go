@@ -1,0 +1,559 @@
+package diagnose
+
+import (
+	"bytes"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/sip"
+)
+
+// Limits and timers of SIP correlation. Memory is bounded by active state:
+// open transactions expire, and what the Analysis keeps is capped.
+const (
+	// SIPT1 is the RFC 3261 §17.1.1.1 round-trip estimate.
+	SIPT1 = 500 * time.Millisecond
+	// SIPTransactionTimeout is 64*T1: Timer B (INVITE) and Timer F
+	// (non-INVITE) give up on a request after it, and Timer J/H keep a
+	// completed server transaction as long to absorb retransmissions
+	// (RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.2).
+	SIPTransactionTimeout = 64 * SIPT1
+	// SIPTransactionLinger is how long a transaction stays open after its
+	// last request or response: the timeout plus T4 (5 s), the longest a
+	// message may stay in the network (§17.1.2.2).
+	SIPTransactionLinger = SIPTransactionTimeout + 5*time.Second
+	// SIPProceedingLinger is how long an INVITE transaction that got a
+	// provisional response but no final one stays open with no traffic:
+	// Timer B no longer runs in the Proceeding state, ringing can last,
+	// and proxies give up after Timer C, more than 3 minutes (§16.6).
+	SIPProceedingLinger = 3*time.Minute + SIPTransactionLinger
+	// MaxOpenSIPTransactions bounds transactions waiting for an answer or
+	// lingering after one; beyond it the oldest is closed.
+	MaxOpenSIPTransactions = 100_000
+	// MaxSIPTransactions bounds Analysis.SIPTransactions.
+	MaxSIPTransactions = 200_000
+	// MaxSIPResponses bounds the distinct responses kept per transaction.
+	MaxSIPResponses = 32
+	// MaxCalls bounds Analysis.Calls.
+	MaxCalls = 20_000
+	// MaxCallTransactions bounds Call.Transactions.
+	MaxCallTransactions = 1_000
+	// MaxCallSDPs bounds Call.SDPs.
+	MaxCallSDPs = 16
+	// MaxCallForks bounds Call.ToTags.
+	MaxCallForks = 16
+	// MaxRegistrations bounds Analysis.Registrations.
+	MaxRegistrations = 10_000
+	// MaxRegistrationTransactions bounds Registration.Transactions; Refreshes
+	// still counts every success.
+	MaxRegistrationTransactions = 1_000
+	// MaxSIPFlows bounds the "sip" flows in Analysis.Flows.
+	MaxSIPFlows = 10_000
+	// MaxSIPFieldLen is the longest header value kept as a string: a hostile
+	// message cannot make the engine hold its whole length per transaction.
+	MaxSIPFieldLen = 256
+)
+
+// sipMagicCookie starts every branch made by an RFC 3261 element (§8.1.1.7).
+const sipMagicCookie = "z9hG4bK"
+
+// sipTxKey identifies a SIP transaction (RFC 3261 §17.1.3, §17.2.3): the
+// topmost Via branch and the CSeq method, so that a CANCEL and its INVITE
+// are two transactions. The client (the previous hop) is part of the key so
+// that one request seen on both sides of a NAT makes two transactions. A
+// branch without the magic cookie comes from an RFC 2543 element and need
+// not be unique; the key is then the Call-ID and CSeq number.
+type sipTxKey struct {
+	id        string
+	method    string
+	client    netip.AddrPort
+	transport decode.Transport
+}
+
+// openSIPTx is a transaction the engine may still see messages for.
+type openSIPTx struct {
+	key  sipTxKey
+	tx   *SIPTransaction
+	last time.Time
+	call *callState
+	reg  *regState
+	// regExpires is the expiry a REGISTER asked for: its Expires header or
+	// its Contact's expires parameter; -1 when neither.
+	regExpires int
+	// regRemoveAll: the REGISTER had "Contact: *" (§10.2.2).
+	regRemoveAll bool
+}
+
+type queuedSIPTx struct {
+	st    *openSIPTx
+	since time.Time
+}
+
+// sipTxQueue holds open transactions in order of activity for one linger
+// time, so that its head always expires first (see expireSIP).
+type sipTxQueue struct {
+	entries []queuedSIPTx
+	head    int
+	linger  time.Duration
+}
+
+func (q *sipTxQueue) push(st *openSIPTx, since time.Time) {
+	q.entries = append(q.entries, queuedSIPTx{st: st, since: since})
+}
+
+func (q *sipTxQueue) pop() queuedSIPTx {
+	e := q.entries[q.head]
+	q.entries[q.head] = queuedSIPTx{}
+	q.head++
+	if q.head > 1024 && q.head*2 > len(q.entries) {
+		n := copy(q.entries, q.entries[q.head:])
+		clear(q.entries[n:])
+		q.entries = q.entries[:n]
+		q.head = 0
+	}
+	return e
+}
+
+func (q *sipTxQueue) empty() bool { return q.head >= len(q.entries) }
+
+// sipState is the Engine's SIP correlation state. It is set up on the first
+// SIP message, so that captures without SIP pay nothing.
+type sipState struct {
+	ready bool
+
+	open map[sipTxKey]*openSIPTx
+	// Open transactions in two queues of constant linger: INVITEs in the
+	// Proceeding state, and the rest.
+	queue, proceeding sipTxQueue
+
+	calls    map[string]*callState
+	callList []*callState
+	regs     map[regKey]*regState
+	regList  []*regState
+	flows    map[flowKey]*Flow
+
+	// Limits, variables so that tests can lower them.
+	maxOpen, maxTransactions, maxCalls, maxRegistrations, maxFlows int
+}
+
+func (s *sipState) init() {
+	s.ready = true
+	s.open = make(map[sipTxKey]*openSIPTx)
+	s.queue.linger = SIPTransactionLinger
+	s.proceeding.linger = SIPProceedingLinger
+	s.calls = make(map[string]*callState)
+	s.regs = make(map[regKey]*regState)
+	s.flows = make(map[flowKey]*Flow)
+	s.maxOpen = MaxOpenSIPTransactions
+	s.maxTransactions = MaxSIPTransactions
+	s.maxCalls = MaxCalls
+	s.maxRegistrations = MaxRegistrations
+	s.maxFlows = MaxSIPFlows
+}
+
+func (e *Engine) observeSIP(m *decode.Message) {
+	s := &e.sip
+	if !s.ready {
+		s.init()
+	}
+	e.expireSIP(e.now)
+	e.sipFlow(m)
+	if m.SIP.IsRequest {
+		e.sipRequest(m)
+	} else {
+		e.sipResponse(m)
+	}
+}
+
+func (e *Engine) sipRequest(m *decode.Message) {
+	s := &e.sip
+	msg := m.SIP
+	method := sipMethodName(msg.Method)
+	if method == "" {
+		return
+	}
+	id := sipKeyID(msg)
+	if method == "ACK" {
+		// The ACK to a non-2xx final response belongs to the INVITE
+		// transaction and carries its branch (RFC 3261 §17.1.1.3); the ACK
+		// to a 2xx is a transaction of its own (§13.2.2.4).
+		if st := s.open[sipTxKey{id: id, method: "INVITE", client: m.Src, transport: m.Transport}]; st != nil && st.tx.Final >= 0 && st.tx.Responses[st.tx.Final].Status >= 300 {
+			tx := st.tx
+			tx.ACKCount++
+			if tx.ACKCount == 1 {
+				tx.ACK = frameRef(m)
+			}
+			st.last = m.Time
+			if st.call != nil {
+				st.call.step(m, "ACK")
+			}
+			return
+		}
+	}
+	key := sipTxKey{id: id, method: method, client: m.Src, transport: m.Transport}
+	if st := s.open[key]; st != nil {
+		// A retransmission (§17.1.1.2, §17.1.2.2).
+		tx := st.tx
+		tx.RequestCount++
+		if len(tx.Requests) < MaxFramesPerFinding {
+			tx.Requests = append(tx.Requests, frameRef(m))
+		}
+		st.last = m.Time
+		if st.call != nil {
+			st.call.step(m, requestLabel(method, tx.HasSDP)+" (retransmission)")
+		}
+		if st.reg != nil {
+			st.reg.reg.Last = frameRef(m)
+		}
+		return
+	}
+
+	tx := &SIPTransaction{
+		Method:       method,
+		CSeq:         msg.CSeq,
+		Client:       m.Src,
+		Server:       m.Dst,
+		Transport:    m.Transport,
+		Requests:     []FrameRef{frameRef(m)},
+		RequestCount: 1,
+		Final:        -1,
+		CallID:       clipString(msg.CallID),
+		FromURI:      clipString(msg.From.URI),
+		ToURI:        clipString(msg.To.URI),
+		ToTag:        clipString(msg.To.Tag),
+		Contact:      clipString(msg.Contact.URI),
+		ContactHost:  clipString(msg.Contact.Host),
+		UserAgent:    clipString(msg.UserAgent),
+		Expires:      msg.Expires,
+		HasSDP:       hasSDP(msg),
+		ReasonHeader: clipString(msg.ReasonHeader),
+	}
+	if len(msg.Vias) > 0 {
+		tx.Branch = clipString(msg.Vias[0].Branch)
+		tx.ViaSentBy = clipString(msg.Vias[0].SentBy)
+	}
+	if a := msg.Authorization; a != nil {
+		tx.Authorization = sipAuth(a)
+	}
+	e.keepSIP(tx)
+
+	st := &openSIPTx{key: key, tx: tx, last: m.Time, regExpires: -1}
+	s.open[key] = st
+	s.queue.push(st, m.Time)
+	for len(s.open) > s.maxOpen {
+		e.closeOldestSIP()
+	}
+	if method == "REGISTER" {
+		e.registerRequest(st, m)
+		return
+	}
+	e.callRequest(st, m)
+}
+
+func (e *Engine) sipResponse(m *decode.Message) {
+	s := &e.sip
+	msg := m.SIP
+	method := sipMethodName(msg.CSeqMeth)
+	status := msg.StatusCode
+	if method == "" || status < 100 || status > 699 {
+		return
+	}
+	key := sipTxKey{id: sipKeyID(msg), method: method, client: m.Dst, transport: m.Transport}
+	st := s.open[key]
+	if st == nil {
+		st = e.orphanSIPResponse(key, m)
+	}
+	st.last = m.Time
+	if st.reg != nil {
+		st.reg.reg.Last = frameRef(m)
+	}
+	tx := st.tx
+	for i := range tx.Responses {
+		r := &tx.Responses[i]
+		// A response with the same status from the same fork is a
+		// retransmission (§17.2.1); another To tag is another fork (§16.7).
+		if r.Status == status && r.ToTag == string(msg.To.Tag) {
+			r.Retransmissions++
+			if st.call != nil {
+				st.call.step(m, responseLabel(r.Status, r.Reason, r.HasSDP)+" (retransmission)")
+			}
+			return
+		}
+	}
+	if len(tx.Responses) >= MaxSIPResponses {
+		return
+	}
+	tx.Responses = append(tx.Responses, SIPResponse{
+		FrameRef:     frameRef(m),
+		Status:       status,
+		Reason:       clipString(msg.Reason),
+		ReasonHeader: clipString(msg.ReasonHeader),
+		From:         m.Src,
+		ToTag:        clipString(msg.To.Tag),
+		Server:       clipString(msg.UserAgent),
+		HasSDP:       hasSDP(msg),
+	})
+	idx := len(tx.Responses) - 1
+	r := &tx.Responses[idx]
+	if c := msg.Challenge; c != nil && (status == 401 || status == 407) {
+		r.Challenge = sipAuth(c)
+	}
+	if status >= 200 && tx.Final < 0 {
+		tx.Final = idx
+	}
+	if st.call != nil {
+		e.callResponse(st, r, m)
+	}
+	if st.reg != nil && idx == tx.Final {
+		e.registerResponse(st, r, m)
+	}
+}
+
+// orphanSIPResponse opens a transaction for a response whose request was
+// not seen (the capture started after it, or it was lost before the capture
+// point), so that its retransmissions are counted once.
+func (e *Engine) orphanSIPResponse(key sipTxKey, m *decode.Message) *openSIPTx {
+	s := &e.sip
+	msg := m.SIP
+	e.analysis.OrphanSIPResponses++
+	tx := &SIPTransaction{
+		Method:    key.method,
+		CSeq:      msg.CSeq,
+		Client:    m.Dst,
+		Server:    m.Src,
+		Transport: m.Transport,
+		Final:     -1,
+		CallID:    clipString(msg.CallID),
+		FromURI:   clipString(msg.From.URI),
+		ToURI:     clipString(msg.To.URI),
+		Expires:   -1,
+	}
+	if len(msg.Vias) > 0 {
+		tx.Branch = clipString(msg.Vias[0].Branch)
+	}
+	e.keepSIP(tx)
+	st := &openSIPTx{key: key, tx: tx, last: m.Time, regExpires: -1}
+	s.open[key] = st
+	s.queue.push(st, m.Time)
+	for len(s.open) > s.maxOpen {
+		e.closeOldestSIP()
+	}
+	// Tie it to a call already known; a response alone never starts one.
+	if cs := s.calls[tx.CallID]; cs != nil {
+		st.call = cs
+		cs.addTx(tx)
+	}
+	return st
+}
+
+func (e *Engine) keepSIP(tx *SIPTransaction) {
+	if len(e.analysis.SIPTransactions) >= e.sip.maxTransactions {
+		e.analysis.DroppedSIPTransactions++
+		return
+	}
+	e.analysis.SIPTransactions = append(e.analysis.SIPTransactions, tx)
+}
+
+// expireSIP closes transactions idle for their queue's linger. An entry
+// whose transaction saw activity since it was queued goes back, with its
+// new time, to the queue its state now calls for.
+func (e *Engine) expireSIP(now time.Time) {
+	s := &e.sip
+	for _, q := range []*sipTxQueue{&s.queue, &s.proceeding} {
+		for !q.empty() {
+			head := q.entries[q.head]
+			if s.open[head.st.key] != head.st {
+				q.pop()
+				continue
+			}
+			if now.Sub(head.since) < q.linger {
+				break
+			}
+			q.pop()
+			if head.st.last.After(head.since) || (q == &s.queue && head.st.proceeding()) {
+				s.requeue(head.st)
+				continue
+			}
+			delete(s.open, head.st.key)
+		}
+	}
+}
+
+// proceeding says whether an INVITE transaction had a provisional response
+// and no final one yet: RFC 3261 §17.1.1.2 stops Timer B then.
+func (st *openSIPTx) proceeding() bool {
+	return st.key.method == "INVITE" && st.tx.Final < 0 && len(st.tx.Responses) > 0
+}
+
+func (s *sipState) requeue(st *openSIPTx) {
+	if st.proceeding() {
+		s.proceeding.push(st, st.last)
+		return
+	}
+	s.queue.push(st, st.last)
+}
+
+// closeOldestSIP closes the transaction queued longest ago: the open table
+// is full.
+func (e *Engine) closeOldestSIP() {
+	s := &e.sip
+	for _, q := range []*sipTxQueue{&s.queue, &s.proceeding} {
+		for !q.empty() {
+			head := q.pop()
+			if s.open[head.st.key] == head.st {
+				delete(s.open, head.st.key)
+				return
+			}
+		}
+	}
+}
+
+// finishSIP concludes calls and registrations at the end of the capture and
+// drops the SIP correlation state. Transactions still open stay as they
+// are: those with no final response are the unanswered ones.
+func (e *Engine) finishSIP() {
+	s := &e.sip
+	for _, cs := range s.callList {
+		cs.conclude()
+	}
+	for _, rs := range s.regList {
+		rs.conclude()
+	}
+	*s = sipState{}
+}
+
+// sipFlow counts a SIP message in its flow, for the DSCP rules.
+func (e *Engine) sipFlow(m *decode.Message) {
+	s := &e.sip
+	k := flowKey{client: m.Src, server: m.Dst, transport: m.Transport}
+	f := s.flows[k]
+	if f == nil {
+		if len(s.flows) >= s.maxFlows {
+			return
+		}
+		f = &Flow{Src: m.Src, Dst: m.Dst, Transport: m.Transport, Class: "sip", First: frameRef(m)}
+		s.flows[k] = f
+		e.analysis.Flows = append(e.analysis.Flows, f)
+	}
+	f.Packets++
+	f.DSCP[m.DSCP&63]++
+	f.Last = frameRef(m)
+	if len(f.Frames) < MaxFramesPerFinding {
+		f.Frames = append(f.Frames, m.Frame)
+	}
+}
+
+// sipKeyID is the transaction-identifying part of a message: the topmost
+// branch when it has the magic cookie, else the Call-ID and CSeq number
+// (RFC 2543 matching, §17.1.3 and §17.2.3).
+func sipKeyID(msg *sip.Message) string {
+	if len(msg.Vias) > 0 {
+		if b := msg.Vias[0].Branch; len(b) > len(sipMagicCookie) && bytes.HasPrefix(b, []byte(sipMagicCookie)) {
+			return clipString(b)
+		}
+	}
+	var buf [20]byte
+	return "\x00" + clipString(msg.CallID) + "\x00" + string(strconv.AppendUint(buf[:0], uint64(msg.CSeq), 10))
+}
+
+// sipMethodName returns the method as a string, without allocating for the
+// RFC 3261 and common extension methods. Methods are case-sensitive
+// (§7.1).
+func sipMethodName(b []byte) string {
+	switch string(b) {
+	case "INVITE":
+		return "INVITE"
+	case "ACK":
+		return "ACK"
+	case "BYE":
+		return "BYE"
+	case "CANCEL":
+		return "CANCEL"
+	case "REGISTER":
+		return "REGISTER"
+	case "OPTIONS":
+		return "OPTIONS"
+	case "PRACK":
+		return "PRACK"
+	case "UPDATE":
+		return "UPDATE"
+	case "INFO":
+		return "INFO"
+	case "SUBSCRIBE":
+		return "SUBSCRIBE"
+	case "NOTIFY":
+		return "NOTIFY"
+	case "REFER":
+		return "REFER"
+	case "MESSAGE":
+		return "MESSAGE"
+	case "PUBLISH":
+		return "PUBLISH"
+	}
+	if len(b) > 32 {
+		b = b[:32]
+	}
+	return string(b)
+}
+
+// clipString copies at most MaxSIPFieldLen bytes of b; nil and empty give "".
+func clipString(b []byte) string {
+	if len(b) > MaxSIPFieldLen {
+		b = b[:MaxSIPFieldLen]
+	}
+	return string(b)
+}
+
+func sipAuth(a *sip.Auth) *SIPAuth {
+	return &SIPAuth{
+		Username:  clipString(a.Username),
+		Realm:     clipString(a.Realm),
+		Nonce:     clipString(a.Nonce),
+		Algorithm: clipString(a.Algorithm),
+		QOP:       clipString(a.QOP),
+		Stale:     a.Stale,
+	}
+}
+
+// sdpBody returns the message's SDP body: only an application/sdp body
+// (RFC 3261 §20.15), cut to Content-Length when that is shorter; nil when
+// none.
+func sdpBody(msg *sip.Message) []byte {
+	ct := msg.ContentType
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	if !bytes.EqualFold(bytes.TrimSpace(ct), []byte("application/sdp")) {
+		return nil
+	}
+	body := msg.Body
+	if msg.ContentLength >= 0 && msg.ContentLength < len(body) {
+		body = body[:msg.ContentLength]
+	}
+	if len(body) == 0 {
+		return nil
+	}
+	return body
+}
+
+func hasSDP(msg *sip.Message) bool { return sdpBody(msg) != nil }
+
+func requestLabel(method string, sdp bool) string {
+	if sdp {
+		return method + " (SDP)"
+	}
+	return method
+}
+
+func responseLabel(status int, reason string, sdp bool) string {
+	l := strconv.Itoa(status)
+	if reason != "" {
+		l += " " + reason
+	}
+	if sdp {
+		l += " (SDP)"
+	}
+	return l
+}
