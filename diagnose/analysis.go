@@ -24,6 +24,9 @@ type Analysis struct {
 	Registrations   []*Registration   `json:"-"`
 	Streams         []*Stream         `json:"-"`
 	Flows           []*Flow           `json:"-"`
+	// WebRTC and TLS.
+	ICESessions    []*ICESession    `json:"-"`
+	TLSConnections []*TLSConnection `json:"-"`
 	// Credentials were given with --turn-credentials: integrity verdicts in
 	// Transaction.Integrity are meaningful.
 	CredentialsGiven bool `json:"-"`
@@ -47,6 +50,14 @@ type Analysis struct {
 	// MaxTransactions or MaxAllocations were reached (hostile or huge input).
 	DroppedTransactions int `json:"dropped_transactions,omitempty"`
 	DroppedAllocations  int `json:"dropped_allocations,omitempty"`
+	// OrphanSIPResponses counts SIP responses whose request was not seen;
+	// each still makes a SIPTransaction (RequestCount 0).
+	OrphanSIPResponses int `json:"orphan_sip_responses,omitempty"`
+	// Records left out once MaxSIPTransactions, MaxCalls or
+	// MaxRegistrations were reached.
+	DroppedSIPTransactions int `json:"dropped_sip_transactions,omitempty"`
+	DroppedCalls           int `json:"dropped_calls,omitempty"`
+	DroppedRegistrations   int `json:"dropped_registrations,omitempty"`
 }
 
 // BindingSummary counts the Binding transactions of one flow: client,
@@ -61,6 +72,14 @@ type BindingSummary struct {
 	Unanswered int              `json:"unanswered"`
 	First      FrameRef         `json:"first"`
 	Last       FrameRef         `json:"last"`
+	// LastAnswered is the response to the latest-sent Binding request of
+	// the flow that was answered (zero when none was). UnansweredSinceAnswer
+	// counts the unanswered requests sent after that one: an answer resets
+	// it, so a few checks lost mid-call leave it at zero while a path that
+	// died keeps counting (consent freshness, RFC 7675 §5.1). Unlike the
+	// transactions kept, these cover every request of the flow.
+	LastAnswered          FrameRef `json:"last_answered,omitzero"`
+	UnansweredSinceAnswer int      `json:"unanswered_since_answer"`
 }
 
 // FrameRef points at one frame.
@@ -81,13 +100,21 @@ const (
 
 // Transaction is a STUN request and what answered it (RFC 8489 §6.3):
 // retransmissions share the transaction ID; the answer may come from another
-// address (RFC 5780), so transactions are keyed by ID and client address.
+// address (RFC 5780), so an answer is matched by ID and client address when
+// it does not come from the address the request went to.
+//
+// Text attributes are kept up to the 763 bytes RFC 8489 §14 has receivers
+// accept, cut on a UTF-8 boundary beyond.
 type Transaction struct {
 	ID        stun.TransactionID
 	Method    stun.Method
 	Client    netip.AddrPort // who sent the request
 	Server    netip.AddrPort // where it was sent
 	Transport decode.Transport
+	// Classic is an RFC 3489 transaction: its ID is 128 bits, Cookie then
+	// holding the first 32 (RFC 8489 §5 has the magic cookie there).
+	Classic bool
+	Cookie  uint32
 
 	Requests     []FrameRef // the request and its retransmissions, the first MaxFramesPerFinding
 	RequestCount int        // all of them
@@ -106,8 +133,9 @@ type Transaction struct {
 	Nonce        string
 	HasIntegrity bool
 	Integrity    IntegrityVerdict
-	Lifetime     int64 // LIFETIME in the request, -1 when absent
-	Peers        []netip.AddrPort
+	Lifetime     int64            // LIFETIME in the request, -1 when absent
+	Peers        []netip.AddrPort // XOR-PEER-ADDRESS, the first MaxPeersPerTransaction
+	PeersTotal   int              // XOR-PEER-ADDRESS attributes in the request, all of them
 	Channel      uint16
 	// REQUESTED-TRANSPORT protocol number (17 UDP, 6 TCP), 0 when absent.
 	RequestedTransport uint8

@@ -32,11 +32,24 @@ type SIPTransaction struct {
 	Expires        int      // Expires header, -1 when absent
 	Authorization  *SIPAuth // credentials sent (never the digest)
 	HasSDP         bool
+	// ContentLengthMismatch: over UDP, the request's Content-Length did not
+	// match the body the datagram carried (RFC 3261 §18.3) - a sign of a
+	// middlebox that rewrote the body (a SIP ALG) without fixing the header.
+	ContentLengthMismatch bool
 
 	// Evidence for NAT/ALG rules: the request's topmost Via sent-by and
 	// Contact host as written, and the address the packet came from.
 	ViaSentBy   string
 	ContactHost string
+
+	CallID       string
+	ToTag        string // the request's To tag: set inside a dialog (re-INVITE, BYE)
+	ReasonHeader string // the request's Reason header (CANCEL, BYE; RFC 3326)
+	// ACK is the first ACK to a non-2xx final response, which belongs to
+	// the INVITE transaction (RFC 3261 §17.1.1.3); ACKCount counts them all.
+	// An ACK to a 2xx is a transaction of its own that is never answered.
+	ACK      FrameRef
+	ACKCount int
 }
 
 // SIPResponse is one response status seen for a transaction.
@@ -51,6 +64,9 @@ type SIPResponse struct {
 	Retransmissions int
 	Challenge       *SIPAuth // WWW-/Proxy-Authenticate in a 401/407
 	HasSDP          bool
+	// ContentLengthMismatch: over UDP, Content-Length did not match the
+	// body the datagram carried (see SIPTransaction).
+	ContentLengthMismatch bool
 }
 
 // SIPAuth is a digest challenge or the credentials answering it, without
@@ -98,6 +114,22 @@ type Call struct {
 	Offer   *SDPSeen  // the first SDP offer (INVITE, or 2xx for a late offer)
 	Answer  *SDPSeen  // its answer
 	Streams []*Stream // RTP streams tied to this call through SDP
+
+	// SDPs is every SDP body of the call in order (offer, answer, early
+	// media, re-INVITEs), the first MaxCallSDPs. Session is nil in those
+	// that did not parse.
+	SDPs []*SDPSeen
+	// ToTags are the distinct To tags of the 101-299 responses to the
+	// caller's initial INVITEs, the (early) dialogs they made: more than one
+	// means the request forked (RFC 3261 §12.1, §16.7).
+	ToTags []string
+	// Preexisting: the first INVITE seen was inside a dialog (a re-INVITE),
+	// so the call was set up before the capture started.
+	Preexisting bool
+	// LadderDropped and DroppedTransactions count what MaxLadderSteps and
+	// MaxCallTransactions left out.
+	LadderDropped       int
+	DroppedTransactions int
 }
 
 // MaxLadderSteps bounds the ladder kept per call.

@@ -120,8 +120,10 @@ func (e *Engine) allocationResponse(as *allocState, tx *Transaction, m *decode.M
 		a.Relayed, a.Mapped = tx.Relayed, tx.Mapped
 		as.setLifetime(tx, m.Time)
 	case stun.MethodRefresh:
-		if tx.Lifetime == 0 {
-			// RFC 8656 §7.2: a Refresh with LIFETIME 0 deletes the allocation.
+		if tx.Lifetime == 0 || tx.GrantedLife == 0 {
+			// A Refresh with LIFETIME 0 deletes the allocation, and a
+			// success response granting 0 says it is gone (RFC 8656 §8),
+			// as orphanResponse reads it too.
 			as.markDeleted(m)
 			return
 		}
@@ -252,6 +254,7 @@ func (e *Engine) observeIndication(m *decode.Message) {
 	c.Packets++
 	c.Bytes += uint64(dataLength(s.Raw))
 	as.touch(m)
+	e.observeRelayedMedia(m, s.Data, as)
 }
 
 // observeChannelData counts ChannelData (RFC 8656 §12.4) on a known
@@ -272,6 +275,7 @@ func (e *Engine) observeChannelData(m *decode.Message) {
 	c.ChannelData++
 	c.Bytes += uint64(m.Channel.Length)
 	as.touch(m)
+	e.observeRelayedMedia(m, m.Channel.Payload, as)
 }
 
 // conclude sets an allocation's Outcome at the end of the capture.

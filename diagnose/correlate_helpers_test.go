@@ -3,9 +3,9 @@ package diagnose
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/stun"
@@ -119,26 +119,18 @@ func simIndication(t *testing.T, method stun.Method, dataLen int) stun.Message {
 }
 
 // run feeds events to an Engine as the decoder would: one reused Message
-// whose strings and slices are overwritten after each Observe, so that
-// anything the engine kept without copying shows up as garbage.
+// whose slices are overwritten after each Observe, so that anything the
+// engine kept without copying shows up as garbage. Strings are fresh ones,
+// as the decoder's are (decode/stun/strings.go, TestDecoderStringsOutlive);
+// the ICMP description is one of the decoder's constants.
 func simulate(t *testing.T, e *Engine, events []simEvent, end float64) *Analysis {
 	t.Helper()
 	var dm decode.Message
 	var sm stun.Message
-	scratch := make([]byte, 0, 4096)
-	borrow := func(s string) string {
-		if s == "" {
-			return s
-		}
-		start := len(scratch)
-		scratch = append(scratch, s...)
-		return unsafe.String(&scratch[start], len(s))
-	}
 	for i, ev := range events {
-		scratch = scratch[:0]
 		sm = ev.stun
-		sm.Username, sm.Realm, sm.Nonce = borrow(sm.Username), borrow(sm.Realm), borrow(sm.Nonce)
-		sm.ErrorReason, sm.Software = borrow(sm.ErrorReason), borrow(sm.Software)
+		sm.Username, sm.Realm, sm.Nonce = strings.Clone(sm.Username), strings.Clone(sm.Realm), strings.Clone(sm.Nonce)
+		sm.ErrorReason, sm.Software = strings.Clone(sm.ErrorReason), strings.Clone(sm.Software)
 		sm.XORPeerAddresses = slices.Clone(sm.XORPeerAddresses)
 		tr := ev.transport
 		if tr == 0 {
@@ -148,15 +140,11 @@ func simulate(t *testing.T, e *Engine, events []simEvent, end float64) *Analysis
 			Packet: decode.Packet{Frame: uint64(i + 1), Time: simAt(ev.at), Src: ev.src, Dst: ev.dst, Transport: tr},
 			Kind:   ev.kind, Channel: ev.channel, ICMP: ev.icmp,
 		}
-		dm.ICMP.Description = borrow(dm.ICMP.Description)
 		dm.ICMP.QuotedPayload = slices.Clone(dm.ICMP.QuotedPayload)
 		if ev.kind == decode.KindSTUN {
 			dm.STUN = &sm
 		}
 		e.Observe(&dm)
-		for j := range scratch {
-			scratch[j] = 'X'
-		}
 		clear(sm.XORPeerAddresses)
 		clear(dm.ICMP.QuotedPayload)
 	}

@@ -3,7 +3,6 @@ package diagnose
 import (
 	"encoding/binary"
 	"net/netip"
-	"strings"
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/stun"
@@ -18,7 +17,7 @@ func (e *Engine) observeICMP(m *decode.Message) {
 	ev := &ICMPEvent{
 		FrameRef:    frameRef(m),
 		From:        m.Src.Addr(),
-		Description: strings.Clone(q.Description),
+		Description: q.Description, // one of the decoder's constant strings
 		Flow:        [2]netip.AddrPort{q.QuotedSrc, q.QuotedDst},
 		Transport:   q.QuotedTransport,
 	}
@@ -56,14 +55,20 @@ func (e *Engine) quotedTransaction(q *decode.ICMPError) *openTx {
 	if p := q.QuotedPayload; len(p) >= stunHeaderSize && p[0]&0xc0 == 0 {
 		typ := binary.BigEndian.Uint16(p)
 		class := stun.Class((typ>>7)&2 | (typ>>4)&1)
-		key := txKey{cookie: binary.BigEndian.Uint32(p[4:]), transport: q.QuotedTransport}
+		key := txKey{cookie: binary.BigEndian.Uint32(p[4:]), client: q.QuotedSrc, server: q.QuotedDst, transport: q.QuotedTransport}
 		copy(key.id[:], p[8:stunHeaderSize])
-		key.client = q.QuotedSrc
-		if class == stun.ClassSuccess || class == stun.ClassError {
-			key.client = q.QuotedDst
+		response := class == stun.ClassSuccess || class == stun.ClassError
+		if response {
+			key.client, key.server = q.QuotedDst, q.QuotedSrc
 		}
 		if st := e.open[key]; st != nil {
 			return st
+		}
+		// A response sent from another address of the server (RFC 5780).
+		if response {
+			if st := e.openMatching(key.id, key.cookie, key.client, key.transport); st != nil {
+				return st
+			}
 		}
 	}
 	st := e.lastOnFlow[flowKey{client: q.QuotedSrc, server: q.QuotedDst, transport: q.QuotedTransport}]

@@ -51,11 +51,23 @@ func (c *integrityChecker) verdict(m *stun.Message) IntegrityVerdict {
 	if attrs.integrity < 0 && attrs.integritySHA256 < 0 {
 		return IntegrityNotChecked
 	}
+	// The key is MD5 or SHA-256 of username:realm:password after OpaqueString
+	// (RFC 8489 §9.2.2, RFC 8265 §4.2), SASLprep under RFC 5389 §15.4 (RFC
+	// 4013). Neither is implemented here; both are the identity on printable
+	// ASCII, so only ASCII credentials are checked: a non-ASCII username,
+	// realm or password might be prepared differently by the two ends, and
+	// a mismatch would then blame a password that may be right.
+	if !printableASCII(m.Username) || !printableASCII(m.Realm) {
+		return IntegrityNotChecked
+	}
 	useSHA256Key := attrs.passwordAlgorithm == passwordAlgorithmSHA256
 	checked := false
 	for i, cred := range c.creds {
 		if cred.Username != m.Username {
 			continue
+		}
+		if !printableASCII(cred.Password) {
+			return IntegrityNotChecked
 		}
 		key := c.key(i, m.Realm, useSHA256Key)
 		ok, valid := checkIntegrity(m.Raw, attrs, key)
@@ -84,8 +96,8 @@ func (c *integrityChecker) key(cred int, realm string, useSHA256 bool) []byte {
 	} else {
 		h = md5.New() //nolint:gosec
 	}
-	// OpaqueString (RFC 8265) preparation is the identity for the ASCII
-	// credentials TURN deployments use; it is not applied here.
+	// Only ASCII credentials get here (see verdict), for which OpaqueString
+	// and SASLprep change nothing.
 	h.Write([]byte(c.creds[cred].Username))
 	h.Write([]byte{':'})
 	h.Write([]byte(realm))
@@ -95,9 +107,22 @@ func (c *integrityChecker) key(cred int, realm string, useSHA256 bool) []byte {
 	if len(c.keys) >= maxIntegrityKeys {
 		clear(c.keys)
 	}
-	id.realm = string([]byte(realm)) // the realm string points into the decoder's buffer
+	// The realm needs no copy: the decoder's strings are fresh ones that no
+	// later message overwrites (decode/stun/strings.go).
 	c.keys[id] = k
 	return k
+}
+
+// printableASCII tells strings that OpaqueString (RFC 8265 §4.2) and
+// SASLprep (RFC 4013) leave unchanged: printable ASCII, space included
+// (SASLprep maps only non-ASCII spaces, OpaqueString only those too).
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // checkIntegrity computes the HMAC of MESSAGE-INTEGRITY, or when absent of

@@ -5,21 +5,58 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/stun"
 )
 
-// txKey identifies a transaction: its ID and the client that sent the
-// request (RFC 8489 §6.3: the client matches a response by ID; the server
-// may answer from another address, RFC 5780, so the server's address is
-// not part of the key). The cookie completes the 128-bit ID of a classic
-// RFC 3489 message and is constant otherwise.
+// txKey identifies a transaction: its ID, the client that sent the
+// request and the server it went to. A client may send one ID to several
+// servers (RFC 3489 §10.1 NAT discovery sends the same request to the
+// alternate address); each is its own transaction. The server may answer
+// from another address (RFC 5780 §4.2), so an answer that matches no key
+// is looked up by ID and client (openMatching). The cookie completes the
+// 128-bit ID of a classic RFC 3489 message and is constant otherwise.
 type txKey struct {
 	id        stun.TransactionID
 	cookie    uint32
 	client    netip.AddrPort
+	server    netip.AddrPort
 	transport decode.Transport
+}
+
+// maxSameID bounds the open transactions with one ID that a lookup by ID
+// walks: beyond it the ID counts as ambiguous and only exact keys match,
+// so a capture reusing one ID everywhere cannot make lookups quadratic.
+const maxSameID = 8
+
+// MaxPeersPerTransaction bounds Transaction.Peers: a CreatePermission may
+// carry any number of XOR-PEER-ADDRESS attributes (RFC 8656 §10);
+// Transaction.PeersTotal counts them all.
+const MaxPeersPerTransaction = 16
+
+// maxTextBytes is the longest text attribute value kept: RFC 8489 §14.3
+// and §14.8-§14.14 have receivers accept USERNAME, REALM, NONCE, SOFTWARE
+// and the reason phrase up to 763 bytes (128 characters of up to 6 bytes
+// in the RFC 2279 UTF-8 that RFC 5389 referenced). Longer is broken or
+// hostile, and would let every transaction hold 64 KiB.
+const maxTextBytes = 763
+
+// keptText returns s cut to at most maxTextBytes on a UTF-8 boundary. The
+// decoder's strings are fresh copies that later messages never overwrite
+// (decode/stun/strings.go makes them with string(b), and may hand the same
+// one to later messages, which is safe for an immutable string), so s is
+// kept as it is; only a cut one is copied, so as not to pin the original.
+func keptText(s string) string {
+	if len(s) <= maxTextBytes {
+		return s
+	}
+	i := maxTextBytes
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return strings.Clone(s[:i])
 }
 
 // openTx is a transaction the engine may still see packets for.
@@ -31,6 +68,9 @@ type openTx struct {
 	// Binding transactions only.
 	binding   *bindingFlow
 	keepFirst bool // among the first BindingKeptPerFlow of its flow
+	// The other open transactions with the same ID, a list that
+	// Engine.openByID heads.
+	prevSameID, nextSameID *openTx
 }
 
 // queuedTx is an entry of Engine.openOrder: since is the activity time the
@@ -45,6 +85,9 @@ type queuedTx struct {
 type bindingFlow struct {
 	summary                  *BindingSummary
 	keptUnanswered, keptErrs int
+	// lastAnsweredSent is when the latest-sent answered request was first
+	// sent: unanswered requests sent later count in UnansweredSinceAnswer.
+	lastAnsweredSent time.Time
 }
 
 func (e *Engine) observeSTUN(m *decode.Message) {
@@ -60,7 +103,7 @@ func (e *Engine) observeSTUN(m *decode.Message) {
 
 func (e *Engine) observeRequest(m *decode.Message) {
 	s := m.STUN
-	key := txKey{id: s.Transaction, cookie: s.Cookie, client: m.Src, transport: m.Transport}
+	key := txKey{id: s.Transaction, cookie: s.Cookie, client: m.Src, server: m.Dst, transport: m.Transport}
 	if st := e.open[key]; st != nil {
 		// A retransmission (RFC 8489 §6.2.1), possibly after the answer was
 		// lost on its way back.
@@ -83,23 +126,27 @@ func (e *Engine) observeRequest(m *decode.Message) {
 		Client:             m.Src,
 		Server:             m.Dst,
 		Transport:          m.Transport,
+		Classic:            s.Classic,
+		Cookie:             s.Cookie,
 		Requests:           []FrameRef{frameRef(m)},
 		RequestCount:       1,
-		Username:           strings.Clone(s.Username),
-		Realm:              strings.Clone(s.Realm),
-		Nonce:              strings.Clone(s.Nonce),
+		Username:           keptText(s.Username),
+		Realm:              keptText(s.Realm),
+		Nonce:              keptText(s.Nonce),
 		HasIntegrity:       s.HasIntegrity || s.HasIntegritySHA256,
 		Lifetime:           -1,
 		GrantedLife:        -1,
 		RequestedTransport: s.RequestedTransport,
-		Software:           strings.Clone(s.Software),
+		Software:           keptText(s.Software),
 		seq:                e.seq,
 	}
 	if s.HasLifetime {
 		tx.Lifetime = int64(s.Lifetime)
 	}
-	if len(s.XORPeerAddresses) > 0 {
-		tx.Peers = slices.Clone(s.XORPeerAddresses)
+	if n := len(s.XORPeerAddresses); n > 0 {
+		// The decoder reuses the slice for the next message: copy.
+		tx.Peers = slices.Clone(s.XORPeerAddresses[:min(n, MaxPeersPerTransaction)])
+		tx.PeersTotal = n
 	}
 	if s.HasChannelNumber {
 		tx.Channel = s.ChannelNumber
@@ -123,11 +170,11 @@ func (e *Engine) observeRequest(m *decode.Message) {
 	}
 
 	e.open[key] = st
-	if _, dup := e.openByID[key.id]; dup {
-		e.openByID[key.id] = nil
-	} else {
-		e.openByID[key.id] = st
+	if head := e.openByID[key.id]; head != nil {
+		head.prevSameID = st
+		st.nextSameID = head
 	}
+	e.openByID[key.id] = st
 	e.openOrder = append(e.openOrder, queuedTx{st: st, since: m.Time})
 	e.lastOnFlow[flow] = st
 	for len(e.open) > e.maxOpen {
@@ -137,15 +184,17 @@ func (e *Engine) observeRequest(m *decode.Message) {
 
 func (e *Engine) observeResponse(m *decode.Message) {
 	s := m.STUN
-	key := txKey{id: s.Transaction, cookie: s.Cookie, client: m.Dst, transport: m.Transport}
-	st := e.open[key]
+	st := e.open[txKey{id: s.Transaction, cookie: s.Cookie, client: m.Dst, server: m.Src, transport: m.Transport}]
 	if st == nil {
+		// An answer from another address of the server (RFC 5780 §4.2,
+		// RFC 3489 §10.1 CHANGE-REQUEST): the client matches it by ID.
+		st = e.openMatching(s.Transaction, s.Cookie, m.Dst, m.Transport)
+	}
+	if st == nil && !s.Classic {
 		// 96 random bits make a collision between clients improbable (RFC
 		// 8489 §6): an ID open for a single client is that client's, even
 		// when the answer is seen going to another address.
-		if byID := e.openByID[s.Transaction]; byID != nil && byID.key.cookie == s.Cookie && byID.key.transport == m.Transport && !s.Classic {
-			st = byID
-		}
+		st = e.openMatching(s.Transaction, s.Cookie, netip.AddrPort{}, m.Transport)
 	}
 	if st == nil {
 		e.analysis.OrphanResponses++
@@ -171,12 +220,12 @@ func (e *Engine) observeResponse(m *decode.Message) {
 	tx.ResponseFrom = m.Src
 	tx.Class = s.Class
 	tx.ErrorCode = s.ErrorCode
-	tx.ErrorReason = strings.Clone(s.ErrorReason)
+	tx.ErrorReason = keptText(s.ErrorReason)
 	if rtt := m.Time.Sub(tx.Requests[0].Time); rtt > 0 {
 		tx.RTT = rtt
 	}
 	if s.Class == stun.ClassError {
-		tx.ResponseNonce = strings.Clone(s.Nonce)
+		tx.ResponseNonce = keptText(s.Nonce)
 	}
 	tx.Relayed = s.XORRelayedAddress
 	tx.Mapped = s.XORMappedAddress
@@ -186,7 +235,7 @@ func (e *Engine) observeResponse(m *decode.Message) {
 	if s.HasLifetime {
 		tx.GrantedLife = int64(s.Lifetime)
 	}
-	tx.ServerSoftware = strings.Clone(s.Software)
+	tx.ServerSoftware = keptText(s.Software)
 
 	if bf := st.binding; bf != nil {
 		bf.summary.Answered++
@@ -194,14 +243,58 @@ func (e *Engine) observeResponse(m *decode.Message) {
 			bf.summary.Errors++
 		}
 		bf.summary.Last = frameRef(m)
+		if sent := tx.Requests[0].Time; !sent.Before(bf.lastAnsweredSent) {
+			bf.lastAnsweredSent = sent
+			bf.summary.LastAnswered = frameRef(m)
+			bf.summary.UnansweredSinceAnswer = 0
+		}
 	}
-	flow := flowKey{client: key.client, server: tx.Server, transport: key.transport}
+	flow := flowKey{client: st.key.client, server: tx.Server, transport: st.key.transport}
 	if e.lastOnFlow[flow] == st {
 		delete(e.lastOnFlow, flow)
 	}
 	if st.alloc != nil {
 		e.allocationResponse(st.alloc, tx, m)
 	}
+}
+
+// openMatching finds the one open transaction with this ID whose cookie
+// and transport match, and whose client does when client is valid: nil
+// when there is none, or several (or more than maxSameID with the ID).
+func (e *Engine) openMatching(id stun.TransactionID, cookie uint32, client netip.AddrPort, transport decode.Transport) *openTx {
+	var found *openTx
+	n := 0
+	for st := e.openByID[id]; st != nil; st = st.nextSameID {
+		if n++; n > maxSameID {
+			return nil
+		}
+		if st.key.cookie != cookie || st.key.transport != transport || (client.IsValid() && st.key.client != client) {
+			continue
+		}
+		if found != nil {
+			return nil
+		}
+		found = st
+	}
+	return found
+}
+
+// unlinkSameID takes a closing transaction off its ID's list.
+func (e *Engine) unlinkSameID(st *openTx) {
+	switch {
+	case st.prevSameID != nil:
+		st.prevSameID.nextSameID = st.nextSameID
+	case e.openByID[st.key.id] == st:
+		if st.nextSameID != nil {
+			e.openByID[st.key.id] = st.nextSameID
+		} else {
+			delete(e.openByID, st.key.id)
+		}
+	}
+	if st.nextSameID != nil {
+		st.nextSameID.prevSameID = st.prevSameID
+	}
+	st.prevSameID, st.nextSameID = nil, nil
 }
 
 // keep adds a transaction record to the Analysis, within MaxTransactions.
@@ -240,17 +333,20 @@ func (e *Engine) bindingFlow(flow flowKey, m *decode.Message) *bindingFlow {
 // whose transaction saw activity since it was queued goes back to the end
 // with its new time, so the head is always the oldest activity (give or
 // take out-of-order timestamps, which only delay closing).
+//
+// The age is tested before the map lookup that tells a live entry from
+// one closed meanwhile: expire runs for every message, and a closed entry
+// can as well wait at the head until it is old.
 func (e *Engine) expire(now time.Time) {
 	for e.openHead < len(e.openOrder) {
 		q := e.openOrder[e.openHead]
-		if e.open[q.st.key] != q.st {
-			e.popOpen()
-			continue
-		}
 		if now.Sub(q.since) < TransactionLinger {
 			break
 		}
 		e.popOpen()
+		if e.open[q.st.key] != q.st {
+			continue
+		}
 		if q.st.last.After(q.since) {
 			e.openOrder = append(e.openOrder, queuedTx{st: q.st, since: q.st.last})
 			continue
@@ -294,9 +390,7 @@ func (e *Engine) popOpen() queuedTx {
 // BindingSummary counts them all.
 func (e *Engine) closeTx(st *openTx) {
 	delete(e.open, st.key)
-	if other, ok := e.openByID[st.key.id]; ok && (other == st || other == nil) {
-		delete(e.openByID, st.key.id)
-	}
+	e.unlinkSameID(st)
 	tx := st.tx
 	flow := flowKey{client: st.key.client, server: tx.Server, transport: st.key.transport}
 	if e.lastOnFlow[flow] == st {
@@ -308,6 +402,9 @@ func (e *Engine) closeTx(st *openTx) {
 	}
 	if !tx.Answered {
 		bf.summary.Unanswered++
+		if tx.Requests[0].Time.After(bf.lastAnsweredSent) {
+			bf.summary.UnansweredSinceAnswer++
+		}
 	}
 	keep := st.keepFirst
 	switch {

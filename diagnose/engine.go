@@ -64,7 +64,11 @@ type Engine struct {
 	seq       uint64
 
 	// Transactions in progress or lingering after their answer.
-	open       map[txKey]*openTx
+	open map[txKey]*openTx
+	// openByID heads the list (openTx.nextSameID) of the open transactions
+	// with each ID, for answers from another server address (RFC 5780) or
+	// to another client address than the request left from (an asymmetric
+	// capture, a NAT rebinding); see openMatching.
 	openByID   map[stun.TransactionID]*openTx
 	openOrder  []queuedTx // oldest activity first, roughly; see sweep
 	openHead   int
@@ -76,6 +80,10 @@ type Engine struct {
 
 	allocations map[flowKey]*allocState // the latest allocation on each 5-tuple
 	allocList   []*allocState           // all of them, in order
+
+	media mediaState // RTP streams, RTCP reports and SDP-announced endpoints
+
+	sip sipState // SIP transactions, calls, registrations (correlate_sip*.go)
 
 	// Limits, variables so that tests can lower them.
 	maxOpen         int
@@ -130,6 +138,14 @@ func (e *Engine) Observe(m *decode.Message) {
 		e.observeChannelData(m)
 	case decode.KindICMPError:
 		e.observeICMP(m)
+	case decode.KindRTP:
+		e.observeRTP(m)
+	case decode.KindRTCP:
+		e.observeRTCP(m)
+	case decode.KindSIP:
+		if m.SIP != nil {
+			e.observeSIP(m)
+		}
 	}
 }
 
@@ -142,6 +158,7 @@ func (e *Engine) Finish(end time.Time) *Analysis {
 	}
 	e.finished = true
 	e.closeAll()
+	e.finishSIP()
 	for _, as := range e.allocList {
 		e.conclude(as, end)
 	}
@@ -157,6 +174,7 @@ func (e *Engine) Finish(end time.Time) *Analysis {
 		return 0
 	})
 	e.analysis.CredentialsGiven = len(e.opts.Credentials) > 0
+	e.finishMedia()
 	// Drop the correlation state: only the Analysis outlives Finish.
 	e.open, e.openOrder, e.lastOnFlow, e.bindingFlows, e.allocations, e.allocList = nil, nil, nil, nil, nil, nil
 	return &e.analysis

@@ -16,7 +16,8 @@ type ErrorCodeInfo struct {
 // lives in package diagnose, not rules, because reports name the responses
 // of allocation attempts and package rules imports diagnose. Codes: RFC 8489
 // §14.8 (STUN), RFC 8656 §19 (TURN), RFC 6062 §6.3 (TURN over TCP),
-// RFC 8445 §7.3.1.1 (ICE role conflict), RFC 5780 §7.2 (NAT discovery).
+// RFC 8016 §3.4 (TURN mobility), RFC 8445 §7.3.1.1 (ICE role conflict),
+// RFC 3489 §11.2.9 (classic STUN codes that RFC 5389 dropped).
 var errorCodes = []ErrorCodeInfo{
 	{300, "Try Alternate",
 		"the server redirects the client to the ALTERNATE-SERVER it named (RFC 8489 §14.8)",
@@ -30,14 +31,14 @@ var errorCodes = []ErrorCodeInfo{
 	{403, "Forbidden",
 		"the request was valid but the server refuses it (RFC 8656 §19)",
 		"a CreatePermission or ChannelBind to a peer address the server is configured to deny (coturn's denied-peer-ip or no-loopback-peers, often for private ranges such as 10.0.0.0/8 or 192.168.0.0/16), or a user the server does not allow to allocate"},
-	{405, "Method Not Allowed",
-		"the server does not allow this method here",
+	{405, "Mobility Forbidden",
+		"the server refused a TURN mobility request: valid, but not allowed by its policy (RFC 8016 §3.4)",
 		""},
 	{420, "Unknown Attribute",
 		"the request carried a comprehension-required attribute the server does not understand (RFC 8489 §14.8)",
 		"a client using a TURN extension the server does not implement (the response lists the attributes in UNKNOWN-ATTRIBUTES)"},
 	{431, "Integrity Check Failure",
-		"the MESSAGE-INTEGRITY of the request did not verify (RFC 8656 §19)",
+		"the MESSAGE-INTEGRITY of the request did not verify (RFC 3489 §11.2.9; RFC 5389 and RFC 8489 answer 401 instead)",
 		"client and server disagree on the password, the realm, or the time-limited credential secret"},
 	{437, "Allocation Mismatch",
 		"the request needs an allocation that does not exist on this 5-tuple, or an Allocate was sent for a 5-tuple that already has one (RFC 8656 §19)",

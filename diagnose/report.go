@@ -22,7 +22,12 @@ type Report struct {
 	Stats       StatsReport        `json:"stats"`
 	Allocations []AllocationReport `json:"allocations"`
 	Bindings    []BindingReport    `json:"bindings,omitempty"`
-	Findings    []Finding          `json:"findings"` // errors first, then warnings, then info
+	// SIP and media (report_calls.go): calls by Call-ID, REGISTER
+	// bindings, and every RTP stream; calls[].streams index streams.
+	Calls         []CallReport         `json:"calls"`
+	Registrations []RegistrationReport `json:"registrations"`
+	Streams       []StreamReport       `json:"streams"`
+	Findings      []Finding            `json:"findings"` // errors first, then warnings, then info
 }
 
 // ToolInfo names the program that wrote a report.
@@ -44,8 +49,8 @@ type CaptureReport struct {
 // StatsReport is the decoder's counters and the correlation's.
 type StatsReport struct {
 	decode.Stats
-	Transactions         int    `json:"transactions"` // STUN transactions kept (Binding ones summarized per flow)
-	Unanswered           int    `json:"unanswered_transactions"`
+	Transactions         int    `json:"transactions"`            // STUN transactions kept (Binding ones summarized per flow)
+	Unanswered           int    `json:"unanswered_transactions"` // all of them, Binding ones summarized per flow included
 	OrphanResponses      int    `json:"orphan_responses"`
 	UnmatchedChannelData uint64 `json:"unmatched_channel_data"`
 	DroppedTransactions  int    `json:"dropped_transactions,omitempty"`
@@ -134,8 +139,17 @@ func NewReport(a *Analysis, findings []Finding, version string) *Report {
 		DroppedTransactions:  a.DroppedTransactions,
 		DroppedAllocations:   a.DroppedAllocations,
 	}
+	// The per-flow summaries count every Binding transaction, the kept ones
+	// too; the engine makes one for each Binding it sees.
+	summarized := false
+	for _, b := range a.Bindings {
+		if b != nil {
+			r.Stats.Unanswered += b.Unanswered
+			summarized = true
+		}
+	}
 	for _, t := range a.Transactions {
-		if t != nil && !t.Answered {
+		if t != nil && !t.Answered && !(summarized && t.Method == stun.MethodBinding) {
 			r.Stats.Unanswered++
 		}
 	}
@@ -154,6 +168,7 @@ func NewReport(a *Analysis, findings []Finding, version string) *Report {
 			First: utcRef(b.First), Last: utcRef(b.Last),
 		})
 	}
+	r.addSIPAndMedia(a)
 	for _, f := range findings {
 		f.First, f.Last = utc(f.First), utc(f.Last)
 		if f.Frames == nil {

@@ -109,7 +109,7 @@ func edgeBox() *diagnose.Analysis {
 	iceRelay.ICMP = icmp
 
 	txs := []*diagnose.Transaction{challengeA, failA1, failA2, challengeB, okB, permB, bindB, permPrivate, iceDead, iceOK, iceRelay, v6, refreshB}
-	return &diagnose.Analysis{
+	a := &diagnose.Analysis{
 		Captures: []capture.FileInfo{{Path: "edge-turn.pcapng", Format: "pcapng", LinkTypes: []capture.LinkType{capture.LinkEthernet},
 			Packets: 1532, First: at(0), Last: at(65.25)}},
 		Warnings:     []capture.Warning{{Path: "edge-turn.pcapng", Frame: 1201, Message: "packet cut to 96 bytes by the snaplen"}},
@@ -136,6 +136,8 @@ func edgeBox() *diagnose.Analysis {
 			{Client: iceRelay.Client, Server: iceRelay.Server, Transport: decode.UDP, Requests: 1, Unanswered: 1, First: ref(25, 2.7), Last: ref(25, 2.7)},
 		},
 	}
+	addCallsAndMedia(a)
+	return a
 }
 
 func check(a *diagnose.Analysis) []diagnose.Finding {
@@ -239,7 +241,7 @@ func TestReportNoProblems(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"captures", "warnings", "allocations", "findings"} {
+	for _, k := range []string{"captures", "warnings", "allocations", "calls", "registrations", "streams", "findings"} {
 		if string(m[k]) != "[]" {
 			t.Errorf("%s = %s, want []", k, m[k])
 		}
@@ -314,7 +316,7 @@ func TestReportJSONFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"report":     {"tool", "captures", "warnings", "stats", "allocations", "bindings", "findings"},
+		"report":     {"tool", "captures", "warnings", "stats", "allocations", "bindings", "calls", "registrations", "streams", "findings"},
 		"tool":       {"name", "version"},
 		"capture":    {"path", "format", "link_types", "packets", "first", "last"},
 		"allocation": {"client", "server", "transport", "username", "realm", "outcome", "relayed", "mapped", "lifetime_s", "expires", "attempts", "attempt_details", "refreshes", "permissions", "channels", "sent", "received", "first", "last"},

@@ -16,6 +16,11 @@ type TextOptions struct {
 	// Color turns on ANSI colors. The caller decides (terminal, --color,
 	// NO_COLOR); WriteText never looks at the global color.NoColor.
 	Color bool
+	// ExpectedDSCP is the mark expected per media class ("audio", "video")
+	// for the "(not EF)" notes on stream lines: the profile's. Nil means
+	// RFC 4594's EF 46 for audio and AF41 34 for video; -1 turns a class's
+	// note off.
+	ExpectedDSCP map[string]int
 }
 
 // textWidth is where prose wraps: findings are read in a terminal next to
@@ -70,6 +75,9 @@ func (r *Report) WriteText(w io.Writer, opt TextOptions) error {
 	tw.header(r)
 	tw.captures(r)
 	tw.allocations(r)
+	tw.calls(r, opt)
+	tw.registrations(r)
+	tw.otherStreams(r, opt)
 	tw.findings(r)
 	tw.verdict(r)
 	if tw.err != nil {
@@ -103,7 +111,11 @@ func (t *textWriter) header(r *Report) {
 	if r.Tool.Version != "" {
 		name += " " + r.Tool.Version
 	}
-	t.printf("%s\n\n", t.s.heading.Sprint(name+" · STUN/TURN analysis"))
+	what := " · STUN/TURN analysis"
+	if len(r.Calls) > 0 || len(r.Registrations) > 0 || len(r.Streams) > 0 || r.Stats.SIP > 0 {
+		what = " · SIP, media and STUN/TURN analysis"
+	}
+	t.printf("%s\n\n", t.s.heading.Sprint(name+what))
 }
 
 func (t *textWriter) captures(r *Report) {
@@ -128,12 +140,22 @@ func (t *textWriter) captures(r *Report) {
 		parts[0] += fmt.Sprintf(" (%s classic RFC 3489)", thousands(st.ClassicSTUN))
 	}
 	parts = append(parts, thousands(st.ChannelData)+" ChannelData")
+	if st.STUN == 0 && st.ChannelData == 0 && (st.SIP > 0 || len(r.Streams) > 0) {
+		// A SIP capture without TURN: no need to count what is absent.
+		parts = parts[:0]
+	}
 	if st.Transactions > 0 {
 		tx := count(uint64(st.Transactions), "transaction", "transactions")
 		if st.Unanswered > 0 {
 			tx += fmt.Sprintf(" (%s unanswered)", thousands(uint64(st.Unanswered)))
 		}
 		parts = append(parts, tx)
+	}
+	if st.SIP > 0 {
+		parts = append(parts, count(st.SIP, "SIP message", "SIP messages"))
+	}
+	if n := len(r.Streams); n > 0 {
+		parts = append(parts, count(uint64(n), "RTP stream", "RTP streams"))
 	}
 	if st.ICMPErrors > 0 {
 		parts = append(parts, count(st.ICMPErrors, "ICMP error", "ICMP errors"))

@@ -67,9 +67,12 @@ type Flow struct {
 	Src, Dst  netip.AddrPort
 	Transport decode.Transport
 	Class     string // "sip", "audio", "video", "stun"
-	Packets   uint64
-	DSCP      [64]uint64
-	First     FrameRef
-	Last      FrameRef
-	Frames    []uint64 // the first MaxFramesPerFinding
+	// Allocation is the TURN allocation the flow's media was relayed
+	// through: Src and Dst are then the client and the TURN server.
+	Allocation *Allocation
+	Packets    uint64
+	DSCP       [64]uint64
+	First      FrameRef
+	Last       FrameRef
+	Frames     []uint64 // the first MaxFramesPerFinding
 }

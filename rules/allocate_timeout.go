@@ -40,29 +40,39 @@ func (r AllocateTimeout) Check(a *diagnose.Analysis) []diagnose.Finding {
 	groups := groupTransactions(a.Transactions, func(t *diagnose.Transaction) bool {
 		return t.Method == stun.MethodAllocate && unanswered(t, icmp, end)
 	}, tupleOf)
-	var out []diagnose.Finding
+	allocated := transactionsByTuple(a, func(t *diagnose.Transaction) bool {
+		return t.Method == stun.MethodAllocate && t.Answered && t.Class == stun.ClassSuccess
+	})
+	answered := make(map[fiveTuple]int)
+	for _, t := range a.Transactions {
+		if t != nil && t.Answered {
+			answered[tupleOf(t)]++
+		}
+	}
+	var found []serverFinding
 	for _, g := range groups {
-		before, after := allocatedAround(a, g[len(g)-1])
+		first := g[0]
+		before, after := allocatedAround(allocated[tupleOf(first)], g[len(g)-1])
 		if after != nil {
 			continue // the client retried and got its allocation
 		}
-		f := r.finding(a, g, end)
+		f := r.finding(a, g, end, answered[tupleOf(first)])
 		if before != nil {
 			// The 5-tuple already had an allocation: a lost duplicate,
 			// not a relay candidate that could not be made.
 			f.Severity = diagnose.Warning
 			f.Detail += fmt.Sprintf(" An earlier Allocate on this 5-tuple had succeeded (frame %d), so the client had its relay anyway.", before.Response.Frame)
 		}
-		out = append(out, f)
+		found = append(found, serverFinding{f, first.Server, first.Transport})
 	}
-	return out
+	return capFindings(r, found)
 }
 
-// allocatedAround finds successful Allocates on t's 5-tuple sent before and
-// after it.
-func allocatedAround(a *diagnose.Analysis, t *diagnose.Transaction) (before, after *diagnose.Transaction) {
-	for _, o := range a.Transactions {
-		if o == nil || o == t || o.Method != stun.MethodAllocate || !o.Answered || o.Class != stun.ClassSuccess || tupleOf(o) != tupleOf(t) {
+// allocatedAround finds, among the successful Allocates on t's 5-tuple,
+// those sent before and after it.
+func allocatedAround(allocated []*diagnose.Transaction, t *diagnose.Transaction) (before, after *diagnose.Transaction) {
+	for _, o := range allocated {
+		if o == t {
 			continue
 		}
 		if firstSend(o).After(firstSend(t)) {
@@ -98,7 +108,9 @@ func icmpFlows(a *diagnose.Analysis) map[fiveTuple]bool {
 	return flows
 }
 
-func (r AllocateTimeout) finding(a *diagnose.Analysis, g []*diagnose.Transaction, end time.Time) diagnose.Finding {
+// finding describes a 5-tuple's unanswered Allocates; answered counts the
+// requests the server answered on it.
+func (r AllocateTimeout) finding(a *diagnose.Analysis, g []*diagnose.Transaction, end time.Time, answered int) diagnose.Finding {
 	first := g[0]
 	var ev evidence
 	total := 0
@@ -132,7 +144,7 @@ func (r AllocateTimeout) finding(a *diagnose.Analysis, g []*diagnose.Transaction
 				what, plural(sends(longest), "time", "times"), schedule(longest), gaveUp(longest, end))
 		}
 	}
-	if n := answeredOn(a, tupleOf(first)); n > 0 {
+	if n := answered; n > 0 {
 		fmt.Fprintf(&d, " The server answered %s on this 5-tuple, so the path works: the Allocates were lost or ignored by the server rather than blocked.", plural(n, "other request", "other requests"))
 	} else if first.Transport == decode.TCP {
 		// The request travelled on an open TCP connection, so something
@@ -170,17 +182,6 @@ func gaveUp(t *diagnose.Transaction, end time.Time) string {
 		return fmt.Sprintf("then the client gave up (the capture goes on %s s after the last send, with no answer)", seconds(after))
 	}
 	return fmt.Sprintf("the capture ends %s s after the last send, so the client may still have been retrying", seconds(after))
-}
-
-// answeredOn counts the requests the server answered on a 5-tuple.
-func answeredOn(a *diagnose.Analysis, k fiveTuple) int {
-	n := 0
-	for _, t := range a.Transactions {
-		if t != nil && t.Answered && tupleOf(t) == k {
-			n++
-		}
-	}
-	return n
 }
 
 // clock prints a time of day for details, in UTC like the rest of reports.

@@ -34,18 +34,28 @@ func (r BindingUnanswered) Check(a *diagnose.Analysis) []diagnose.Finding {
 	end := captureEnd(a)
 	icmp := icmpFlows(a)
 	summaries := bindingSummaries(a)
+	answers := newAnsweredBindings(a)
 	groups := groupTransactions(a.Transactions, func(t *diagnose.Transaction) bool {
 		return t.Method == stun.MethodBinding && unanswered(t, icmp, end)
 	}, tupleOf)
-	var out []diagnose.Finding
+	// When each kept Binding request that was answered was first sent, per
+	// pair, for pairs the engine did not summarize.
+	lastAnswered := make(map[fiveTuple]time.Time)
+	for _, t := range a.Transactions {
+		if t != nil && t.Method == stun.MethodBinding && t.Answered && firstSend(t).After(lastAnswered[tupleOf(t)]) {
+			lastAnswered[tupleOf(t)] = firstSend(t)
+		}
+	}
+	var found []serverFinding
 	for _, g := range groups {
-		s := summaries[tupleOf(g[0])]
-		if !pathDead(a, g, s) {
+		pair := tupleOf(g[0])
+		s := summaries[pair]
+		if !pathDead(g, s, lastAnswered[pair]) {
 			continue
 		}
-		out = append(out, r.finding(a, g, s))
+		found = append(found, serverFinding{r.finding(a, g, s, answers), pair.server, pair.transport})
 	}
-	return out
+	return capFindings(r, found)
 }
 
 // deadAfter is how many unanswered Binding requests, after the last
@@ -56,22 +66,19 @@ const deadAfter = 3
 
 // pathDead tells whether a pair's unanswered Binding requests mean
 // something: the pair never answered, or it stopped answering for good.
-// The engine keeps only some Binding transactions per flow, so a pair that
-// answered at all needs its summary's exact counts to be judged.
-func pathDead(a *diagnose.Analysis, g []*diagnose.Transaction, s *diagnose.BindingSummary) bool {
-	last := g[len(g)-1]
-	if answeredAfter(a, last) {
-		return false // the pair worked again later: a few lost packets
-	}
+// The engine keeps only some Binding transactions per flow, so a pair it
+// summarized is judged by the summary's counts, which cover every request:
+// a few requests lost mid-call and followed by answers are not a dead
+// path. lastAnswered is when the latest answered request among the kept
+// ones was sent, for a pair without a summary.
+func pathDead(g []*diagnose.Transaction, s *diagnose.BindingSummary, lastAnswered time.Time) bool {
 	if s == nil {
-		return true
+		return !lastAnswered.After(firstSend(g[len(g)-1]))
 	}
 	if s.Answered == 0 {
 		return true
 	}
-	// The pair answered some: all its unanswered requests must be known
-	// (kept) and come after every answer, and be enough of them.
-	return s.Unanswered == len(g) && len(g) >= deadAfter && !s.Last.Time.After(lastSend(last).Add(time.Minute))
+	return s.UnansweredSinceAnswer >= deadAfter
 }
 
 // bindingSummaries indexes the engine's exact per-flow Binding counts.
@@ -85,7 +92,21 @@ func bindingSummaries(a *diagnose.Analysis) map[fiveTuple]*diagnose.BindingSumma
 	return m
 }
 
-func (r BindingUnanswered) finding(a *diagnose.Analysis, g []*diagnose.Transaction, s *diagnose.BindingSummary) diagnose.Finding {
+func (r BindingUnanswered) finding(a *diagnose.Analysis, g []*diagnose.Transaction, s *diagnose.BindingSummary, answers *answeredBindings) diagnose.Finding {
+	died := s != nil && s.Answered > 0
+	if died {
+		// Cite the requests after the last answer when some were kept:
+		// earlier ones were losses the pair recovered from.
+		var after []*diagnose.Transaction
+		for _, t := range g {
+			if firstSend(t).After(s.LastAnswered.Time) {
+				after = append(after, t)
+			}
+		}
+		if len(after) > 0 {
+			g = after
+		}
+	}
 	first, last := g[0], g[len(g)-1]
 	var ev evidence
 	total := 0
@@ -101,8 +122,11 @@ func (r BindingUnanswered) finding(a *diagnose.Analysis, g []*diagnose.Transacti
 		one, many = "ICE connectivity check", "ICE connectivity checks"
 	}
 	count := len(g)
-	if s != nil && s.Unanswered > count {
-		count = s.Unanswered // the engine kept only some of them
+	switch {
+	case died:
+		count = max(s.UnansweredSinceAnswer, 1) // the engine kept only some of them
+	case s != nil && s.Unanswered > count:
+		count = s.Unanswered
 	}
 	var d strings.Builder
 	fmt.Fprintf(&d, "%s from %s to %s (%s) got no response", sentence(count, one, many),
@@ -110,66 +134,121 @@ func (r BindingUnanswered) finding(a *diagnose.Analysis, g []*diagnose.Transacti
 	if total > len(g) && count == len(g) {
 		fmt.Fprintf(&d, " (%d sends with retransmissions)", total)
 	}
-	if span := lastSend(last).Sub(firstSend(first)); span > 0 {
+	if span := lastSend(last).Sub(firstSend(first)); span > 0 && count == len(g) {
 		fmt.Fprintf(&d, " over %s s", seconds(span))
 	}
 	d.WriteString(".")
-	if s != nil && s.Answered > 0 {
-		fmt.Fprintf(&d, " The pair had answered %s before it went silent: NAT or firewall state for it expired, or the other side went away.", plural(s.Answered, "request", "requests"))
+	if died {
+		fmt.Fprintf(&d, " The pair had answered %s before it went silent", plural(s.Answered, "request", "requests"))
+		if s.LastAnswered.Frame != 0 {
+			fmt.Fprintf(&d, " (the last answer in frame %d, at %s)", s.LastAnswered.Frame, clock(s.LastAnswered.Time))
+		}
+		d.WriteString(": NAT or firewall state for it expired, or the other side went away.")
 	}
 
-	answered, servers := answeredFromClient(a, first, first.Client)
+	pair := tupleOf(first)
+	answered, servers := answers.from(pair)
 	if answered > 0 {
 		fmt.Fprintf(&d, " Other Binding requests from %s were answered (%s, by %s), so this is most likely a check to a candidate that never worked, which is harmless when another pair succeeded.",
 			first.Client.Addr().Unmap(), plural(answered, "response", "responses"), strings.Join(servers, ", "))
 	} else if ice {
-		d.WriteString(" No Binding request from this client was answered at all: if no other candidate pair worked, the media path is blocked (a firewall dropping the peer's or the relay's ports); a TURN relay over an allowed port avoids it.")
+		fmt.Fprintf(&d, " No Binding request from this client %s was answered: if no other candidate pair worked, the media path is blocked (a firewall dropping the peer's or the relay's ports); a TURN relay over an allowed port avoids it.", elsewhere(died))
 	} else {
-		fmt.Fprintf(&d, " No Binding request from this client was answered at all: %s %d to %s is probably blocked, or the STUN server is down, so the client gets no server-reflexive candidate.",
-			strings.ToUpper(first.Transport.String()), first.Server.Port(), first.Server.Addr().Unmap())
+		fmt.Fprintf(&d, " No Binding request from this client %s was answered: %s %d to %s is probably blocked, or the STUN server is down, so the client gets no server-reflexive candidate.",
+			elsewhere(died), strings.ToUpper(first.Transport.String()), first.Server.Port(), first.Server.Addr().Unmap())
 	}
 	return ev.finding(r, strings.ToUpper(many[:1])+many[1:]+" to "+endpointString(first.Server)+" unanswered",
-		d.String(), transactionsFilter(a, g, tupleOf(first)))
+		d.String(), transactionsFilter(a, g, pair))
 }
 
-// answeredFromClient counts the Binding requests from the same client host
-// that were answered, and by whom: from the engine's exact per-flow
-// summaries when it made them, else from the transactions.
-func answeredFromClient(a *diagnose.Analysis, except *diagnose.Transaction, client netip.AddrPort) (int, []string) {
-	n := 0
-	var servers []string
-	add := func(answered int, server netip.AddrPort) {
-		if answered <= 0 {
+// elsewhere qualifies "no Binding request from this client was answered":
+// a pair that answered before it died is left out of the count.
+func elsewhere(died bool) string {
+	if died {
+		return "on another pair"
+	}
+	return "at all"
+}
+
+// answeredBindings counts the answered Binding requests of each client
+// host, built once per Check: from the engine's exact per-flow summaries
+// when it made them, else from the transactions kept.
+type answeredBindings struct {
+	hosts map[netip.Addr]*hostAnswers
+	pairs map[fiveTuple]int
+}
+
+// hostAnswers is one client host's count and the first servers that
+// answered it (maxNamedServers+1, so that as many are left to name once
+// the pair in question is left out).
+type hostAnswers struct {
+	total   int
+	servers []serverAnswers
+}
+
+type serverAnswers struct {
+	server netip.AddrPort
+	n      int
+}
+
+// maxNamedServers is how many servers a finding names as having answered.
+const maxNamedServers = 3
+
+func newAnsweredBindings(a *diagnose.Analysis) *answeredBindings {
+	ab := &answeredBindings{hosts: make(map[netip.Addr]*hostAnswers), pairs: make(map[fiveTuple]int)}
+	add := func(pair fiveTuple, n int) {
+		if n <= 0 {
 			return
 		}
-		n += answered
-		if s := endpointString(server); !slices.Contains(servers, s) && len(servers) < 3 {
-			servers = append(servers, s)
+		ab.pairs[pair] += n
+		h := ab.hosts[pair.client.Addr()]
+		if h == nil {
+			h = &hostAnswers{}
+			ab.hosts[pair.client.Addr()] = h
+		}
+		h.total += n
+		if i := slices.IndexFunc(h.servers, func(s serverAnswers) bool { return s.server == pair.server }); i >= 0 {
+			h.servers[i].n += n
+		} else if len(h.servers) <= maxNamedServers {
+			h.servers = append(h.servers, serverAnswers{pair.server, n})
 		}
 	}
 	if len(a.Bindings) > 0 {
 		for _, s := range a.Bindings {
-			if s != nil && s.Client.Addr() == client.Addr() {
-				add(s.Answered-s.Errors, s.Server)
+			if s != nil && s.Client.IsValid() {
+				add(fiveTuple{s.Client, s.Server, s.Transport}, s.Answered-s.Errors)
 			}
 		}
-		return n, servers
+		return ab
 	}
-	for _, o := range a.Transactions {
-		if o != nil && o.Method == stun.MethodBinding && o.Answered && o.Class == stun.ClassSuccess && o != except && o.Client.Addr() == client.Addr() {
-			add(1, o.Server)
+	for _, t := range a.Transactions {
+		if t != nil && t.Method == stun.MethodBinding && t.Answered && t.Class == stun.ClassSuccess {
+			add(tupleOf(t), 1)
 		}
 	}
-	return n, servers
+	return ab
 }
 
-// answeredAfter tells whether a Binding on the same pair sent after t was
-// answered.
-func answeredAfter(a *diagnose.Analysis, t *diagnose.Transaction) bool {
-	for _, o := range a.Transactions {
-		if o != nil && o.Method == stun.MethodBinding && o.Answered && tupleOf(o) == tupleOf(t) && firstSend(o).After(firstSend(t)) {
-			return true
+// from counts the successful answers to Binding requests from the pair's
+// client host on other pairs, and names up to maxNamedServers of the
+// servers that gave them.
+func (ab *answeredBindings) from(pair fiveTuple) (int, []string) {
+	h := ab.hosts[pair.client.Addr()]
+	if h == nil {
+		return 0, nil
+	}
+	own := ab.pairs[pair]
+	var servers []string
+	for _, s := range h.servers {
+		n := s.n
+		if s.server == pair.server {
+			n -= own
+		}
+		if n > 0 && len(servers) < maxNamedServers {
+			if name := endpointString(s.server); !slices.Contains(servers, name) {
+				servers = append(servers, name)
+			}
 		}
 	}
-	return false
+	return h.total - own, servers
 }

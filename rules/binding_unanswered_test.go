@@ -41,11 +41,31 @@ func TestBindingUnanswered(t *testing.T) {
 			want: 0,
 		},
 		{
-			name: "classic RFC 3489 Binding is filtered by flow",
+			// tshark shows classicstun.id as the cookie field and the 96
+			// bits after it (checked on nDPI's zoom.pcap with tshark 4.0.17).
+			name: "classic RFC 3489 Binding is filtered by its 128-bit ID",
 			a: func() *diagnose.Analysis {
-				an := analysis(resent(txn(1, b, 1, 0), 2, 0.5, 3, 1.5))
+				tx := resent(txn(1, b, 1, 0), 2, 0.5, 3, 1.5)
+				tx.Classic, tx.Cookie = true, 0xc15dae63
+				an := analysis(tx)
 				an.Captures = append(an.Captures, capture0(10))
 				an.Stats.ClassicSTUN = 3
+				return an
+			}(),
+			want:   1,
+			filter: "classicstun.id == c15dae63a00100000000000000000000",
+		},
+		{
+			name: "many classic Bindings are filtered by flow",
+			a: func() *diagnose.Analysis {
+				var txs []*diagnose.Transaction
+				for i := range 9 {
+					tx := txn(byte(i+1), b, uint64(i+1), float64(i))
+					tx.Classic, tx.Cookie = true, uint32(i)
+					txs = append(txs, tx)
+				}
+				an := analysis(txs...)
+				an.Captures = append(an.Captures, capture0(20))
 				return an
 			}(),
 			want:   1,
@@ -77,7 +97,8 @@ func TestBindingUnanswered(t *testing.T) {
 			a: func() *diagnose.Analysis {
 				an := analysis(succeeded(txn(1, b, 1, 0), 2, 0.1), txn(2, b, 3, 5), txn(3, b, 4, 10), txn(4, b, 5, 15))
 				an.Captures = append(an.Captures, capture0(30))
-				an.Bindings = []*diagnose.BindingSummary{{Client: client, Server: server, Transport: decode.UDP, Requests: 4, Answered: 1, Unanswered: 3, Last: diagnose.FrameRef{Frame: 5, Time: at(15)}}}
+				an.Bindings = []*diagnose.BindingSummary{{Client: client, Server: server, Transport: decode.UDP, Requests: 4, Answered: 1, Unanswered: 3, Last: diagnose.FrameRef{Frame: 5, Time: at(15)},
+					LastAnswered: diagnose.FrameRef{Frame: 2, Time: at(0.1)}, UnansweredSinceAnswer: 3}}
 				return an
 			}(),
 			want:     1,

@@ -38,7 +38,7 @@ func (r IntegrityFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
 		user  string
 	}
 	byTuple := groupTransactions(a.Transactions, func(*diagnose.Transaction) bool { return true }, tupleOf)
-	var out []diagnose.Finding
+	var found []serverFinding
 	for _, txs := range byTuple {
 		failures := groupTransactions(txs, isIntegrityFailure, func(t *diagnose.Transaction) key {
 			return key{tupleOf(t), t.Username}
@@ -47,10 +47,10 @@ func (r IntegrityFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
 			if recovered(txs, failed[len(failed)-1]) {
 				continue
 			}
-			out = append(out, r.finding(a, txs, failed))
+			found = append(found, serverFinding{r.finding(a, txs, failed), failed[0].Server, failed[0].Transport})
 		}
 	}
-	return out
+	return capFindings(r, found)
 }
 
 func isIntegrityFailure(t *diagnose.Transaction) bool {

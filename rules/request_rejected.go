@@ -44,20 +44,30 @@ func (r RequestRejected) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}
 		return true
 	}, func(t *diagnose.Transaction) key { return key{tupleOf(t), t.Method, t.ErrorCode} })
-	var out []diagnose.Finding
+	succeeded := transactionsByTuple(a, func(t *diagnose.Transaction) bool {
+		return isTURN(t.Method) && t.Answered && t.Class == stun.ClassSuccess
+	})
+	var found []serverFinding
 	for _, g := range groups {
-		out = append(out, r.finding(a, g))
+		f := r.finding(a, g, succeeded[tupleOf(g[0])])
+		found = append(found, serverFinding{f, g[0].Server, g[0].Transport})
 	}
-	return out
+	return capFindings(r, found)
 }
 
-func (r RequestRejected) finding(a *diagnose.Analysis, g []*diagnose.Transaction) diagnose.Finding {
+// finding describes one group of rejections; succeeded lists the
+// successful TURN requests on their 5-tuple.
+func (r RequestRejected) finding(a *diagnose.Analysis, g []*diagnose.Transaction, succeeded []*diagnose.Transaction) diagnose.Finding {
 	first, last := g[0], g[len(g)-1]
 	info := diagnose.ErrorCode(first.ErrorCode)
 	var ev evidence
 	var peers, reasons []string
+	morePeers := 0 // beyond the XOR-PEER-ADDRESSes the engine keeps
 	for _, t := range g {
 		ev.addTransaction(t)
+		if extra := t.PeersTotal - len(t.Peers); extra > 0 {
+			morePeers += extra
+		}
 		for _, p := range t.Peers {
 			s := endpointString(p)
 			if p.Port() == 0 {
@@ -87,13 +97,17 @@ func (r RequestRejected) finding(a *diagnose.Analysis, g []*diagnose.Transaction
 	}
 	fmt.Fprintf(&d, ": %s.", info.Meaning)
 	if len(peers) > 0 {
-		fmt.Fprintf(&d, " Peer %s: %s.", pluralWord(len(peers), "address", "addresses"), strings.Join(peers, ", "))
+		fmt.Fprintf(&d, " Peer %s: %s", pluralWord(len(peers), "address", "addresses"), strings.Join(peers, ", "))
+		if morePeers > 0 {
+			fmt.Fprintf(&d, " and %d more", morePeers)
+		}
+		d.WriteString(".")
 	}
 	if info.Cause != "" {
 		fmt.Fprintf(&d, " Usual cause: %s.", info.Cause)
 	}
 	f := ev.finding(r, fmt.Sprintf("TURN %s rejected: %s", first.Method, diagnose.ErrorCodeText(first.ErrorCode)), "", transactionsFilter(a, g, tupleOf(first)))
-	if ok := laterSuccess(a, last); ok != nil {
+	if ok := laterSuccess(succeeded, last); ok != nil {
 		fmt.Fprintf(&d, " A later %s on this 5-tuple succeeded (frame %d), so the client recovered.", ok.Method, ok.Response.Frame)
 		f.Severity = diagnose.Warning
 	}
@@ -101,11 +115,11 @@ func (r RequestRejected) finding(a *diagnose.Analysis, g []*diagnose.Transaction
 	return f
 }
 
-// laterSuccess finds a successful request of the same method on the same
-// 5-tuple sent after t.
-func laterSuccess(a *diagnose.Analysis, t *diagnose.Transaction) *diagnose.Transaction {
-	for _, o := range a.Transactions {
-		if o != nil && o.Method == t.Method && tupleOf(o) == tupleOf(t) && o.Answered && o.Class == stun.ClassSuccess && firstSend(o).After(firstSend(t)) {
+// laterSuccess finds, among the successful requests on t's 5-tuple, one of
+// the same method sent after t.
+func laterSuccess(succeeded []*diagnose.Transaction, t *diagnose.Transaction) *diagnose.Transaction {
+	for _, o := range succeeded {
+		if o.Method == t.Method && firstSend(o).After(firstSend(t)) {
 			return o
 		}
 	}

@@ -20,9 +20,15 @@ import (
 	"github.com/callscope/callscope/diagnose"
 )
 
-// All returns every rule in a stable order: the order reports list them in
-// when severities tie, and the order of `callscope rules`.
-func All() []diagnose.Rule {
+// All returns every rule in a stable order, checking against the default
+// profile: the order reports list them in when severities tie, and the
+// order of `callscope rules`. All() is ForProfile of the default profile.
+func All() []diagnose.Rule { return ForProfile(nil) }
+
+// ForProfile returns every rule, in the order of All, with the SIP, media
+// and DSCP rules checking against profile p (nil: the default profile).
+func ForProfile(p *Profile) []diagnose.Rule {
+	p = profileOrDefault(p)
 	return []diagnose.Rule{
 		IntegrityFailure{},
 		AllocateTimeout{},
@@ -30,6 +36,18 @@ func All() []diagnose.Rule {
 		StaleNonce{},
 		RequestRejected{},
 		BindingUnanswered{},
+		SIPAuthFailure{},
+		SIPCallFailed{},
+		SIPTransactionTimeout{Profile: p},
+		SIPNATAddressMismatch{},
+		SIPALGSuspected{},
+		MediaOneWay{},
+		MediaNoRTP{},
+		MediaLoss{Profile: p},
+		MediaJitter{Profile: p},
+		DSCPMissing{Profile: p},
+		MediaPortOutsideRange{Profile: p},
+		MediaUnexpectedPeer{Profile: p},
 	}
 }
 
@@ -148,13 +166,15 @@ const maxFilterIDs = 8
 // enough to list, and otherwise the STUN messages of their methods on the
 // flow they share. Where Wireshark would not dissect the messages as STUN
 // it selects the flow instead: it dissects STUN over TCP on port 3478 only
-// (TURN over TCP on 80 or 443 needs Decode As), and RFC 3489 messages are
-// "classicstun", whose 128-bit ID callscope does not keep whole.
+// (TURN over TCP on 80 or 443 needs Decode As). RFC 3489 messages are
+// "classicstun", whose classicstun.id is the whole 128-bit ID: the cookie
+// field and the 96 bits after it (tshark 4.0).
 func transactionsFilter(a *diagnose.Analysis, txs []*diagnose.Transaction, flow fiveTuple) string {
 	if flow.transport == decode.TCP && flow.server.Port() != 3478 {
 		return diagnose.FilterFlow(flow.client, flow.server, flow.transport) + " && tcp.len > 0"
 	}
-	if a.Stats.ClassicSTUN > 0 && !slices.ContainsFunc(txs, func(t *diagnose.Transaction) bool { return t.Method != stun.MethodBinding }) {
+	classic := slices.ContainsFunc(txs, func(t *diagnose.Transaction) bool { return t.Classic })
+	if len(txs) > maxFilterIDs && classic {
 		return diagnose.FilterFlow(flow.client, flow.server, flow.transport) + " && (stun || classicstun)"
 	}
 	if len(txs) > maxFilterIDs {
@@ -171,12 +191,165 @@ func transactionsFilter(a *diagnose.Analysis, txs []*diagnose.Transaction, flow 
 		}
 		return f + " && stun.type.method in {" + strings.Join(methods, ", ") + "}"
 	}
-	ids := make([]stun.TransactionID, 0, len(txs))
+	var ids []stun.TransactionID
+	var classicIDs []string
 	for _, t := range txs {
-		ids = append(ids, t.ID)
+		if !t.Classic {
+			ids = append(ids, t.ID)
+			continue
+		}
+		id := fmt.Sprintf("%08x%x", t.Cookie, t.ID[:])
+		if !slices.Contains(classicIDs, id) {
+			classicIDs = append(classicIDs, id)
+		}
 	}
-	return diagnose.FilterTransactions(ids)
+	var parts []string
+	if len(ids) > 0 {
+		parts = append(parts, diagnose.FilterTransactions(ids))
+	}
+	switch len(classicIDs) {
+	case 0:
+	case 1:
+		parts = append(parts, "classicstun.id == "+classicIDs[0])
+	default:
+		parts = append(parts, "classicstun.id in {"+strings.Join(classicIDs, ", ")+"}")
+	}
+	return strings.Join(parts, " || ")
 }
+
+// transactionsByTuple indexes the transactions that pass keep by 5-tuple,
+// in order of first appearance: built once per Check, it spares rules a
+// scan of every transaction for each finding.
+func transactionsByTuple(a *diagnose.Analysis, keep func(*diagnose.Transaction) bool) map[fiveTuple][]*diagnose.Transaction {
+	m := make(map[fiveTuple][]*diagnose.Transaction)
+	for _, t := range a.Transactions {
+		if t != nil && keep(t) {
+			m[tupleOf(t)] = append(m[tupleOf(t)], t)
+		}
+	}
+	return m
+}
+
+// maxFindingsPerRule bounds the findings a rule reports one by one: a
+// capture of 40 000 clients failing the same way needs a count, not 40 000
+// paragraphs. The rest are summarized per server, for at most
+// maxSummaryServers servers and one last summary for the others.
+const (
+	maxFindingsPerRule = 100
+	maxSummaryServers  = 10
+)
+
+// serverFinding is a finding and the server it is about, for capFindings.
+type serverFinding struct {
+	diagnose.Finding
+	server    netip.AddrPort
+	transport decode.Transport
+}
+
+// capFindings keeps a rule's first maxFindingsPerRule findings and folds
+// the rest into one finding per server: their count, time span, the most
+// severe of their severities, a sample of their frames and the first one's
+// detail as an example.
+func capFindings(r diagnose.Rule, found []serverFinding) []diagnose.Finding {
+	out := make([]diagnose.Finding, 0, min(len(found), maxFindingsPerRule+maxSummaryServers+1))
+	for i := range min(len(found), maxFindingsPerRule) {
+		out = append(out, found[i].Finding)
+	}
+	if len(found) <= maxFindingsPerRule {
+		return out
+	}
+	type key struct {
+		server    netip.AddrPort
+		transport decode.Transport
+	}
+	index := make(map[key]int)
+	var groups [][]serverFinding
+	for _, f := range found[maxFindingsPerRule:] {
+		k := key{f.server, f.transport}
+		i, ok := index[k]
+		if !ok {
+			if len(groups) >= maxSummaryServers {
+				i, ok = maxSummaryServers, true // the others
+			} else {
+				i = len(groups)
+				index[k] = i
+			}
+		}
+		if i == len(groups) {
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], f)
+	}
+	for i, g := range groups {
+		out = append(out, summarizeFindings(r, g, i == maxSummaryServers))
+	}
+	return out
+}
+
+// summarizeFindings folds findings about one server (or, when others is
+// set, about several) into one.
+func summarizeFindings(r diagnose.Rule, g []serverFinding, others bool) diagnose.Finding {
+	var frames []uint64
+	var endpoints []string
+	var servers []netip.AddrPort
+	first, last := g[0].First, g[0].Last
+	sev := g[0].Severity
+	bySeverity := map[diagnose.Severity]int{}
+	for _, f := range g {
+		if len(f.Frames) > 0 {
+			frames = append(frames, f.Frames[0])
+		}
+		for _, e := range f.Endpoints {
+			if len(endpoints) < maxSummaryEndpoints && !slices.Contains(endpoints, e) {
+				endpoints = append(endpoints, e)
+			}
+		}
+		if !slices.Contains(servers, f.server) {
+			servers = append(servers, f.server)
+		}
+		if !f.First.IsZero() && (first.IsZero() || f.First.Before(first)) {
+			first = f.First
+		}
+		if f.Last.After(last) {
+			last = f.Last
+		}
+		sev = max(sev, f.Severity)
+		bySeverity[f.Severity]++
+	}
+	slices.Sort(frames)
+	frames = diagnose.CapFrames(slices.Compact(frames))
+	about := endpointString(g[0].server) + " (" + g[0].transport.String() + ")"
+	filter := diagnose.FilterEndpoint(g[0].server, g[0].transport) + " && (stun || classicstun)"
+	if others {
+		about = strconv.Itoa(len(servers)) + " other servers"
+		filter = "stun || classicstun"
+	}
+	var counts []string
+	for _, s := range []diagnose.Severity{diagnose.Error, diagnose.Warning, diagnose.Info} {
+		if n := bySeverity[s]; n > 0 {
+			counts = append(counts, plural(n, s.String(), s.String()+"s"))
+		}
+	}
+	detail := fmt.Sprintf("Beyond the first %d findings of this rule, %s concern %s (%s), from %s to %s; the evidence lists the first frame of some of them. The first of them: %s",
+		maxFindingsPerRule, plural(len(g), "more", "more"), about, strings.Join(counts, ", "), clock(first), clock(last), g[0].Detail)
+	if frames == nil {
+		frames = []uint64{}
+	}
+	return diagnose.Finding{
+		Rule:      r.ID(),
+		Severity:  sev,
+		Title:     fmt.Sprintf("%s: %s more for %s", r.Title(), strconv.Itoa(len(g)), about),
+		Detail:    detail,
+		Frames:    frames,
+		First:     first,
+		Last:      last,
+		Endpoints: endpoints,
+		Filter:    filter,
+	}
+}
+
+// maxSummaryEndpoints bounds the endpoints a summary finding lists.
+const maxSummaryEndpoints = 10
 
 // captureEnd is the time of the last packet seen: the end of the last
 // input file, or of the latest transaction when files are not described.

@@ -125,7 +125,10 @@ func runRuleCases(t *testing.T, r diagnose.Rule, cases []ruleCase) {
 func TestAllStable(t *testing.T) {
 	seen := map[string]bool{}
 	want := []string{"turn.integrity-failure", "turn.allocate-timeout", "turn.server-unreachable",
-		"turn.stale-nonce", "turn.request-rejected", "stun.binding-unanswered"}
+		"turn.stale-nonce", "turn.request-rejected", "stun.binding-unanswered",
+		"sip.auth-failure", "sip.call-failed", "sip.transaction-timeout", "sip.nat-address-mismatch", "sip.alg-suspected",
+		"media.one-way", "media.no-rtp", "media.loss", "media.jitter", "dscp.missing",
+		"media.port-outside-range", "media.unexpected-peer"}
 	var got []string
 	for _, r := range All() {
 		if seen[r.ID()] {
@@ -137,7 +140,9 @@ func TestAllStable(t *testing.T) {
 			t.Errorf("%s: missing title, explanation or severity", r.ID())
 		}
 		// No rule may panic on an empty or nil-laden analysis.
-		if fs := r.Check(&diagnose.Analysis{Transactions: []*diagnose.Transaction{nil}, ICMPErrors: []*diagnose.ICMPEvent{nil}, Allocations: []*diagnose.Allocation{nil}}); len(fs) != 0 {
+		if fs := r.Check(&diagnose.Analysis{Transactions: []*diagnose.Transaction{nil}, ICMPErrors: []*diagnose.ICMPEvent{nil}, Allocations: []*diagnose.Allocation{nil},
+			SIPTransactions: []*diagnose.SIPTransaction{nil}, Calls: []*diagnose.Call{nil}, Registrations: []*diagnose.Registration{nil},
+			Streams: []*diagnose.Stream{nil}, Flows: []*diagnose.Flow{nil}}); len(fs) != 0 {
 			t.Errorf("%s: findings on an empty analysis: %v", r.ID(), fs)
 		}
 	}

@@ -90,14 +90,15 @@ func (r ServerUnreachable) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}
 		groups[i] = append(groups[i], e)
 	}
-	var out []diagnose.Finding
+	answers := newAnsweredBindings(a)
+	var found []serverFinding
 	for _, g := range groups {
-		out = append(out, r.finding(a, g, stunFlows))
+		found = append(found, serverFinding{r.finding(a, g, stunFlows, answers), g[0].Flow[1], g[0].Transport})
 	}
-	return out
+	return capFindings(r, found)
 }
 
-func (r ServerUnreachable) finding(a *diagnose.Analysis, g []*diagnose.ICMPEvent, flows map[fiveTuple][]*diagnose.Transaction) diagnose.Finding {
+func (r ServerUnreachable) finding(a *diagnose.Analysis, g []*diagnose.ICMPEvent, flows map[fiveTuple][]*diagnose.Transaction, answers *answeredBindings) diagnose.Finding {
 	first := g[0]
 	server, transport := first.Flow[1], first.Transport
 	var ev evidence
@@ -165,7 +166,7 @@ func (r ServerUnreachable) finding(a *diagnose.Analysis, g []*diagnose.ICMPEvent
 	// ICE checks to one dead candidate are harmless when another pair
 	// answered: a warning, not the error a dead TURN server is.
 	if len(methods) == 1 && methods[0] == stun.MethodBinding.String() {
-		if n, servers := answeredFromClient(a, first.Transaction, first.Flow[0]); n > 0 {
+		if n, servers := answers.from(fiveTuple{first.Flow[0], first.Flow[1], first.Transport}); n > 0 {
 			fmt.Fprintf(&d, " Other Binding requests from %s were answered (by %s), so ICE had other candidate pairs to use.", first.Flow[0].Addr().Unmap(), strings.Join(servers, ", "))
 			f.Severity = diagnose.Warning
 		}

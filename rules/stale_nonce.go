@@ -3,7 +3,9 @@ package rules
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/callscope/callscope/decode/stun"
 	"github.com/callscope/callscope/diagnose"
@@ -39,7 +41,8 @@ func (r StaleNonce) Check(a *diagnose.Analysis) []diagnose.Finding {
 	groups := groupTransactions(a.Transactions, func(t *diagnose.Transaction) bool {
 		return isTURN(t.Method) && t.Answered
 	}, tupleOf)
-	var out []diagnose.Finding
+	end := captureEnd(a)
+	var out []serverFinding
 	for _, g := range groups {
 		g = slices.Clone(g)
 		slices.SortStableFunc(g, byFirstSend)
@@ -63,16 +66,23 @@ func (r StaleNonce) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}
 		switch {
 		case len(longest) >= staleRun:
-			out = append(out, r.finding(a, longest, false))
+			out = append(out, serverFinding{r.finding(a, longest, false, end), longest[0].Server, longest[0].Transport})
 		case len(run) > 0:
 			// The last request was answered 438 and never retried.
-			out = append(out, r.finding(a, run, true))
+			out = append(out, serverFinding{r.finding(a, run, true, end), run[0].Server, run[0].Transport})
 		}
 	}
-	return out
+	return capFindings(r, out)
 }
 
-func (r StaleNonce) finding(a *diagnose.Analysis, run []*diagnose.Transaction, abandoned bool) diagnose.Finding {
+// retryWait is how long the capture must go on after a 438 for the lack of
+// a retry to be the client's doing: a client retries at once with the new
+// nonce (RFC 8489 §9.2.5), a round trip later at most.
+const retryWait = time.Second
+
+// finding describes a run of 438s; abandoned says the last one was never
+// retried, end is when the capture ends.
+func (r StaleNonce) finding(a *diagnose.Analysis, run []*diagnose.Transaction, abandoned bool, end time.Time) diagnose.Finding {
 	first := run[0]
 	var ev evidence
 	var methods []string
@@ -94,8 +104,13 @@ func (r StaleNonce) finding(a *diagnose.Analysis, run []*diagnose.Transaction, a
 	var d strings.Builder
 	if abandoned {
 		last := run[len(run)-1]
-		fmt.Fprintf(&d, "The last %s request from %s to %s (%s) for %s was answered 438 Stale Nonce in frame %d and the client never retried with the fresh nonce the 438 carried (RFC 8489 §9.2.5).",
+		fmt.Fprintf(&d, "The last %s request from %s to %s (%s) for %s was answered 438 Stale Nonce in frame %d",
 			last.Method, endpointString(last.Client), endpointString(last.Server), last.Transport, userRealm(last.Username, last.Realm), last.Response.Frame)
+		if after := end.Sub(last.Response.Time); after < retryWait {
+			fmt.Fprintf(&d, ", with no retry in the %s the capture goes on after it: the capture may have been stopped before the client could retry with the fresh nonce the 438 carried (RFC 8489 §9.2.5).", shortDuration(after))
+		} else {
+			fmt.Fprintf(&d, " and the client never retried with the fresh nonce the 438 carried (RFC 8489 §9.2.5) in the %s the capture goes on after it.", shortDuration(after))
+		}
 		if last.Method == stun.MethodRefresh && last.Lifetime == 0 {
 			d.WriteString(" It was the Refresh with LIFETIME 0 that deletes the allocation: the relay stays allocated on the server until its lifetime runs out.")
 		} else if last.Method == stun.MethodRefresh {
@@ -119,4 +134,13 @@ func (r StaleNonce) finding(a *diagnose.Analysis, run []*diagnose.Transaction, a
 	}
 	return ev.finding(r, "TURN nonce stale "+plural(len(run), "time", "times")+" in a row on "+endpointString(first.Client)+" → "+endpointString(first.Server),
 		d.String(), transactionsFilter(a, run, tupleOf(first)))
+}
+
+// shortDuration prints a duration for people: "0.2 ms" below a second,
+// "12.5 s" above.
+func shortDuration(d time.Duration) string {
+	if d < time.Second {
+		return strconv.FormatFloat(float64(d.Round(100*time.Microsecond))/float64(time.Millisecond), 'f', -1, 64) + " ms"
+	}
+	return seconds(d) + " s"
 }

@@ -21,6 +21,7 @@ type analyzeFlags struct {
 	failOn          string
 	credentials     []string
 	credentialsFile string
+	profile         string
 }
 
 func newAnalyzeCommand() *cobra.Command {
@@ -37,6 +38,12 @@ usage or unreadable input. A file cut short or corrupted half-way is analyzed
 as far as it can be read: the report is written, the warnings go to standard
 error, and the exit status is 2.
 
+The SIP, media and DSCP rules check against a profile (--profile): the DSCP
+marks expected for audio, video and SIP, the media port ranges and peer
+subnets allowed, and the loss, jitter and SIP timeout thresholds. Built in:
+default, webex-calling, cms-expressway ("callscope profiles" prints them); or
+give the path of a JSON profile file.
+
 TURN credentials for the offline MESSAGE-INTEGRITY check come from
 --turn-credentials, --turn-credentials-file (one user:password a line) and the
 environment variable ` + credentialsEnv + ` (the same format). Passwords are
@@ -52,6 +59,7 @@ never printed.`,
 	fl.StringVar(&f.failOn, "fail-on", "none", "exit 1 when a finding at or above this severity exists: info, warning, error or none")
 	fl.StringArrayVar(&f.credentials, "turn-credentials", nil, "TURN long-term credentials user:password for the integrity check (repeatable)")
 	fl.StringVar(&f.credentialsFile, "turn-credentials-file", "", "file of TURN credentials, one user:password a line")
+	fl.StringVar(&f.profile, "profile", rules.DefaultProfile, `what the SIP, media and DSCP rules check against: a built-in profile name (see "callscope profiles") or a JSON profile file`)
 	return cmd
 }
 
@@ -75,8 +83,12 @@ func analyze(cmd *cobra.Command, f analyzeFlags, paths []string) error {
 	if err != nil {
 		return err
 	}
+	profile, err := rules.LoadProfile(f.profile)
+	if err != nil {
+		return fmt.Errorf("--profile: %w", err)
+	}
 
-	analysis, findings, readErr := diagnose.Analyze(paths, diagnose.Options{Credentials: creds}, rules.All())
+	analysis, findings, readErr := diagnose.Analyze(paths, diagnose.Options{Credentials: creds}, rules.ForProfile(profile))
 	if analysis == nil {
 		return readErr
 	}
@@ -85,7 +97,8 @@ func analyze(cmd *cobra.Command, f analyzeFlags, paths []string) error {
 	if f.format == "json" {
 		err = report.WriteJSON(out)
 	} else {
-		err = report.WriteText(out, diagnose.TextOptions{Color: useColor})
+		err = report.WriteText(out, diagnose.TextOptions{Color: useColor, ExpectedDSCP: map[string]int{
+			"audio": profile.DSCP.Audio, "video": profile.DSCP.Video}})
 	}
 	if err != nil {
 		return err

@@ -508,6 +508,18 @@ func TestRulesCommand(t *testing.T) {
 		"turn.stale-nonce",
 		"turn.request-rejected",
 		"stun.binding-unanswered",
+		"sip.auth-failure",
+		"sip.call-failed",
+		"sip.transaction-timeout",
+		"sip.nat-address-mismatch",
+		"sip.alg-suspected",
+		"media.one-way",
+		"media.no-rtp",
+		"media.loss",
+		"media.jitter",
+		"dscp.missing",
+		"media.port-outside-range",
+		"media.unexpected-peer",
 	}
 	if !slices.Equal(ids, want) {
 		t.Errorf("rules lists %q, want %q", ids, want)
@@ -534,6 +546,28 @@ type decodeRecord struct {
 		Number uint16 `json:"number"`
 		Length uint16 `json:"length"`
 	} `json:"channel,omitempty"`
+	SIP *struct {
+		Method string `json:"method"`
+		Status int    `json:"status"`
+		Reason string `json:"reason"`
+		CallID string `json:"call_id"`
+		CSeq   struct {
+			Number uint32 `json:"number"`
+			Method string `json:"method"`
+		} `json:"cseq"`
+		Branch string `json:"branch"`
+		SDP    bool   `json:"sdp"`
+	} `json:"sip,omitempty"`
+	RTP *struct {
+		SSRC      uint32 `json:"ssrc"`
+		Seq       uint16 `json:"seq"`
+		Timestamp uint32 `json:"timestamp"`
+		PT        uint8  `json:"pt"`
+		Marker    bool   `json:"marker"`
+	} `json:"rtp,omitempty"`
+	RTCP *struct {
+		Types []uint8 `json:"types"`
+	} `json:"rtcp,omitempty"`
 }
 
 func decodeRecords(t *testing.T, paths ...string) []decodeRecord {

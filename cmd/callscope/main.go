@@ -63,6 +63,6 @@ display filter that shows them.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newAnalyzeCommand(), newDecodeCommand(), newRulesCommand())
+	root.AddCommand(newAnalyzeCommand(), newDecodeCommand(), newRulesCommand(), newProfilesCommand())
 	return root
 }

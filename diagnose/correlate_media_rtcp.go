@@ -1,0 +1,129 @@
+package diagnose
+
+import (
+	"time"
+
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/rtp"
+)
+
+// senderReportLog is the latest SenderReportsKept sender reports of one
+// SSRC: the middle 32 bits of their NTP timestamps, which a receiver echoes
+// as LSR (RFC 3550 §6.4.1), and when we saw them.
+type senderReportLog struct {
+	ntp  [SenderReportsKept]uint32
+	at   [SenderReportsKept]time.Time
+	next int
+}
+
+func (e *Engine) observeRTCP(m *decode.Message) {
+	if m.RTCP != nil {
+		e.media.observeCompound(&m.Packet, m.RTCP)
+	}
+}
+
+// observeCompound takes what a compound RTCP datagram says about the
+// streams: sender reports for round-trip times, report blocks for the far
+// end's view of loss and jitter.
+func (ms *mediaState) observeCompound(p *decode.Packet, c *rtp.Compound) {
+	n := min(c.N, len(c.Packets))
+	for i := range n {
+		pk := &c.Packets[i]
+		switch pk.Type {
+		case rtp.TypeSR:
+			ms.rememberSenderReport(pk.SSRC, pk.NTP, p.Time)
+		case rtp.TypeRR:
+		default:
+			continue
+		}
+		for j := range min(pk.NBlock, len(pk.Blocks)) {
+			ms.applyReport(p, &pk.Blocks[j])
+		}
+	}
+}
+
+func (ms *mediaState) rememberSenderReport(ssrc uint32, ntp uint64, at time.Time) {
+	log := ms.senderReports[ssrc]
+	if log == nil {
+		if len(ms.senderReports) >= MaxSenderReportSources {
+			return
+		}
+		if ms.senderReports == nil {
+			ms.senderReports = make(map[uint32]*senderReportLog)
+		}
+		log = &senderReportLog{}
+		ms.senderReports[ssrc] = log
+	}
+	log.ntp[log.next] = uint32(ntp >> 16)
+	log.at[log.next] = at
+	log.next = (log.next + 1) % SenderReportsKept
+}
+
+// applyReport records a reception report block about one of our streams.
+func (ms *mediaState) applyReport(p *decode.Packet, b *rtp.ReportBlock) {
+	st := ms.reportedStream(p, b.SSRC)
+	if st == nil {
+		return
+	}
+	s := st.s
+	s.RemoteReports++
+	s.RemoteFractionLost = float64(b.FractionLost) / 256
+	s.RemoteCumulative = b.CumulativeLost
+	if s.ClockRate != 0 {
+		s.RemoteJitter = float64(b.Jitter) * 1000 / float64(s.ClockRate)
+	}
+	if rtt, ok := ms.roundTrip(p.Time, b); ok {
+		s.RoundTrip = rtt
+	}
+}
+
+// roundTrip is RFC 3550 §6.4.1's A - LSR - DLSR seen from the capture
+// point: A is when we saw this report, LSR is replaced by when we saw the
+// sender report it echoes (found by the NTP middle bits), and DLSR is the
+// receiver's hold time. Captured at the sender, that is the sender's
+// round-trip time; elsewhere, the round trip from the capture point to the
+// receiver and back.
+func (ms *mediaState) roundTrip(at time.Time, b *rtp.ReportBlock) (time.Duration, bool) {
+	if b.LSR == 0 {
+		return 0, false // no sender report received yet (§6.4.1)
+	}
+	log := ms.senderReports[b.SSRC]
+	if log == nil {
+		return 0, false
+	}
+	for i := range log.ntp {
+		if log.ntp[i] != b.LSR || log.at[i].IsZero() {
+			continue
+		}
+		dlsr := time.Duration(uint64(b.DLSR) * uint64(time.Second) / 65536)
+		rtt := at.Sub(log.at[i]) - dlsr
+		if rtt < 0 {
+			return 0, false
+		}
+		return rtt, true
+	}
+	return 0, false
+}
+
+// reportedStream is the stream a report block about ssrc describes. The
+// report comes from the stream's receiver, so a stream whose destination
+// is the report's source (by address: RTCP often uses another port) is
+// preferred; then one sharing either address; then any with that SSRC.
+func (ms *mediaState) reportedStream(p *decode.Packet, ssrc uint32) *streamState {
+	var sharing, other *streamState
+	for st := ms.bySSRC[ssrc]; st != nil; st = st.nextSSRC {
+		src, dst := st.key.src.Addr(), st.key.dst.Addr()
+		switch {
+		case dst == p.Src.Addr() && src == p.Dst.Addr():
+			return st
+		case sharing == nil && (dst == p.Src.Addr() || src == p.Dst.Addr()):
+			sharing = st
+		case other == nil:
+			other = st
+		}
+	}
+	if sharing != nil {
+		return sharing
+	}
+	return other
+}

@@ -1,0 +1,292 @@
+package diagnose
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CallReport is one call (a dialog by Call-ID) in a report.
+type CallReport struct {
+	CallID       string `json:"call_id"`
+	From         string `json:"from"` // From URI
+	To           string `json:"to"`   // To URI
+	Caller       string `json:"caller"`
+	Callee       string `json:"callee"`
+	Transport    string `json:"transport"`
+	Outcome      string `json:"outcome"` // answered, failed, cancelled, unanswered, challenged
+	FinalStatus  int    `json:"final_status,omitempty"`
+	FinalReason  string `json:"final_reason,omitempty"`
+	ReasonHeader string `json:"reason_header,omitempty"`
+	AnsweredBy   string `json:"answered_by,omitempty"`
+	// PostDialDelayMS is the first INVITE to the first 18x (RFC 6076
+	// §4.1), SetupTimeMS the first INVITE to the 2xx; omitted when not seen.
+	PostDialDelayMS float64            `json:"post_dial_delay_ms,omitempty"`
+	SetupTimeMS     float64            `json:"setup_time_ms,omitempty"`
+	InviteFrame     uint64             `json:"invite_frame"`
+	AnsweredFrame   uint64             `json:"answered_frame,omitempty"`
+	EndedFrame      uint64             `json:"ended_frame,omitempty"`
+	EndedBy         string             `json:"ended_by,omitempty"`
+	Preexisting     bool               `json:"preexisting,omitempty"` // set up before the capture started
+	Forked          bool               `json:"forked,omitempty"`      // several To tags answered the INVITE
+	Offer           *SDPReport         `json:"offer,omitempty"`
+	Answer          *SDPReport         `json:"answer,omitempty"`
+	Ladder          []LadderStepReport `json:"ladder"`
+	LadderDropped   int                `json:"ladder_dropped,omitempty"`
+	Streams         []int              `json:"streams"` // indexes into the report's streams
+}
+
+// LadderStepReport is one SIP message of a call.
+type LadderStepReport struct {
+	Frame uint64    `json:"frame"`
+	Time  time.Time `json:"time"`
+	From  string    `json:"from"`
+	To    string    `json:"to"`
+	Label string    `json:"label"`
+}
+
+// SDPReport summarizes an SDP offer or answer: where media should go.
+type SDPReport struct {
+	Frame uint64           `json:"frame"`
+	From  string           `json:"from"` // the packet's source
+	Media []SDPMediaReport `json:"media"`
+}
+
+// SDPMediaReport is one m= section.
+type SDPMediaReport struct {
+	Type      string   `json:"type"`
+	Address   string   `json:"address"` // c= address and m= port; port 0 rejects the stream
+	Proto     string   `json:"proto"`
+	Direction string   `json:"direction"`
+	Codecs    []string `json:"codecs"` // rtpmap encodings, else the payload types
+	ICE       int      `json:"ice_candidates,omitempty"`
+}
+
+// RegistrationReport is one REGISTER binding (AOR at a registrar).
+type RegistrationReport struct {
+	AOR         string  `json:"aor"`
+	Contact     string  `json:"contact,omitempty"`
+	Registrar   string  `json:"registrar"`
+	Client      string  `json:"client"`
+	Transport   string  `json:"transport"`
+	Username    string  `json:"username,omitempty"`
+	Realm       string  `json:"realm,omitempty"`
+	Outcome     string  `json:"outcome"` // registered, unregistered, failed, challenged, unanswered
+	FinalStatus int     `json:"final_status,omitempty"`
+	Expires     *int    `json:"expires,omitempty"` // granted seconds; omitted when unknown
+	Refreshes   int     `json:"refreshes"`
+	IntervalS   float64 `json:"interval_s,omitempty"` // mean time between successful registrations
+	Attempts    int     `json:"attempts"`             // REGISTER transactions
+	// AttemptLog is each REGISTER: Response is "200 OK", "401 Unauthorized",
+	// "none"; Authenticated says it carried credentials.
+	AttemptLog []AttemptReport `json:"attempt_details"`
+	First      FrameRef        `json:"first"`
+	Last       FrameRef        `json:"last"`
+}
+
+// StreamReport is one RTP stream (5-tuple and SSRC).
+type StreamReport struct {
+	Src       string `json:"src"`
+	Dst       string `json:"dst"`
+	Transport string `json:"transport"`
+	SSRC      string `json:"ssrc"` // "0x1234abcd", as Wireshark's rtp.ssrc
+	PT        uint8  `json:"pt"`
+	Codec     string `json:"codec,omitempty"`
+	ClockRate uint32 `json:"clock_rate,omitempty"`
+	Media     string `json:"media,omitempty"` // audio, video
+	SRTP      bool   `json:"srtp"`
+	CallID    string `json:"call_id,omitempty"`
+	// ViaTURN: relayed through a TURN allocation; Src and Dst are then the
+	// TURN client and TURN server.
+	ViaTURN      bool              `json:"via_turn,omitempty"`
+	TURNServer   string            `json:"turn_server,omitempty"`
+	Packets      uint64            `json:"packets"`
+	Bytes        uint64            `json:"bytes"`
+	First        FrameRef          `json:"first"`
+	Last         FrameRef          `json:"last"`
+	Expected     uint64            `json:"expected"`
+	Lost         int64             `json:"lost"` // negative with duplicates
+	LossPercent  float64           `json:"loss_percent"`
+	Duplicates   uint64            `json:"duplicates"`
+	Reordered    uint64            `json:"reordered"`
+	LossBursts   int               `json:"loss_bursts"`
+	MaxLossBurst int               `json:"max_loss_burst"`
+	JitterMS     float64           `json:"jitter_ms"`
+	MaxJitterMS  float64           `json:"max_jitter_ms"`
+	MaxDeltaMS   float64           `json:"max_delta_ms"`
+	DSCP         map[string]uint64 `json:"dscp"` // DSCP value -> packets
+	RTCP         *RTCPReport       `json:"rtcp,omitempty"`
+
+	inCall bool
+}
+
+// RTCPReport is what the receiver said about a stream in RTCP report
+// blocks (RFC 3550 §6.4).
+type RTCPReport struct {
+	Reports        int     `json:"reports"`
+	FractionLost   float64 `json:"fraction_lost"` // the last report's, 0-1
+	CumulativeLost int32   `json:"cumulative_lost"`
+	JitterMS       float64 `json:"jitter_ms"`
+	RTTMS          float64 `json:"rtt_ms,omitempty"` // from LSR/DLSR; omitted when unknown
+}
+
+// addSIPAndMedia fills the calls, registrations and streams.
+func (r *Report) addSIPAndMedia(a *Analysis) {
+	r.Calls, r.Registrations, r.Streams = []CallReport{}, []RegistrationReport{}, []StreamReport{}
+	index := make(map[*Stream]int, len(a.Streams))
+	for _, s := range a.Streams {
+		if s == nil {
+			continue
+		}
+		index[s] = len(r.Streams)
+		r.Streams = append(r.Streams, newStreamReport(s))
+	}
+	for _, c := range a.Calls {
+		if c == nil {
+			continue
+		}
+		cr := newCallReport(c)
+		for _, s := range c.Streams {
+			if i, ok := index[s]; ok {
+				cr.Streams = append(cr.Streams, i)
+				r.Streams[i].inCall = true
+			}
+		}
+		r.Calls = append(r.Calls, cr)
+	}
+	for _, reg := range a.Registrations {
+		if reg != nil {
+			r.Registrations = append(r.Registrations, newRegistrationReport(reg))
+		}
+	}
+}
+
+func newCallReport(c *Call) CallReport {
+	cr := CallReport{
+		CallID: c.CallID, From: c.From, To: c.To,
+		Caller: addrPortString(c.Caller), Callee: addrPortString(c.Callee), Transport: transportString(c.Transport),
+		Outcome: c.Outcome, FinalStatus: c.FinalStatus, FinalReason: c.FinalReason, ReasonHeader: c.ReasonHeader,
+		AnsweredBy:      addrPortString(c.AnsweredBy),
+		PostDialDelayMS: durationMS(c.PostDialDelay), SetupTimeMS: durationMS(c.SetupTime),
+		InviteFrame: c.Invite.Frame, AnsweredFrame: c.Answered.Frame, EndedFrame: c.Ended.Frame,
+		EndedBy: addrPortString(c.EndedBy), Preexisting: c.Preexisting, Forked: len(c.ToTags) > 1,
+		Offer: newSDPReport(c.Offer), Answer: newSDPReport(c.Answer),
+		Ladder: []LadderStepReport{}, LadderDropped: c.LadderDropped, Streams: []int{},
+	}
+	for _, st := range c.Ladder {
+		cr.Ladder = append(cr.Ladder, LadderStepReport{Frame: st.Frame, Time: utc(st.Time),
+			From: addrPortString(st.From), To: addrPortString(st.To), Label: st.Label})
+	}
+	return cr
+}
+
+func newSDPReport(s *SDPSeen) *SDPReport {
+	if s == nil || s.Session == nil {
+		return nil
+	}
+	sr := &SDPReport{Frame: s.Frame, From: addrPortString(s.From), Media: []SDPMediaReport{}}
+	for _, m := range s.Session.Media {
+		addr := m.Connection
+		if !addr.IsValid() {
+			addr = s.Session.Connection
+		}
+		mr := SDPMediaReport{Type: m.Type, Proto: m.Proto, Direction: m.Direction, Codecs: []string{}, ICE: len(m.Candidates)}
+		if mr.Direction == "" {
+			mr.Direction = "sendrecv"
+		}
+		if addr.IsValid() {
+			mr.Address = addrPortString(netip.AddrPortFrom(addr, m.Port))
+		} else {
+			mr.Address = ":" + strconv.Itoa(int(m.Port))
+		}
+		for _, f := range m.Formats {
+			name := f
+			if pt, err := strconv.ParseUint(f, 10, 8); err == nil {
+				if rm, ok := m.RTPMap[uint8(pt)]; ok && rm.Encoding != "" {
+					name = rm.Encoding
+				}
+			}
+			mr.Codecs = append(mr.Codecs, name)
+		}
+		sr.Media = append(sr.Media, mr)
+	}
+	return sr
+}
+
+func newRegistrationReport(reg *Registration) RegistrationReport {
+	rr := RegistrationReport{
+		AOR: reg.AOR, Contact: reg.Contact, Registrar: addrPortString(reg.Registrar), Client: addrPortString(reg.Client),
+		Transport: transportString(reg.Transport), Username: reg.Username, Realm: reg.Realm,
+		Outcome: reg.Outcome, FinalStatus: reg.FinalStatus, Refreshes: reg.Refreshes,
+		IntervalS: round3(reg.Interval.Seconds()), Attempts: len(reg.Transactions), AttemptLog: []AttemptReport{},
+		First: utcRef(reg.First), Last: utcRef(reg.Last),
+	}
+	if reg.Expires >= 0 {
+		e := reg.Expires
+		rr.Expires = &e
+	}
+	for _, t := range reg.Transactions {
+		if t != nil {
+			rr.AttemptLog = append(rr.AttemptLog, newSIPAttemptReport(t))
+		}
+	}
+	return rr
+}
+
+func newSIPAttemptReport(t *SIPTransaction) AttemptReport {
+	at := AttemptReport{Authenticated: t.Authorization != nil, Response: "none",
+		Retransmissions: max(t.RequestCount, len(t.Requests), 1) - 1}
+	if len(t.Requests) > 0 {
+		at.Frame, at.Time = t.Requests[0].Frame, utc(t.Requests[0].Time)
+	}
+	if t.Final >= 0 && t.Final < len(t.Responses) {
+		f := t.Responses[t.Final]
+		at.Response, at.ResponseFrame, at.code = strings.TrimSpace(strconv.Itoa(f.Status)+" "+f.Reason), f.Frame, f.Status
+		at.challenge = (f.Status == 401 || f.Status == 407) && t.Authorization == nil
+	}
+	return at
+}
+
+func newStreamReport(s *Stream) StreamReport {
+	sr := StreamReport{
+		Src: addrPortString(s.Src), Dst: addrPortString(s.Dst), Transport: transportString(s.Transport),
+		SSRC: fmt.Sprintf("0x%08x", s.SSRC), PT: s.PayloadType, Codec: s.Codec, ClockRate: s.ClockRate,
+		Media: s.MediaType, SRTP: s.SRTP,
+		Packets: s.Packets, Bytes: s.Bytes, First: utcRef(s.First), Last: utcRef(s.Last),
+		Expected: s.Expected, Lost: s.Lost, LossPercent: round3(s.LossPercent()),
+		Duplicates: s.Duplicates, Reordered: s.Reordered, LossBursts: s.LossBursts, MaxLossBurst: s.MaxLossBurst,
+		JitterMS: round3(s.Jitter), MaxJitterMS: round3(s.MaxJitter), MaxDeltaMS: durationMS(s.MaxDelta),
+		DSCP: map[string]uint64{},
+	}
+	if s.Call != nil {
+		sr.CallID = s.Call.CallID
+	}
+	if s.Allocation != nil {
+		sr.ViaTURN, sr.TURNServer = true, addrPortString(s.Allocation.Server)
+	}
+	for v, n := range s.DSCP {
+		if n > 0 {
+			sr.DSCP[strconv.Itoa(v)] = n
+		}
+	}
+	if s.RemoteReports > 0 {
+		sr.RTCP = &RTCPReport{Reports: s.RemoteReports, FractionLost: round3(s.RemoteFractionLost), CumulativeLost: s.RemoteCumulative,
+			JitterMS: round3(s.RemoteJitter), RTTMS: durationMS(s.RoundTrip)}
+	}
+	return sr
+}
+
+// round3 keeps three decimals, so JSON numbers stay short and stable.
+func round3(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return math.Round(v*1000) / 1000
+}
+
+func durationMS(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
+
+func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }

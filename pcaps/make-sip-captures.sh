@@ -1,0 +1,593 @@
+#!/usr/bin/env bash
+# make-sip-captures.sh — re-create callscope's reference SIP/RTP captures.
+#
+# The sip-*.pcap files next to this script were recorded from real
+# programs: SIPp (Debian package sip-tester, binary sipp) as caller,
+# callee and registrar, with the kernel doing the rest (iptables mangle for
+# DSCP marks, a router namespace for NAT, re-marking and random loss),
+# captured with tcpdump. This script is the recipe; it is not run by CI.
+# Re-run it only when a capture must change, then re-check
+# pcaps/EXPECTED.md and pcaps/expected.json (the tshark counts there are
+# what the golden tests compare against).
+#
+# Requirements (Debian/Ubuntu): root; packages sip-tester, tcpdump, tshark
+# (for editcap/capinfos/tshark), iproute2, iptables, python3. Nothing in
+# /etc is touched. The SIPp scenarios are in pcaps/sipp/.
+#
+# Usage:
+#   sudo pcaps/make-sip-captures.sh             # all captures
+#   sudo pcaps/make-sip-captures.sh call-ok     # only the named ones (see CAPTURES)
+#   pcaps/make-sip-captures.sh --summary        # tshark counts per capture, as JSON
+#                                               # (the "tshark" blocks of expected.json)
+# Environment: CAPTURE_OUT_DIR=dir writes the captures there instead of
+# next to this script; KEEP_LOGS=dir keeps the SIPp/tcpdump logs.
+#
+# A call takes about 5 s; sip-timeout takes 35 s (the INVITE's full
+# retransmission schedule). All of them take about 2 minutes, more when
+# a capture has to be retried (see media_check). Random loss,
+# SIPp's pids in tags and Call-IDs, and scheduling make a re-run differ
+# in bytes and timing; the message sequences are stable.
+#
+# Topology: three network namespaces created (and removed on exit) here;
+# no traffic leaves them. IPv6 is off in all three (no link chatter).
+#
+#   cs-sip-a (caller)         cs-sip-r (router)                  cs-sip-b (callee,
+#   10.0.1.10  csa0 <-> csr0  10.0.1.1                                    registrar)
+#                                  203.0.113.1  csr1 <-> csb0  203.0.113.20
+#
+# The router forwards (no NAT) except in sip-nat-mismatch and
+# sip-nat-alg. Every capture
+# is taken on the callee's interface csb0 (Ethernet link type): what a
+# capture on the callee/registrar host would show. MAC addresses and
+# neighbour entries are static (no ARP). Timestamps are shifted so that
+# each capture starts at 2026-01-01T00:00:00Z; relative timing is
+# untouched.
+#
+# DSCP: both endpoints mark their own packets in mangle OUTPUT, the way a
+# phone does: SIP (port 5060, UDP and TCP) CS3 (24), RTP (UDP ports
+# 6000-6999, where SIPp's RTP streamer binds) EF (46).
+#
+# Media: SIPp's rtp_stream plays a 3 s raw 8 kHz mu-law tone as PCMU
+# (payload type 0), 160 bytes every 20 ms (50 packets a second), from
+# port 6000 to the port in the peer's SDP. The caller plays 440 Hz, the
+# callee 660 Hz; both are generated here with python3.
+#
+# Credentials are test fixtures: user alice, realm callscope.test,
+# password correct-horse (wrong one: wrong-password).
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
+OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
+SCENARIOS=$SCRIPT_DIR/sipp
+CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg loss call-failed tcp-call timeout)
+
+NS_A=cs-sip-a NS_R=cs-sip-r NS_B=cs-sip-b
+CALLER=10.0.1.10 ROUTER_IN=10.0.1.1 ROUTER_OUT=203.0.113.1 CALLEE=203.0.113.20
+MAC_A=02:00:0a:00:01:0a MAC_R0=02:00:0a:00:01:01
+MAC_R1=02:00:cb:00:71:01 MAC_B=02:00:cb:00:71:14
+SIP_PORT=5060
+RTP_PORTS=6000:6999
+SIP_USER=alice SIP_PASS=correct-horse
+LOSS_PROBABILITY=0.08
+EPOCH_START=1767225600 # 2026-01-01T00:00:00Z
+
+WORK=$(mktemp -d /tmp/callscope-sip-captures.XXXXXX)
+PIDS=()
+
+log() { printf '== %s\n' "$*" >&2; }
+
+stop_pids() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	PIDS=()
+}
+
+# Every iptables rule and qdisc lives inside these namespaces, so deleting
+# them removes the rules too; nothing is installed in the host's tables.
+topology_down() {
+	local ns
+	for ns in "$NS_A" "$NS_R" "$NS_B"; do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+}
+
+CAPTURE_PID=
+TOPOLOGY_OWNED=0 # --summary never touches namespaces, not even on exit
+cleanup() {
+	if [[ -n $CAPTURE_PID ]]; then
+		kill "$CAPTURE_PID" 2>/dev/null || true
+		wait "$CAPTURE_PID" 2>/dev/null || true
+	fi
+	stop_pids
+	((TOPOLOGY_OWNED == 0)) || topology_down
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+topology_up() {
+	TOPOLOGY_OWNED=1
+	topology_down
+	local ns
+	for ns in "$NS_A" "$NS_R" "$NS_B"; do
+		ip netns add "$ns"
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+			net.ipv6.conf.default.disable_ipv6=1
+		ip -n "$ns" link set lo up
+	done
+	ip link add csa0 netns "$NS_A" address "$MAC_A" type veth \
+		peer name csr0 netns "$NS_R" address "$MAC_R0"
+	ip link add csr1 netns "$NS_R" address "$MAC_R1" type veth \
+		peer name csb0 netns "$NS_B" address "$MAC_B"
+
+	ip -n "$NS_A" addr add "$CALLER/24" dev csa0
+	ip -n "$NS_R" addr add "$ROUTER_IN/24" dev csr0
+	ip -n "$NS_R" addr add "$ROUTER_OUT/24" dev csr1
+	ip -n "$NS_B" addr add "$CALLEE/24" dev csb0
+
+	ip -n "$NS_A" link set csa0 up
+	ip -n "$NS_R" link set csr0 up
+	ip -n "$NS_R" link set csr1 up
+	ip -n "$NS_B" link set csb0 up
+
+	ip -n "$NS_A" route add default via "$ROUTER_IN"
+	ip -n "$NS_B" route add default via "$ROUTER_OUT"
+	ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
+
+	# Static neighbours: no ARP in the captures.
+	ip -n "$NS_A" neigh add "$ROUTER_IN" lladdr "$MAC_R0" dev csa0 nud permanent
+	ip -n "$NS_R" neigh add "$CALLER" lladdr "$MAC_A" dev csr0 nud permanent
+	ip -n "$NS_R" neigh add "$CALLEE" lladdr "$MAC_B" dev csr1 nud permanent
+	ip -n "$NS_B" neigh add "$ROUTER_OUT" lladdr "$MAC_R1" dev csb0 nud permanent
+
+	# What a phone does: signalling CS3, audio EF, set by the sender.
+	for ns in "$NS_A" "$NS_B"; do
+		ip netns exec "$ns" iptables -t mangle -A OUTPUT -p udp -m multiport --ports "$SIP_PORT" \
+			-j DSCP --set-dscp 24
+		ip netns exec "$ns" iptables -t mangle -A OUTPUT -p tcp -m multiport --ports "$SIP_PORT" \
+			-j DSCP --set-dscp 24
+		ip netns exec "$ns" iptables -t mangle -A OUTPUT -p udp --sport "$RTP_PORTS" \
+			-j DSCP --set-dscp 46
+	done
+}
+
+# Raw G.711 mu-law tones for SIPp's rtp_stream (it reads raw codec bytes;
+# a RIFF header would be skipped, nothing is converted).
+make_audio() {
+	python3 - "$WORK" <<'EOF'
+import math, sys
+
+def ulaw(sample):
+    # G.711 mu-law encoder for a 16-bit linear sample.
+    bias, clip = 0x84, 32635
+    sign = 0x80 if sample < 0 else 0
+    sample = min(abs(sample), clip) + bias
+    exponent = 7
+    mask = 0x4000
+    while exponent > 0 and not sample & mask:
+        exponent -= 1
+        mask >>= 1
+    mantissa = (sample >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+rate, seconds = 8000, 3
+for name, freq in (("caller.ulaw", 440), ("callee.ulaw", 660)):
+    data = bytes(ulaw(int(12000 * math.sin(2 * math.pi * freq * n / rate)))
+                 for n in range(rate * seconds))
+    with open(f"{sys.argv[1]}/{name}", "wb") as f:
+        f.write(data)
+EOF
+}
+
+# wait_listen NS PROTO(u|t) ADDR:PORT — poll until a socket is bound.
+wait_listen() {
+	local ns=$1 proto=$2 addr=$3 i
+	for i in $(seq 50); do
+		if ip netns exec "$ns" ss -Hln"$proto" | grep -qF "$addr"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "timed out waiting for $addr ($proto) in $ns" >&2
+	return 1
+}
+
+# SIPp runs with real-time priority (chrt -f): its RTP thread paces
+# packets by the wall clock and, when it is scheduled late, sends a burst
+# and then skips ahead (sequence number and timestamp jump, nothing sent
+# for the gap). On a busy host that puts sender-side gaps and jitter into
+# captures meant to be clean; media_check catches what still gets
+# through and the capture is retried.
+#
+# Common SIPp options: one call, no keyboard, no default behaviours (an
+# aborted call must not grow a BYE nobody asked for), errors logged.
+sipp_common() {
+	printf '%s\n' -m 1 -nostdin -nd -trace_err -p "$SIP_PORT"
+}
+
+# start_callee NAME SCENARIO [sipp options...]
+start_callee() {
+	local name=$1 scenario=$2 proto=u
+	shift 2
+	[[ " $* " == *" t1 "* ]] && proto=t
+	(cd "$WORK" && exec ip netns exec "$NS_B" chrt -f 20 sipp -sf "$SCENARIOS/$scenario" \
+		-i "$CALLEE" -mi "$CALLEE" $(sipp_common) "$@") \
+		>"$WORK/$name-callee.log" 2>&1 &
+	PIDS+=($!)
+	wait_listen "$NS_B" "$proto" "$CALLEE:$SIP_PORT"
+}
+
+# run_caller NAME LIMIT SCENARIO [sipp options...] — the caller runs in
+# the foreground; its exit status is ignored (failing is what several
+# scenarios are about).
+run_caller() {
+	local name=$1 limit=$2 scenario=$3
+	shift 3
+	(cd "$WORK" && timeout "$limit" ip netns exec "$NS_A" chrt -f 20 sipp -sf "$SCENARIOS/$scenario" \
+		-i "$CALLER" -mi "$CALLER" -s bob $(sipp_common) "$@" "$CALLEE:$SIP_PORT") \
+		>"$WORK/$name-caller.log" 2>&1 || true
+}
+
+start_capture() {
+	local name=$1
+	ip netns exec "$NS_B" tcpdump -i csb0 -s 0 -U -n --immediate-mode -w "$WORK/$name.raw.pcap" \
+		ip >"$WORK/$name-tcpdump.log" 2>&1 &
+	CAPTURE_PID=$!
+	local i
+	for i in $(seq 50); do
+		grep -qs 'listening on' "$WORK/$name-tcpdump.log" && return 0
+		sleep 0.1
+	done
+	echo "tcpdump did not start" >&2
+	return 1
+}
+
+# finish_capture NAME — stop tcpdump and SIPp, rebase timestamps and
+# install the capture as sip-NAME.pcap.
+finish_capture() {
+	local name=$1
+	sleep 1 # let late answers land and tcpdump drain
+	kill -INT "$CAPTURE_PID" 2>/dev/null || true
+	wait "$CAPTURE_PID" || true
+	CAPTURE_PID=
+	stop_pids
+	local first shift_by
+	first=$(capinfos -T -r -a -S "$WORK/$name.raw.pcap" | cut -f2)
+	shift_by=$(awk -v f="$first" -v e="$EPOCH_START" 'BEGIN { printf "%.6f", e - f }')
+	editcap -F pcap -t "$shift_by" "$WORK/$name.raw.pcap" "$OUT_DIR/sip-$name.pcap"
+	log "wrote sip-$name.pcap ($(capinfos -c -M "$OUT_DIR/sip-$name.pcap" | awk -F': *' '/Number of packets/ {print $2}') packets)"
+}
+
+# expect NAME FILTER WHAT [MIN] — warn when the capture lacks its
+# signature (a re-run went differently); the capture is kept for
+# inspection.
+expect() {
+	local name=$1 filter=$2 what=$3 min=${4:-1} n
+	n=$(tshark -n -o rtp.heuristic_rtp:TRUE -r "$OUT_DIR/sip-$name.pcap" -Y "$filter" 2>/dev/null | wc -l)
+	if ((n < min)); then
+		echo "WARNING: sip-$name.pcap has $n $what ($filter), expected at least $min" >&2
+	fi
+}
+
+# expect_none NAME FILTER WHAT
+expect_none() {
+	local name=$1 filter=$2 what=$3 n
+	n=$(tshark -n -o rtp.heuristic_rtp:TRUE -r "$OUT_DIR/sip-$name.pcap" -Y "$filter" 2>/dev/null | wc -l)
+	if ((n > 0)); then
+		echo "WARNING: sip-$name.pcap has $n $what ($filter), expected none" >&2
+	fi
+}
+
+# A normal call, the callee streaming back. $1: capture name, rest: extra
+# options for both SIPp instances (e.g. -t t1).
+normal_call() {
+	local name=$1
+	shift
+	start_callee "$name" uas-call.xml "$@"
+	start_capture "$name"
+	run_caller "$name" 20 uac-call.xml "$@"
+	finish_capture "$name"
+}
+
+capture_call_ok() {
+	normal_call call-ok
+	expect call-ok 'sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200'
+	expect call-ok "rtp && ip.src == $CALLER && ip.dsfield.dscp == 46" 'EF RTP from the caller' 100
+	expect call-ok "rtp && ip.src == $CALLEE && ip.dsfield.dscp == 46" 'EF RTP from the callee' 100
+	expect_none call-ok 'rtp && ip.dsfield.dscp != 46' 'RTP not marked EF'
+	expect_none call-ok 'sip && ip.dsfield.dscp != 24' 'SIP not marked CS3'
+}
+
+capture_one_way_audio() {
+	start_callee one-way-audio uas-call.xml -set silent_callee true
+	start_capture one-way-audio
+	run_caller one-way-audio 20 uac-call.xml
+	finish_capture one-way-audio
+	expect one-way-audio "rtp && ip.src == $CALLER" 'RTP from the caller' 100
+	expect_none one-way-audio "udp.srcport == 6000 && ip.src == $CALLEE" 'RTP from the callee'
+	expect one-way-audio 'sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200'
+}
+
+# The router re-marks the caller's audio to DSCP 0 on its way out, the
+# way a misconfigured switch or WAN edge does; the callee's audio keeps
+# EF. A capture on the callee's side sees EF one way and 0 the other.
+capture_dscp_wrong() {
+	ip netns exec "$NS_R" iptables -t mangle -A FORWARD -i csr0 -o csr1 -p udp \
+		--dport "$RTP_PORTS" -j DSCP --set-dscp 0
+	normal_call dscp-wrong
+	expect dscp-wrong "rtp && ip.src == $CALLER && ip.dsfield.dscp == 0" 'DSCP 0 RTP from the caller' 100
+	expect dscp-wrong "rtp && ip.src == $CALLEE && ip.dsfield.dscp == 46" 'EF RTP from the callee' 100
+	expect_none dscp-wrong "rtp && ip.src == $CALLER && ip.dsfield.dscp != 0" 'caller RTP not re-marked'
+}
+
+capture_register_ok() {
+	start_callee register-ok uas-registrar.xml
+	start_capture register-ok
+	run_caller register-ok 20 uac-register.xml -au "$SIP_USER" -ap "$SIP_PASS" -auth_uri "$CALLEE"
+	finish_capture register-ok
+	expect register-ok 'sip.Status-Code == 200 && sip.CSeq.method == "REGISTER"' '200 to REGISTER'
+	expect register-ok 'sip.Status-Code == 401' '401 challenge'
+}
+
+capture_register_fail() {
+	start_callee register-fail uas-registrar.xml
+	start_capture register-fail
+	run_caller register-fail 20 uac-register.xml -au "$SIP_USER" -ap wrong-password -auth_uri "$CALLEE"
+	finish_capture register-fail
+	expect register-fail 'sip.Status-Code == 401' '401 answers' 4
+	expect_none register-fail 'sip.Status-Code == 200' '200 OK'
+}
+
+# The caller sits behind a NAT without a SIP ALG: its Via, Contact and SDP
+# carry 10.0.1.10 while its packets reach the callee from 203.0.113.1.
+# Since Linux 4.7 conntrack helpers are only attached by an explicit
+# "-j CT --helper sip" rule (automatic assignment is gone), and none is
+# added here, so nf_nat_sip never rewrites anything even where it is
+# built in. The router drops new inbound flows (the inside network is not
+# routable from outside), so the callee's audio, sent to the private
+# address in the caller's SDP, never arrives; a capture on the callee
+# side shows it leaving.
+capture_nat_mismatch() {
+	ip netns exec "$NS_R" iptables -t nat -A POSTROUTING -s 10.0.1.0/24 -o csr1 -j MASQUERADE
+	ip netns exec "$NS_R" iptables -A FORWARD -i csr1 -o csr0 -m conntrack --ctstate NEW -j DROP
+	normal_call nat-mismatch
+	expect nat-mismatch "sip.Method == \"INVITE\" && ip.src == $ROUTER_OUT && sip.Via contains \"$CALLER\"" 'INVITE from the NAT with a private Via'
+	expect nat-mismatch "rtp && ip.src == $ROUTER_OUT" 'RTP from the NAT address' 100
+	expect nat-mismatch "rtp && ip.dst == $CALLER" 'RTP sent to the private SDP address' 100
+	expect nat-mismatch 'sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200'
+}
+
+# The same NAT with the kernel's SIP ALG (nf_nat_sip) attached to the
+# caller's signalling: it rewrites the Via, Contact, From, SDP o= and c=
+# to 203.0.113.1, fixes Content-Length and opens the media ports, so the
+# call works both ways. What it leaves behind is the Call-ID
+# (...@10.0.1.10), which it does not rewrite.
+capture_nat_alg() {
+	if ! ip netns exec "$NS_R" iptables -t raw -A PREROUTING -i csr0 -p udp --dport "$SIP_PORT" \
+		-j CT --helper sip 2>/dev/null; then
+		echo "WARNING: no SIP conntrack helper in this kernel; sip-nat-alg.pcap not recorded" >&2
+		return 0
+	fi
+	ip netns exec "$NS_R" iptables -t nat -A POSTROUTING -s 10.0.1.0/24 -o csr1 -j MASQUERADE
+	ip netns exec "$NS_R" iptables -A FORWARD -i csr1 -o csr0 -m conntrack --ctstate NEW -j DROP
+	normal_call nat-alg
+	expect nat-alg "sip.Method == \"INVITE\" && ip.src == $ROUTER_OUT && sip.Via contains \"$ROUTER_OUT\"" 'INVITE with a rewritten Via'
+	expect nat-alg "rtp && ip.dst == $ROUTER_OUT" 'RTP to the NAT address' 100
+}
+
+# Random loss on the caller's audio in the router: a capture on the
+# callee's side shows it as sequence gaps.
+capture_loss() {
+	ip netns exec "$NS_R" iptables -A FORWARD -i csr0 -o csr1 -p udp --dport "$RTP_PORTS" \
+		-m statistic --mode random --probability "$LOSS_PROBABILITY" -j DROP
+	normal_call loss
+	ROUTER_DROPS=$(ip netns exec "$NS_R" iptables -L FORWARD -v -x -n |
+		awk '/statistic/ {print $1; exit}')
+	LOSSY_SRC=$CALLER:6000
+	log "router dropped $ROUTER_DROPS of the caller's RTP packets"
+	expect loss "rtp && ip.src == $CALLER" 'RTP from the caller' 100
+	local n
+	n=$(tshark -n -o rtp.heuristic_rtp:TRUE -r "$OUT_DIR/sip-loss.pcap" -Y "rtp && ip.src == $CALLER" 2>/dev/null | wc -l)
+	((n < 150)) || echo "WARNING: sip-loss.pcap: all $n caller RTP packets arrived, no loss" >&2
+}
+
+capture_call_failed() {
+	start_callee call-failed uas-busy.xml
+	start_capture call-failed
+	run_caller call-failed 20 uac-call-rejected.xml
+	finish_capture call-failed
+	expect call-failed 'sip.Status-Code == 486' '486 Busy Here'
+	expect call-failed 'sip.Method == "ACK"' 'ACK'
+}
+
+capture_tcp_call() {
+	normal_call tcp-call -t t1
+	expect tcp-call 'tcp && sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200 over TCP'
+	expect tcp-call "rtp && ip.src == $CALLEE" 'RTP from the callee' 100
+}
+
+# Nobody answers: the callee's host drops SIP. The caller retransmits the
+# INVITE with Timer A doubling from T1 = 500 ms (RFC 3261 section
+# 17.1.1.2); -max_invite_retrans 6 gives the RFC's 7 sends, the last at
+# 31.5 s, and Timer B (64*T1 = 32 s) ends the transaction. SIPp itself
+# would wait for one more interval, so it is stopped at 35 s.
+capture_timeout() {
+	ip netns exec "$NS_B" iptables -A INPUT -p udp --dport "$SIP_PORT" -j DROP
+	start_capture timeout
+	run_caller timeout 35 uac-call.xml -max_invite_retrans 6
+	finish_capture timeout
+	expect timeout 'sip.Method == "INVITE"' 'INVITE sends' 7
+	expect_none timeout 'sip.Status-Code' 'responses'
+}
+
+# media_check NAME — RTP in the capture is as clean as the scenario
+# means it to be: no sequence gaps (tshark's "lost") and no packet more
+# than 40 ms after the previous one (20 ms pacing), except on the stream
+# LOSSY_SRC, whose loss must equal what the router's DROP rule counted
+# (ROUTER_DROPS): more would be the sender skipping, less a drop at the
+# very start or end, which no receiver can see. The random drop count
+# must also land in 9-15 of 150 (6-10 %, clearly above the default
+# profile's 5 % error threshold); otherwise the capture is retried.
+LOSSY_SRC= ROUTER_DROPS=
+media_check() {
+	local name=$1
+	tshark -q -n -o rtp.heuristic_rtp:TRUE -r "$OUT_DIR/sip-$name.pcap" -z rtp,streams 2>/dev/null |
+		LOSSY_SRC=$LOSSY_SRC ROUTER_DROPS=$ROUTER_DROPS python3 -c '
+import os, re, sys
+lossy, drops = os.environ["LOSSY_SRC"], os.environ["ROUTER_DROPS"]
+bad = 0
+for line in sys.stdin:
+    f = line.split()
+    if len(f) < 17 or not re.match(r"^0x[0-9A-Fa-f]+$", f[6]):
+        continue
+    src, lost, max_delta = f"{f[2]}:{f[3]}", int(f[9]), float(f[13])
+    if src == lossy:
+        if not 9 <= int(drops or 0) <= 15:
+            print(f"{src}: the router dropped {drops} packets, want 9-15 (6-10 %)", file=sys.stderr)
+            bad = 1
+        elif lost != int(drops):
+            print(f"{src}: {lost} lost but the router dropped {drops}", file=sys.stderr)
+            bad = 1
+        continue
+    if lost or max_delta > 40:
+        print(f"{src}: {lost} lost, max delta {max_delta} ms", file=sys.stderr)
+        bad = 1
+sys.exit(bad)
+'
+}
+
+# summarize FILE — tshark's view of a capture as one JSON object: frames;
+# SIP requests by method and responses by status (every message of a TCP
+# segment counted, none quoted in ICMP), retransmissions as tshark flags
+# them; RTP packets and streams with tshark's RTP heuristic on, and
+# without it (then tshark only finds RTP at SDP-announced ports); per
+# stream: packets, tshark's lost count and the DSCP histogram.
+summarize() {
+	local file=$1
+	{
+		capinfos -T -r -c "$file" | cut -f2
+		echo '--sip'
+		tshark -n -r "$file" -Y 'sip && !icmp' -T fields -E occurrence=a -E aggregator=, \
+			-e sip.Method -e sip.Status-Code -e sip.resend 2>/dev/null
+		echo '--rtp'
+		tshark -n -o rtp.heuristic_rtp:TRUE -r "$file" -Y 'rtp && !icmp' -T fields \
+			-e ip.src -e udp.srcport -e ip.dst -e udp.dstport -e rtp.ssrc -e ip.dsfield.dscp 2>/dev/null
+		echo '--streams'
+		tshark -q -n -o rtp.heuristic_rtp:TRUE -r "$file" -z rtp,streams 2>/dev/null
+		echo '--rtp-noheur'
+		tshark -n -o rtp.heuristic_rtp:FALSE -r "$file" -Y 'rtp && !icmp' -T fields -e rtp.ssrc 2>/dev/null
+	} | python3 -c '
+import json, re, sys
+frames, section = 0, None
+methods, statuses, resent = {}, {}, 0
+streams, noheur = {}, 0
+for line in sys.stdin.read().splitlines():
+    if line.startswith("--"):
+        section = line[2:]
+        continue
+    if section is None:
+        frames = int(line)
+    elif section == "sip":
+        cols = (line.split("\t") + ["", "", ""])[:3]
+        for m in filter(None, cols[0].split(",")):
+            methods[m] = methods.get(m, 0) + 1
+        for s in filter(None, cols[1].split(",")):
+            statuses[s] = statuses.get(s, 0) + 1
+        if "1" in cols[2].split(",") or "True" in cols[2].split(","):
+            resent += 1
+    elif section == "rtp":
+        src, sport, dst, dport, ssrc, dscp = line.split("\t")
+        key = (src, int(sport), dst, int(dport), int(ssrc, 16))
+        st = streams.setdefault(key, {"packets": 0, "lost": None, "dscp": {}})
+        st["packets"] += 1
+        st["dscp"][dscp] = st["dscp"].get(dscp, 0) + 1
+    elif section == "streams":
+        f = line.split()
+        if len(f) > 10 and re.match(r"^0x[0-9A-Fa-f]+$", f[6]):
+            key = (f[2], int(f[3]), f[4], int(f[5]), int(f[6], 16))
+            if key in streams:
+                streams[key]["lost"] = int(f[9])
+    elif section == "rtp-noheur" and line:
+        noheur += 1
+order = lambda d: dict(sorted(d.items(), key=lambda kv: (len(kv[0]), kv[0])))
+out = {
+    "frames": frames,
+    "sip_requests": order(methods),
+    "sip_responses": order(statuses),
+    "sip_retransmissions": resent,
+    "rtp_packets": sum(s["packets"] for s in streams.values()),
+    "rtp_streams": len(streams),
+    "rtp_packets_without_heuristic": noheur,
+    "streams": [
+        {"src": f"{k[0]}:{k[1]}", "dst": f"{k[2]}:{k[3]}", "ssrc": f"0x{k[4]:08x}",
+         "packets": v["packets"], "lost": v["lost"], "dscp": order(v["dscp"])}
+        for k, v in sorted(streams.items())
+    ],
+}
+print(json.dumps(out))
+'
+}
+
+# print_summaries — one JSON object keyed by capture file name; this is
+# where the tshark counts in expected.json come from.
+print_summaries() {
+	local name first=1
+	printf '{\n'
+	for name in "${CAPTURES[@]}"; do
+		[[ -f "$OUT_DIR/sip-$name.pcap" ]] || continue
+		((first)) || printf ',\n'
+		first=0
+		printf '  "sip-%s.pcap": %s' "$name" "$(summarize "$OUT_DIR/sip-$name.pcap")"
+	done
+	printf '\n}\n'
+}
+
+main() {
+	if [[ ${1:-} == --summary ]]; then
+		print_summaries
+		return
+	fi
+	if [[ $EUID -ne 0 ]]; then
+		echo "make-sip-captures.sh: needs root (network namespaces, iptables, tcpdump)" >&2
+		exit 1
+	fi
+	local tool
+	for tool in sipp tcpdump tshark editcap capinfos ip iptables ss python3 timeout; do
+		command -v "$tool" >/dev/null || { echo "make-sip-captures.sh: $tool not found" >&2; exit 1; }
+	done
+	local want=("$@")
+	[[ ${#want[@]} -gt 0 ]] || want=("${CAPTURES[@]}")
+	local name
+	for name in "${want[@]}"; do
+		if ! declare -F "capture_${name//-/_}" >/dev/null; then
+			echo "make-sip-captures.sh: unknown capture $name (known: ${CAPTURES[*]})" >&2
+			exit 2
+		fi
+	done
+	make_audio
+	local attempt
+	for name in "${want[@]}"; do
+		for attempt in 1 2 3 4 5; do
+			log "capturing sip-$name.pcap (attempt $attempt)"
+			LOSSY_SRC= ROUTER_DROPS=
+			topology_up
+			"capture_${name//-/_}"
+			topology_down
+			if media_check "$name"; then
+				break
+			fi
+			echo "WARNING: sip-$name.pcap: media not clean (host too busy?)" >&2
+		done
+	done
+	if [[ -n ${KEEP_LOGS:-} ]]; then
+		mkdir -p "$KEEP_LOGS"
+		cp "$WORK"/*.log "$KEEP_LOGS"/ 2>/dev/null || true
+	fi
+}
+
+main "$@"

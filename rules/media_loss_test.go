@@ -1,0 +1,50 @@
+package rules
+
+import (
+	"testing"
+
+	"github.com/callscope/callscope/diagnose"
+)
+
+func TestMediaLoss(t *testing.T) {
+	lossy := func(expected uint64, lost int64, bursts, maxBurst int) *diagnose.Stream {
+		s := rtpStream("192.0.2.10:4000", "203.0.113.7:30000", 0xabcd, 10, 1, int(expected)-int(lost))
+		s.Expected, s.Lost, s.LossBursts, s.MaxLossBurst = expected, lost, bursts, maxBurst
+		return s
+	}
+	streams := func(s ...*diagnose.Stream) *diagnose.Analysis { return &diagnose.Analysis{Streams: s} }
+	reported := func(s *diagnose.Stream, cumulative int32, fraction float64) *diagnose.Stream {
+		s.RemoteReports, s.RemoteCumulative, s.RemoteFractionLost = 5, cumulative, fraction
+		return s
+	}
+	reordered := lossy(1000, 20, 4, 9)
+	reordered.Reordered, reordered.Duplicates = 3, 1
+	runRuleCases(t, MediaLoss{}, []ruleCase{
+		{name: "no loss", a: streams(lossy(1000, 0, 0, 0)), want: 0},
+		{name: "1 % is not above 1 %", a: streams(lossy(1000, 10, 10, 1)), want: 0},
+		{name: "one lost packet in a short stream", a: streams(lossy(50, 1, 1, 1)), want: 0},
+		{name: "duplicates make Lost negative", a: streams(lossy(1000, -3, 0, 0)), want: 0},
+		{
+			name: "2 % is a warning",
+			a:    streams(reordered),
+			want: 1,
+			contains: []string{"Audio RTP (PCMU, SSRC 0x0000abcd) from 192.0.2.10:4000 to 203.0.113.7:30000 over udp, 980 packets",
+				"missing 20 of 1,000 expected packets (2.0 %) in 4 gaps, the longest 9 packets in a row",
+				"3 packets arrived out of order and 1 packet twice", "warning threshold of 1 %"},
+			filter: "rtp.ssrc == 0x0000abcd && ip.src == 192.0.2.10 && udp.srcport == 4000 && ip.dst == 203.0.113.7 && udp.dstport == 30000",
+		},
+		{name: "8 % is an error", a: streams(lossy(1000, 80, 30, 5)), want: 1, severity: diagnose.Error, contains: []string{"error threshold of 5 %"}},
+		{
+			name:     "loss only RTCP sees: after the capture point",
+			a:        streams(reported(lossy(1000, 0, 0, 0), 30, 0.04)),
+			want:     1,
+			contains: []string{"Every packet reached the capture point", "RTCP (5 reports) reports 30 packets lost in all and 4.0 % in its last report", "after the capture point"},
+		},
+		{name: "RTCP agrees there is no loss", a: streams(reported(lossy(1000, 0, 0, 0), 0, 0)), want: 0},
+	})
+	p := mustProfile(t, "default")
+	p.Thresholds.LossWarningPercent, p.Thresholds.LossErrorPercent = 3, 10
+	if fs := (MediaLoss{Profile: p}).Check(streams(reordered)); len(fs) != 0 {
+		t.Errorf("2 %% loss under a 3 %% threshold: %v", fs)
+	}
+}

@@ -1,0 +1,130 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/callscope/callscope/diagnose"
+)
+
+// MediaNoRTP finds answered calls with no RTP to or from any address their
+// SDP announced.
+type MediaNoRTP struct{}
+
+func (MediaNoRTP) ID() string                  { return "media.no-rtp" }
+func (MediaNoRTP) Severity() diagnose.Severity { return diagnose.Error }
+func (MediaNoRTP) Title() string               { return "Answered call without media" }
+
+func (MediaNoRTP) Explain() string {
+	return "Checks answered calls for RTP to or from the addresses and ports their SDP offer and answer " +
+		"announced (and their ICE candidates). An answered call with none in either direction is a call " +
+		"with no audio at all. Usual causes: a firewall that blocks the media ports in both directions, both " +
+		"sides behind NAT with private addresses in their SDP and no ICE or media relay, an SBC or media " +
+		"gateway that failed to anchor the media, or SRTP/DTLS that never completed. The capture may also " +
+		"simply not be on the media path: a capture taken on a SIP proxy or filtered to the SIP port sees " +
+		"the call but never its media. With ICE, media may have used a candidate pair the SDP did not list " +
+		"first (a TURN relay, a peer-reflexive address); check the TURN allocations in the report. Calls " +
+		"that lasted less than 2 s in the capture, and media put on hold (inactive), are not checked."
+}
+
+// minNoRTPSpan is how long an answered call must last in the capture
+// before the absence of media means something.
+const minNoRTPSpan = 2 * time.Second
+
+func (r MediaNoRTP) Check(a *diagnose.Analysis) []diagnose.Finding {
+	var out []diagnose.Finding
+	for _, c := range a.Calls {
+		if c == nil || c.Outcome != "answered" || len(callStreams(a, c)) > 0 {
+			continue
+		}
+		sdps := callSDPs(c)
+		var announced []netip.AddrPort
+		var media []string
+		ice := 0
+		for _, s := range sdps {
+			for _, m := range s.Session.Media {
+				if m.Port == 0 || !strings.Contains(m.Proto, "RTP") || mediaDirection(m.Direction) == "inactive" {
+					continue
+				}
+				addr := m.Connection
+				if !addr.IsValid() {
+					addr = s.Session.Connection
+				}
+				addr = addr.Unmap()
+				if addr.IsValid() && !addr.IsUnspecified() {
+					ep := netip.AddrPortFrom(addr, m.Port)
+					if !slices.Contains(announced, ep) {
+						announced = append(announced, ep)
+						media = append(media, fmt.Sprintf("%s %s", mediaTypeWord(m.Type), ep))
+					}
+				}
+				ice += len(m.Candidates)
+				for _, cand := range m.Candidates {
+					if ep := unmapped(cand.Addr); cand.Addr.IsValid() && !slices.Contains(announced, ep) {
+						announced = append(announced, ep)
+					}
+				}
+			}
+		}
+		if len(announced) == 0 {
+			continue // no SDP seen, or no media offered: nothing to look for
+		}
+		from, to := mediaWindow(a, c)
+		if to.Sub(from) < minNoRTPSpan {
+			continue
+		}
+		if slices.ContainsFunc(a.Streams, func(s *diagnose.Stream) bool {
+			return s != nil && (slices.Contains(announced, unmapped(s.Src)) || slices.Contains(announced, unmapped(s.Dst)))
+		}) {
+			continue
+		}
+		out = append(out, r.finding(a, c, sdps, announced, media, ice, to.Sub(from)))
+	}
+	return out
+}
+
+func (r MediaNoRTP) finding(a *diagnose.Analysis, c *diagnose.Call, sdps []*diagnose.SDPSeen, announced []netip.AddrPort, media []string, ice int, span time.Duration) diagnose.Finding {
+	var ev evidence
+	ev.addFrame(c.Invite)
+	ev.addFrame(c.Answered)
+	ev.addFrame(c.Ended)
+	for _, s := range sdps {
+		ev.addFrame(s.FrameRef)
+	}
+	ev.addEndpoint(c.Caller)
+	ev.addEndpoint(c.Callee)
+	for _, ep := range announced {
+		ev.addEndpoint(ep)
+	}
+	var d strings.Builder
+	fmt.Fprintf(&d, "The call from %s to %s (Call-ID %s) was answered", quoted(c.From), quoted(c.To), quoted(c.CallID))
+	if c.Answered.Frame != 0 {
+		fmt.Fprintf(&d, " in frame %d", c.Answered.Frame)
+	}
+	fmt.Fprintf(&d, " and lasted %s s in the capture", seconds(span))
+	if c.Ended.Frame != 0 {
+		fmt.Fprintf(&d, " (BYE in frame %d)", c.Ended.Frame)
+	}
+	fmt.Fprintf(&d, ", but no RTP went to or from the addresses its SDP announced: %s.", strings.Join(media, ", "))
+	if ice > 0 {
+		fmt.Fprintf(&d, " The SDP lists %s: media may have used another candidate pair (a TURN relay or a peer-reflexive address) - look at the TURN allocations and ChannelData in this report.", plural(ice, "ICE candidate", "ICE candidates"))
+	}
+	if len(a.Streams) == 0 {
+		d.WriteString(" The capture holds no RTP at all: if it was taken where media does not pass (on a SIP proxy, or filtered to the SIP port), this is expected - capture on the media path.")
+	} else {
+		d.WriteString(" Other RTP was captured, so the capture point does see media.")
+	}
+	d.WriteString(" Usual causes: a firewall blocking the media ports both ways, both sides announcing private addresses behind NAT without ICE or a media relay, or an SBC or gateway that failed to anchor the media.")
+	filter := callIDFilter(c.CallID)
+	const maxTerms = 6
+	for i, ep := range announced {
+		if i == maxTerms {
+			break
+		}
+		filter += fmt.Sprintf(" || (%s && udp.port == %d)", addrFilter("addr", ep.Addr()), ep.Port())
+	}
+	return ev.finding(r, fmt.Sprintf("Answered call without media (call %s)", quoted(c.CallID)), d.String(), filter)
+}

@@ -1,0 +1,164 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/callscope/callscope/diagnose"
+)
+
+// MediaOneWay finds answered calls whose RTP of one media type flowed in
+// one direction only, although both SDPs asked for both directions.
+type MediaOneWay struct{}
+
+func (MediaOneWay) ID() string                  { return "media.one-way" }
+func (MediaOneWay) Severity() diagnose.Severity { return diagnose.Error }
+func (MediaOneWay) Title() string               { return "One-way media" }
+
+func (MediaOneWay) Explain() string {
+	return "Checks answered calls whose SDP offer and answer both asked to send and receive a media type " +
+		"(sendrecv): RTP seen in one direction but none in the other is one-way audio (or video). The " +
+		"finding names the silent side and the address its media should have reached according to the " +
+		"other side's SDP. Usual causes: an SDP that announces a private address behind NAT (see " +
+		"sip.nat-address-mismatch), a firewall or NAT pinhole open in one direction only (media ports not " +
+		"allowed inbound, or a pinhole that timed out), a SIP ALG that rewrote the SDP wrongly, asymmetric " +
+		"routing that sends the return media another way (then a capture point on one path sees only one " +
+		"direction), or a phone whose microphone is muted at the RTP level. A call put on hold (sendonly, " +
+		"inactive) is not one-way media."
+}
+
+// minOneWaySpan is how long media must flow one way before the other
+// direction's silence means something: a capture that ends a moment after
+// the answer proves nothing.
+const minOneWaySpan = time.Second
+
+func (r MediaOneWay) Check(a *diagnose.Analysis) []diagnose.Finding {
+	var out []diagnose.Finding
+	for _, c := range a.Calls {
+		if c == nil || c.Outcome != "answered" || c.Offer == nil || c.Offer.Session == nil {
+			continue
+		}
+		offerer, answerer := callSides(c)
+		streams := callStreams(a, c)
+		if len(streams) == 0 {
+			continue // media.no-rtp
+		}
+		done := map[string]bool{}
+		for i, m := range c.Offer.Session.Media {
+			if m.Port == 0 || !strings.Contains(m.Proto, "RTP") || done[m.Type] {
+				continue
+			}
+			offerDir, answerDir := mediaDirection(m.Direction), "sendrecv"
+			if c.Answer != nil && c.Answer.Session != nil && i < len(c.Answer.Session.Media) {
+				am := c.Answer.Session.Media[i]
+				if am.Port == 0 {
+					continue // rejected (RFC 3264 §6)
+				}
+				answerDir = mediaDirection(am.Direction)
+			}
+			// Both directions expected: the offerer sends and the answerer
+			// receives, and the other way round.
+			if !dirSends(offerDir) || !dirReceives(offerDir) || !dirSends(answerDir) || !dirReceives(answerDir) {
+				continue
+			}
+			done[m.Type] = true
+			var toOfferer, toAnswerer []*diagnose.Stream
+			for _, s := range streams {
+				if s.MediaType != "" && s.MediaType != m.Type {
+					continue
+				}
+				switch streamToward(s, offerer, answerer) {
+				case 1:
+					toOfferer = append(toOfferer, s)
+				case 2:
+					toAnswerer = append(toAnswerer, s)
+				}
+			}
+			switch {
+			case len(toOfferer) > 0 && len(toAnswerer) == 0 && lasted(toOfferer):
+				out = append(out, r.finding(c, m.Type, toOfferer, answerer, offerer))
+			case len(toAnswerer) > 0 && len(toOfferer) == 0 && lasted(toAnswerer):
+				out = append(out, r.finding(c, m.Type, toAnswerer, offerer, answerer))
+			}
+		}
+	}
+	return out
+}
+
+func lasted(streams []*diagnose.Stream) bool {
+	var first, last time.Time
+	for _, s := range streams {
+		if first.IsZero() || s.First.Time.Before(first) {
+			first = s.First.Time
+		}
+		if s.Last.Time.After(last) {
+			last = s.Last.Time
+		}
+	}
+	return last.Sub(first) >= minOneWaySpan
+}
+
+// finding: active streams flowed from the sending side to the receiving
+// side; nothing came back from the receiving side.
+func (r MediaOneWay) finding(c *diagnose.Call, media string, active []*diagnose.Stream, sender, silent *callSide) diagnose.Finding {
+	var ev evidence
+	ev.addFrame(c.Invite)
+	ev.addFrame(c.Answered)
+	var packets uint64
+	var ssrcs []string
+	for _, s := range active {
+		for _, f := range s.FirstFrames {
+			ev.addFrame(diagnose.FrameRef{Frame: f})
+		}
+		ev.addFrame(s.First)
+		ev.addFrame(s.Last)
+		ev.addEndpoint(s.Src)
+		ev.addEndpoint(s.Dst)
+		packets += s.Packets
+		ssrcs = append(ssrcs, fmt.Sprintf("0x%08x", s.SSRC))
+	}
+	s0 := active[0]
+	var d strings.Builder
+	fmt.Fprintf(&d, "The call from %s to %s (Call-ID %s) was answered, but its %s flowed one way only: %s RTP packets from the %s (%s → %s, SSRC %s) and none from the %s.",
+		quoted(c.From), quoted(c.To), quoted(c.CallID), media, thousands(packets), silent.other(), endpointString(s0.Src), endpointString(s0.Dst),
+		strings.Join(ssrcs, ", "), silent.role)
+	// Where the silent side should have sent: the sender's SDP.
+	var target netip.AddrPort
+	if sender.sdp != nil {
+		for _, m := range sdpMediaAddrs(sender.sdp) {
+			if m.media == media {
+				target = netip.AddrPortFrom(m.addr, m.port)
+				break
+			}
+		}
+	}
+	if target.IsValid() {
+		fmt.Fprintf(&d, " The %s's %s should have reached %s, the address the %s's SDP announced (frame %d).", silent.role, media, target, sender.role, sender.sdp.Frame)
+		ev.addEndpoint(target)
+		if isPrivate(target.Addr()) && silent.sdp != nil && !isPrivate(silent.sdp.From.Addr()) {
+			fmt.Fprintf(&d, " That is a private address while the %s is at a public one: if a NAT sits between them, the %s cannot reach it and the %s's SDP needed fixing (see sip.nat-address-mismatch).", silent.role, silent.role, sender.role)
+		}
+	}
+	if silent.sdp != nil {
+		fmt.Fprintf(&d, " The %s's SDP came from %s.", silent.role, endpointString(silent.sdp.From))
+	}
+	d.WriteString(" Usual causes: a firewall or NAT pinhole open in one direction only, an SDP address behind NAT, a SIP ALG rewriting the SDP, or asymmetric routing that sends the return media past the capture point.")
+	filter := callIDFilter(c.CallID)
+	for _, s := range ssrcs {
+		filter += " || rtp.ssrc == " + s
+	}
+	if target.IsValid() {
+		filter += fmt.Sprintf(" || (%s && %s.port == %d)", addrFilter("addr", target.Addr()), transportName(s0.Transport), target.Port())
+	}
+	title := fmt.Sprintf("One-way %s: nothing from the %s (call %s)", media, silent.role, quoted(c.CallID))
+	return ev.finding(r, title, d.String(), filter)
+}
+
+func (cs *callSide) other() string {
+	if cs.role == "caller" {
+		return "callee"
+	}
+	return "caller"
+}

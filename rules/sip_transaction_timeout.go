@@ -1,0 +1,170 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/diagnose"
+)
+
+// SIPTransactionTimeout finds SIP requests that never got a final response:
+// retransmitted (over UDP, RFC 3261 §17.1.1.2 Timer A doubles from T1 =
+// 500 ms) until the client gives up at Timer B/F = 64*T1, or left waiting
+// for longer than the profile's sip_timeout_s. An INVITE that got a
+// provisional response is not timing out: the client stops retransmitting
+// and waits for the callee (a proxy's Timer C, minutes).
+type SIPTransactionTimeout struct {
+	Profile *Profile
+}
+
+func (SIPTransactionTimeout) ID() string                  { return "sip.transaction-timeout" }
+func (SIPTransactionTimeout) Severity() diagnose.Severity { return diagnose.Error }
+func (SIPTransactionTimeout) Title() string               { return "SIP request never answered" }
+
+func (SIPTransactionTimeout) Explain() string {
+	return "Finds SIP requests that got no final response: retransmitted over UDP (0.5, 1, 2, 4 s apart, " +
+		"RFC 3261 Timer A) until the client gives up after 32 s (Timer B for INVITE, Timer F for the " +
+		"others; the profile's sip_timeout_s), or sent over TCP/TLS and left unanswered that long. An INVITE " +
+		"answered by 100 Trying or 180 Ringing is waiting for the callee and is not a timeout. Usual causes: " +
+		"a firewall or NAT that drops SIP on UDP 5060 or TLS/TCP 5061 (or the service's own SIP ports), a " +
+		"SIP ALG that swallows what it cannot parse, a large INVITE fragmented over UDP whose fragments a " +
+		"firewall drops (RFC 3261 §18.1.1 moves requests above 1300 bytes to TCP), a wrong server address, " +
+		"or a server that is down. When other requests on the same flow were answered, the server is alive " +
+		"and something dropped this request or its answer."
+}
+
+type sipFlowKey struct {
+	client, server netip.AddrPort
+	transport      decode.Transport
+	method         string
+}
+
+// minTimeoutSends is how many sends prove a timeout in progress when the
+// capture ends before Timer B/F: the request went out at 0, 0.5, 1.5 and
+// 3.5 s with no answer at all.
+const minTimeoutSends = 4
+
+func (r SIPTransactionTimeout) Check(a *diagnose.Analysis) []diagnose.Finding {
+	p := profileOrDefault(r.Profile)
+	timeout := time.Duration(p.Thresholds.SIPTimeoutS * float64(time.Second))
+	end := sipEnd(a)
+	index := map[sipFlowKey]int{}
+	var groups [][]*diagnose.SIPTransaction
+	for _, t := range a.SIPTransactions {
+		if t == nil || len(t.Requests) == 0 || t.Method == "ACK" || finalResponse(t) != nil {
+			continue
+		}
+		if t.Method == "INVITE" && len(t.Responses) > 0 {
+			continue
+		}
+		waited := end.Sub(firstRequest(t).Time)
+		if waited < timeout && sipSends(t) < minTimeoutSends {
+			continue
+		}
+		k := sipFlowKey{t.Client, t.Server, t.Transport, t.Method}
+		i, ok := index[k]
+		if !ok {
+			i = len(groups)
+			index[k] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], t)
+	}
+	var out []diagnose.Finding
+	for _, g := range groups {
+		out = append(out, r.finding(a, p, g, end, timeout))
+	}
+	return out
+}
+
+func (r SIPTransactionTimeout) finding(a *diagnose.Analysis, p *Profile, g []*diagnose.SIPTransaction, end time.Time, timeout time.Duration) diagnose.Finding {
+	first := g[0]
+	var ev evidence
+	sends := 0
+	for _, t := range g {
+		ev.addSIPTransaction(t)
+		sends += sipSends(t)
+	}
+	var d strings.Builder
+	if len(g) == 1 {
+		fmt.Fprintf(&d, "%s from %s to %s (%s) got no final response", sentence(1, first.Method, ""), endpointString(first.Client), endpointString(first.Server), first.Transport)
+		if len(first.Responses) > 0 {
+			fmt.Fprintf(&d, " (only %s)", statusText(first.Responses[0].Status, first.Responses[0].Reason))
+		}
+		n := sipSends(first)
+		if n > 1 {
+			fmt.Fprintf(&d, ": sent %d times, at %s", n, sipSchedule(first))
+		}
+	} else {
+		fmt.Fprintf(&d, "%d %s requests from %s to %s (%s) got no final response (%s in all)", len(g), first.Method,
+			endpointString(first.Client), endpointString(first.Server), first.Transport, plural(sends, "send", "sends"))
+	}
+	last := g[len(g)-1]
+	waited := end.Sub(firstRequest(last).Time)
+	if waited >= timeout {
+		fmt.Fprintf(&d, ". The client waited past the %s s transaction timeout (64×T1, RFC 3261 Timer %s)", seconds(timeout), timerName(first.Method))
+	} else {
+		fmt.Fprintf(&d, ". The capture ends %s s after the last one was first sent, before the %s s timeout (Timer %s), with no answer yet", seconds(waited), seconds(timeout), timerName(first.Method))
+	}
+	d.WriteString(".")
+	if n := answeredOnSIPFlow(a, first); n > 0 {
+		others := "Another request on the same flow was"
+		if n > 1 {
+			others = fmt.Sprintf("%d other requests on the same flow were", n)
+		}
+		fmt.Fprintf(&d, " %s answered, so the server is reachable: this request or its answer was dropped on the way.", others)
+		if first.Method == "INVITE" && first.HasSDP && first.Transport == decode.UDP {
+			d.WriteString(" An INVITE with SDP is the largest SIP message: if it is fragmented over UDP, a firewall that drops fragments loses it.")
+		}
+	} else {
+		switch first.Transport {
+		case decode.UDP:
+			fmt.Fprintf(&d, " Nothing on this flow was answered: check that a firewall or NAT lets SIP over UDP to port %d through in both directions, that no SIP ALG drops it, and that the server is up at this address.", first.Server.Port())
+		default:
+			fmt.Fprintf(&d, " The request went over an established %s connection and no answer came back: the server (or an SBC in front of it) accepted the connection but did not process the request, or its answer was sent to another connection.", first.Transport)
+		}
+	}
+	if ports := p.sipPorts(); ports != "" {
+		fmt.Fprintf(&d, " The %s profile expects SIP on %s.", p.Name, ports)
+	}
+	title := fmt.Sprintf("SIP %s to %s never answered", first.Method, endpointString(first.Server))
+	return ev.finding(r, title, d.String(), sipTxsFilter(g, ev.frames))
+}
+
+func timerName(method string) string {
+	if method == "INVITE" {
+		return "B"
+	}
+	return "F"
+}
+
+// sipSchedule prints when a request was sent, as offsets from its first
+// send: "0, 0.5, 1.5, 3.5 s".
+func sipSchedule(t *diagnose.SIPTransaction) string {
+	parts := make([]string, 0, len(t.Requests)+1)
+	first := t.Requests[0].Time
+	for _, r := range t.Requests {
+		parts = append(parts, seconds(r.Time.Sub(first)))
+	}
+	s := strings.Join(parts, ", ")
+	if t.RequestCount > len(t.Requests) {
+		s += ", … (" + strconv.Itoa(t.RequestCount-len(t.Requests)) + " more)"
+	}
+	return s + " s"
+}
+
+// answeredOnSIPFlow counts requests between the same client and server
+// that did get a final response.
+func answeredOnSIPFlow(a *diagnose.Analysis, like *diagnose.SIPTransaction) int {
+	n := 0
+	for _, t := range a.SIPTransactions {
+		if t != nil && t != like && t.Client == like.Client && t.Server == like.Server && t.Transport == like.Transport && finalResponse(t) != nil {
+			n++
+		}
+	}
+	return n
+}
