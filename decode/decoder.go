@@ -17,9 +17,13 @@ type Options struct {
 	MaxFragBytes     int           // bytes buffered for all of them; default 8 MiB
 	FragTimeout      time.Duration // since a datagram's first fragment, by packet time; default 30 s
 
-	// TCP reassembly.
+	// TCP reassembly. MaxTCPBytes bounds what all connections buffer
+	// together, which MaxTCPStreams × 2 directions × 2 × MaxStreamBytes
+	// (frame tail and out-of-order segments) would put at 1 GiB; past it
+	// the connections idle longest drop what they hold (Stats.TCPEvicted).
 	MaxTCPStreams  int           // connections tracked; default 4096
 	MaxStreamBytes int           // bytes buffered per direction; default 64 KiB
+	MaxTCPBytes    int           // bytes buffered by all connections; default 32 MiB
 	TCPIdleTimeout time.Duration // a connection silent this long is forgotten; default 5 min
 
 	// Classification state: endpoints that carried STUN, which make a
@@ -43,6 +47,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxStreamBytes <= 0 {
 		o.MaxStreamBytes = 64 << 10
+	}
+	if o.MaxTCPBytes <= 0 {
+		o.MaxTCPBytes = 32 << 20
 	}
 	if o.TCPIdleTimeout <= 0 {
 		o.TCPIdleTimeout = 5 * time.Minute

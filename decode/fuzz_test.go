@@ -27,9 +27,18 @@ func FuzzDecoder(f *testing.F) {
 		tcpIP(f, client, server, 2, tcpACK, cat([]byte("\r\n\r\n"), invite[:100])),
 		tcpIP(f, client, server, 106, tcpACK, cat(invite[100:], invite)),
 	}, fuzzRecordSeparator), uint16(capture.LinkIPv4))
+	// TCP picked up mid-stream (no SYN): a partial message, then messages
+	// at segment starts, and ChannelData once the endpoints spoke STUN.
+	refresh := stunMessage(0x0004, 1, "mid")
+	f.Add(bytes.Join([][]byte{
+		tcpIP(f, client, server, 500, tcpACK, refresh[9:]),
+		tcpIP(f, client, server, 500+uint32(len(refresh)-9), tcpACK, cat(refresh, refresh[:3])),
+		tcpIP(f, client, server, 500+uint32(2*len(refresh)-6), tcpACK, channelData(0x4000, []byte("x"), true)),
+		tcpIP(f, server, client, 9, tcpACK, cat(rfc4571(refresh), rfc4571(refresh))),
+	}, fuzzRecordSeparator), uint16(capture.LinkIPv4))
 	f.Fuzz(func(t *testing.T, data []byte, link uint16) {
 		opts := Options{MaxFragDatagrams: 4, MaxFragBytes: 4096, MaxTCPStreams: 4,
-			MaxStreamBytes: 512, MaxSTUNEndpoints: 4}
+			MaxStreamBytes: 512, MaxTCPBytes: 1500, MaxSTUNEndpoints: 4}
 		d := NewDecoderWithOptions(opts)
 		check := func(m *Message) {
 			switch m.Kind {
@@ -72,17 +81,37 @@ func FuzzDecoder(f *testing.F) {
 			}
 			d.Decode(&capture.Record{Frame: uint64(i + 1), Time: t0.Add(time.Duration(i) * 7 * time.Second),
 				LinkType: capture.LinkType(link), Data: b, OrigLen: orig}, check)
+			checkTCPBudget(t, d)
 		}
 		d.Flush(check)
 		st := d.Stats()
 		if st.Packets != uint64(len(recs)) {
 			t.Fatalf("Packets = %d for %d records", st.Packets, len(recs))
 		}
-		if len(d.frags.datagrams) != 0 || len(d.tcp.conns) != 0 {
+		if len(d.frags.datagrams) != 0 || len(d.tcp.conns) != 0 || d.tcp.used != 0 {
 			t.Fatalf("state left after Flush: %d datagrams, %d connections", len(d.frags.datagrams), len(d.tcp.conns))
 		}
 		if len(st.MalformedFrames) > MaxListedFrames {
 			t.Fatalf("%d malformed frames listed", len(st.MalformedFrames))
 		}
 	})
+}
+
+// checkTCPBudget checks that every direction's buffers are accounted for
+// and that all of them stay within MaxTCPBytes.
+func checkTCPBudget(t *testing.T, d *Decoder) {
+	t.Helper()
+	sum := 0
+	for _, c := range d.tcp.conns {
+		for i := range c.half {
+			h := &c.half[i]
+			if n := cap(h.buf) + cap(h.head) + h.pendingBytes; n != h.held {
+				t.Fatalf("half holds %d bytes, accounted %d", n, h.held)
+			}
+			sum += h.held
+		}
+	}
+	if sum != d.tcp.used || d.tcp.used > d.tcp.maxTotal {
+		t.Fatalf("TCP buffers: used %d, sum of halves %d, budget %d", d.tcp.used, sum, d.tcp.maxTotal)
+	}
 }

@@ -28,6 +28,10 @@ type Stats struct {
 	MalformedFrames []uint64 `json:"malformed_frames,omitempty"`
 	TCPStreams      uint64   `json:"tcp_streams"`
 	TCPGaps         uint64   `json:"tcp_gaps"` // missing data skipped in reassembled streams
+	// TCPEvicted counts directions of TCP connections that dropped what
+	// they had buffered to keep all streams within Options.MaxTCPBytes;
+	// each is also a gap.
+	TCPEvicted uint64 `json:"tcp_evicted"`
 }
 
 // MaxListedFrames bounds frame lists kept in Stats.

@@ -24,7 +24,16 @@ import (
 // neither. So
 // this file keeps, per direction, the next expected sequence number, the
 // tail of an incomplete frame (at most MaxStreamBytes) and a few
-// out-of-order segments (at most MaxStreamBytes in all).
+// out-of-order segments (at most MaxStreamBytes in all). All streams
+// together hold at most MaxTCPBytes: past that the idlest give theirs up.
+//
+// A direction whose start was not seen (no SYN: the capture began
+// mid-connection, or the connection was forgotten while idle) or whose
+// framing was lost hunts: it buffers nothing and tests the start of each
+// new segment for the start of a frame, since senders usually begin a
+// segment with a message. Long-lived TURN and SIP connections picked up
+// mid-call are thus decoded from their next message on. Only segment
+// starts are tested, so hunting costs one check per segment.
 //
 // A message belongs to the frame whose segment completed it in sequence
 // order: the one carrying its last byte, or, when that byte came early, the
@@ -44,7 +53,8 @@ const (
 	modeClassic                 // as modeSTUN, RFC 3489 messages without the magic cookie
 	modeRFC4571                 // 2-byte length before every frame (RFC 4571, ICE-TCP RFC 6544 §3)
 	modeSIP                     // SIP messages framed by Content-Length, CRLF keep-alives between (RFC 3261 §18.3, RFC 5626 §3.5.1)
-	modeIgnored                 // not STUN, or framing lost: nothing is buffered any more
+	modeHunting                 // start not seen or framing lost: each segment's start is tested for a frame; nothing is buffered
+	modeIgnored                 // began as something else, ended, or carries RFC 6062 data: nothing is buffered any more
 )
 
 type tcpKey struct{ a, b netip.AddrPort } // a sorts before b
@@ -67,6 +77,7 @@ type tcpHalf struct {
 	head         []byte
 	pending      []tcpSegment
 	pendingBytes int
+	held         int // bytes of buffers counted against MaxTCPBytes
 }
 
 type tcpConn struct {
@@ -77,14 +88,29 @@ type tcpConn struct {
 
 type tcpTable struct {
 	maxStreams, maxBytes int
+	maxTotal             int // MaxTCPBytes
+	used                 int // sum of every half's held
 	idle                 time.Duration
 	conns                map[tcpKey]*tcpConn
 	nextSweep            time.Time
 }
 
 func (t *tcpTable) init(o Options) {
-	t.maxStreams, t.maxBytes, t.idle = o.MaxTCPStreams, o.MaxStreamBytes, o.TCPIdleTimeout
+	t.maxStreams, t.maxBytes, t.maxTotal, t.idle = o.MaxTCPStreams, o.MaxStreamBytes, o.MaxTCPBytes, o.TCPIdleTimeout
 	t.conns = make(map[tcpKey]*tcpConn)
+}
+
+// remove forgets a connection and the bytes it held.
+func (t *tcpTable) remove(c *tcpConn) {
+	t.used -= c.half[0].held + c.half[1].held
+	delete(t.conns, c.key)
+}
+
+// account brings h's share of the global budget up to date.
+func (t *tcpTable) account(h *tcpHalf) {
+	n := cap(h.buf) + cap(h.head) + h.pendingBytes
+	t.used += n - h.held
+	h.held = n
 }
 
 // expire forgets connections idle longer than the timeout, by packet time.
@@ -93,9 +119,9 @@ func (t *tcpTable) expire(now time.Time) {
 		return
 	}
 	t.nextSweep = now.Add(t.idle / 8)
-	for k, c := range t.conns {
+	for _, c := range t.conns {
 		if now.Sub(c.last) > t.idle {
-			delete(t.conns, k)
+			t.remove(c)
 		}
 	}
 }
@@ -112,7 +138,7 @@ func (t *tcpTable) create(key tcpKey, now time.Time) *tcpConn {
 				old = c
 			}
 		}
-		delete(t.conns, old.key)
+		t.remove(old)
 	}
 	c := &tcpConn{key: key, last: now}
 	t.conns[key] = c
@@ -147,7 +173,7 @@ func (d *Decoder) tcpSegment(src, dst netip.Addr, b []byte, emit func(*Message))
 	c := d.tcp.conns[key]
 	if rst {
 		if c != nil {
-			delete(d.tcp.conns, key)
+			d.tcp.remove(c)
 		}
 		return
 	}
@@ -178,11 +204,64 @@ func (d *Decoder) tcpSegment(src, dst netip.Addr, b []byte, emit func(*Message))
 		h.mode = modeIgnored
 		h.release()
 	}
+	d.tcp.account(h)
+	if d.tcp.used > d.tcp.maxTotal {
+		d.evictBuffers()
+	}
+}
+
+// evictBuffers enforces MaxTCPBytes: the connections idle longest give up
+// what they hold until all of them hold at most 7/8 of the budget, so
+// that a flood of buffering streams costs one sort per eighth of the
+// budget rather than one per segment.
+func (d *Decoder) evictBuffers() {
+	t := &d.tcp
+	var holders []*tcpConn
+	for _, c := range t.conns {
+		if c.half[0].held+c.half[1].held > 0 {
+			holders = append(holders, c)
+		}
+	}
+	sort.Slice(holders, func(i, j int) bool { return holders[i].last.Before(holders[j].last) })
+	target := t.maxTotal - t.maxTotal/8
+	for _, c := range holders {
+		if t.used <= target {
+			break
+		}
+		for i := range c.half {
+			if h := &c.half[i]; h.held > 0 {
+				d.evictHalf(h)
+			}
+		}
+	}
+}
+
+// evictHalf drops what a direction holds, as if its bytes up to the end of
+// the last segment held had been lost: a hole (counted in TCPGaps) after
+// which the framer waits for a segment that starts a frame.
+func (d *Decoder) evictHalf(h *tcpHalf) {
+	d.stats.TCPGaps++
+	d.stats.TCPEvicted++
+	end := h.next
+	for _, s := range h.pending {
+		if e := s.seq + uint32(len(s.data)); int32(e-end) > 0 {
+			end = e
+		}
+	}
+	h.next = end
+	h.release()
+	switch h.mode {
+	case modeNew:
+		h.mode = modeHunting
+	case modeSTUN, modeClassic, modeRFC4571, modeSIP:
+		h.resync = true
+	}
+	d.tcp.account(h)
 }
 
 func (h *tcpHalf) reset() {
-	buf := h.buf[:0]
-	*h = tcpHalf{buf: buf}
+	buf, held := h.buf[:0], h.held
+	*h = tcpHalf{buf: buf, held: held}
 }
 
 func (h *tcpHalf) release() {
@@ -195,7 +274,16 @@ func (d *Decoder) tcpData(h *tcpHalf, seq uint32, data []byte, emit func(*Messag
 		return
 	}
 	if !h.seqKnown {
-		h.seqKnown, h.next = true, seq // picked up mid-stream
+		// Picked up mid-stream: these bytes need not start anything.
+		h.seqKnown, h.next = true, seq
+		if h.mode == modeNew {
+			h.mode = modeHunting
+		}
+	}
+	if h.mode == modeHunting {
+		if !d.hunt(h, seq, data) {
+			return
+		}
 	}
 	switch diff := int32(seq - h.next); {
 	case diff < 0:
@@ -219,6 +307,65 @@ func (d *Decoder) tcpData(h *tcpHalf, seq uint32, data []byte, emit func(*Messag
 	d.drainPending(h, emit)
 }
 
+// hunt tests a segment of a hunting direction for the start of a frame.
+// It reports true, with the direction framed from seq on, when the segment
+// starts one; otherwise the segment is passed over. A segment that begins
+// before the data already passed over is not a fresh start (a
+// retransmission, or a resegmented one) and is passed over too.
+func (d *Decoder) hunt(h *tcpHalf, seq uint32, data []byte) bool {
+	end := seq + uint32(len(data))
+	if int32(seq-h.next) < 0 {
+		if int32(end-h.next) > 0 {
+			h.next = end
+		}
+		return false
+	}
+	m := d.huntFrame(data)
+	if m == modeHunting {
+		h.next = end
+		return false
+	}
+	h.mode, h.next, h.resync = m, seq, false
+	h.buf, h.skip, h.head = h.buf[:0], 0, h.head[:0]
+	return true
+}
+
+// huntFrame says how a stream is framed if data, a segment's first bytes,
+// starts a frame, or modeHunting. The tests are those of classifyTCP and
+// startsFrame, made strict enough for bytes that were not a stream's
+// first: a STUN header with the magic cookie and a length that frames
+// (RFC 8489 §6.2.2), the same behind an RFC 4571 length, a whole SIP start
+// line, ChannelData only between endpoints that spoke STUN, and a whole
+// classic message only on a classic STUN port.
+func (d *Decoder) huntFrame(data []byte) halfMode {
+	if len(data) == 0 {
+		return modeHunting
+	}
+	if data[0] > 3 && sip.LooksLikeSIP(data) { // before ChannelData: 'A'-'Z' are 0x41-0x5A
+		return modeSIP
+	}
+	switch b0 := data[0]; {
+	case b0 <= 3:
+		if n, ok := stun.MessageLength(data); ok && n > 0 {
+			return modeSTUN
+		}
+		if n, ok := stun.MessageLength(data[min(2, len(data)):]); ok && n == int(binary.BigEndian.Uint16(data)) {
+			return modeRFC4571 // the prefix frames exactly one STUN message
+		}
+		if stun.IsClassicSTUNPort(d.pkt.Src.Port()) || stun.IsClassicSTUNPort(d.pkt.Dst.Port()) {
+			if n, ok := classicLength(data); ok && n <= len(data) && stun.IsClassicSTUN(data[:n]) {
+				return modeClassic
+			}
+		}
+	case stun.IsChannelDataFirstByte(b0):
+		if _, ok := stun.ChannelDataFrameLength(data); ok &&
+			(d.endpoints.has(d.pkt.Src, d.pkt.Time) || d.endpoints.has(d.pkt.Dst, d.pkt.Time)) {
+			return modeSTUN
+		}
+	}
+	return modeHunting
+}
+
 // lowestPending returns the lowest sequence number held or seq.
 func (h *tcpHalf) lowestPending(seq uint32) uint32 {
 	low := seq
@@ -230,49 +377,74 @@ func (h *tcpHalf) lowestPending(seq uint32) uint32 {
 	return low
 }
 
-// drainPending feeds the held segments that are now in sequence.
+// drainPending feeds the held segments that are now in sequence. When the
+// framing is lost on the way, the rest are hunted through in sequence
+// order.
 func (d *Decoder) drainPending(h *tcpHalf, emit func(*Message)) {
-	for progress := true; progress && h.mode != modeIgnored; {
-		progress = false
-		for i := 0; i < len(h.pending); i++ {
-			s := h.pending[i]
+	for h.mode != modeIgnored && len(h.pending) > 0 {
+		i := -1
+		for j, s := range h.pending {
 			diff := int32(s.seq - h.next)
-			if diff > 0 {
-				continue
+			if h.mode == modeHunting {
+				if i < 0 || diff < int32(h.pending[i].seq-h.next) {
+					i = j
+				}
+			} else if diff <= 0 {
+				i = j
+				break
 			}
-			h.pending = append(h.pending[:i], h.pending[i+1:]...)
-			h.pendingBytes -= len(s.data)
-			if int(-diff) < len(s.data) {
-				data := s.data[-diff:]
-				d.frame(h, data, emit)
-				h.next += uint32(len(data))
-			}
-			progress = true
+		}
+		if i < 0 {
 			break
 		}
+		s := h.pending[i]
+		h.pending = append(h.pending[:i], h.pending[i+1:]...)
+		h.pendingBytes -= len(s.data)
+		if h.mode == modeHunting {
+			if d.hunt(h, s.seq, s.data) {
+				d.frame(h, s.data, emit)
+				h.next += uint32(len(s.data))
+			}
+			continue
+		}
+		if diff := int32(s.seq - h.next); int(-diff) < len(s.data) {
+			data := s.data[-diff:]
+			d.frame(h, data, emit)
+			h.next += uint32(len(data))
+		}
 	}
-	if h.mode == modeIgnored {
+	if h.mode == modeIgnored || h.mode == modeHunting {
 		h.release()
 	}
 }
 
-// gap gives up on the bytes before next: whatever frame was in progress is
-// lost, and the framer waits for a segment that starts a new one.
+// gap gives up on the bytes before next and feeds what was held behind
+// them.
 func (d *Decoder) gap(h *tcpHalf, next uint32, emit func(*Message)) {
+	d.skipTo(h, next)
+	d.drainPending(h, emit)
+}
+
+// skipTo gives up on the bytes before next: whatever frame was in progress
+// is lost, and the framer waits for a segment that starts a new one. An
+// unclassified stream no longer has its first bytes: it hunts.
+func (d *Decoder) skipTo(h *tcpHalf, next uint32) {
 	d.stats.TCPGaps++
 	h.next = next
 	h.buf = h.buf[:0]
 	h.skip, h.head = 0, h.head[:0]
-	if h.mode != modeNew && h.mode != modeIgnored {
+	switch h.mode {
+	case modeNew:
+		h.mode = modeHunting
+	case modeSTUN, modeClassic, modeRFC4571, modeSIP:
 		h.resync = true
 	}
-	d.drainPending(h, emit)
 }
 
 // frame runs the framer over in-order data, emitting every message it
 // completes, and keeps an incomplete tail.
 func (d *Decoder) frame(h *tcpHalf, data []byte, emit func(*Message)) {
-	if h.mode == modeIgnored {
+	if h.mode == modeIgnored || h.mode == modeHunting {
 		return
 	}
 	if h.skip > 0 {
@@ -296,6 +468,9 @@ func (d *Decoder) frame(h *tcpHalf, data []byte, emit func(*Message)) {
 	switch {
 	case h.mode == modeIgnored:
 		h.release()
+	case h.mode == modeHunting:
+		// Segments held out of order are hunted through by drainPending.
+		h.buf, h.skip, h.head = nil, 0, nil
 	case len(w) == 0:
 		h.buf = h.buf[:0]
 	case fromBuf:
@@ -342,9 +517,10 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 				n, ok = stun.ChannelDataFrameLength(w)
 			}
 			if !ok || n <= 0 {
-				// Framing lost: an RFC 6062 data connection after its
-				// ConnectionBind, or not STUN after all.
-				h.mode = modeIgnored
+				// Framing lost: bytes went missing without a hole to show
+				// for it (a snaplen cut the capture did not record), or
+				// not STUN after all.
+				h.mode = modeHunting
 				return nil
 			}
 		case modeRFC4571:
@@ -363,7 +539,7 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 				// No Content-Length, or not SIP after all: the framing is
 				// lost (RFC 3261 §18.3), as it is for STUN.
 				d.malformed()
-				h.mode = modeIgnored
+				h.mode = modeHunting
 				return nil
 			case complete && sip.KeepAliveLength(w[:n]) == n:
 				w = w[n:] // a CRLF keep-alive
@@ -373,7 +549,7 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 				// at sip.MaxMessageSize; a smaller MaxStreamBytes is
 				// enforced here.
 				if len(w) >= d.tcp.maxBytes {
-					h.mode = modeIgnored
+					h.mode = modeHunting
 					return nil
 				}
 				return w
@@ -402,6 +578,15 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 		case f[0] <= 3:
 			if h.mode != modeRFC4571 || stun.IsSTUN(f) {
 				d.emitSTUN(f, emit)
+				if m := &d.stunMsg; m.HeaderOK && !m.Classic && m.Method == stun.MethodConnectionBind &&
+					(m.Class == stun.ClassRequest || m.Class == stun.ClassSuccess) {
+					// RFC 6062 §4.3, §5.3: after ConnectionBind (the
+					// client waits for the success response) the
+					// connection carries the peer's data, which is
+					// neither framed nor worth hunting through.
+					h.mode = modeIgnored
+					return nil
+				}
 			}
 		case stun.IsChannelDataFirstByte(f[0]) && h.mode != modeRFC4571:
 			d.emitChannelData(f, true, emit)
@@ -564,23 +749,24 @@ func (t *tcpTable) flush(d *Decoder, emit func(*Message)) {
 			s := h.pending[0]
 			h.pending = h.pending[1:]
 			h.pendingBytes -= len(s.data)
-			if diff := int32(s.seq - h.next); diff > 0 {
-				d.stats.TCPGaps++
-				h.buf, h.skip, h.head, h.next = h.buf[:0], 0, h.head[:0], s.seq
-				if h.mode != modeNew && h.mode != modeIgnored {
-					h.resync = true
-				}
-			} else if int(-diff) >= len(s.data) {
-				continue
-			} else {
-				s.data = s.data[-diff:]
-			}
 			d.pkt = s.pkt
+			if diff := int32(s.seq - h.next); diff > 0 && h.mode != modeHunting {
+				d.skipTo(h, s.seq)
+			}
+			if h.mode == modeHunting && !d.hunt(h, s.seq, s.data) {
+				continue
+			}
+			diff := int32(s.seq - h.next)
+			if int(-diff) >= len(s.data) {
+				continue
+			}
+			s.data = s.data[-diff:]
 			d.frame(h, s.data, emit)
 			h.next += uint32(len(s.data))
 		}
 	}
 	t.conns = make(map[tcpKey]*tcpConn)
+	t.used = 0
 }
 
 // classicLength frames an RFC 3489 message, which stun.MessageLength

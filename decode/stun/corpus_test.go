@@ -44,7 +44,7 @@ func TestCorpus(t *testing.T) {
 					if err := m.Decode(payload); err != nil {
 						t.Errorf("Decode: %v", err)
 					}
-					if m.FingerprintOK {
+					if m.FingerprintValid() {
 						got.fingerprintOK++
 					}
 					if m.HasPriority {

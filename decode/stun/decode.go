@@ -81,16 +81,20 @@ func (m *Message) Decode(b []byte) error {
 		// attribute decoded and the error to say so.
 		return orFirst(firstErr, headerError(2, "length "+itoa(int(m.Length))+" is not a multiple of 4"))
 	}
-	if framed && !unpadded && !m.Classic {
-		m.decodePion()
-	}
 	return firstErr
 }
 
+// reset clears m for the next message, keeping its buffers. Zeroing the
+// struct in place and then restoring what is kept is a single memclr;
+// building the value in a composite literal costs a zeroing and a copy of
+// the whole struct.
 func (m *Message) reset() {
-	attrs, peers := m.Attributes[:0], m.XORPeerAddresses[:0]
-	p, s := m.pion, m.strings
-	*m = Message{Attributes: attrs, XORPeerAddresses: peers, pion: p, strings: s}
+	attrs, peers, st := m.Attributes[:0], m.XORPeerAddresses[:0], m.state
+	if st == nil {
+		st = new(messageState)
+	}
+	*m = Message{}
+	m.Attributes, m.XORPeerAddresses, m.state = attrs, peers, st
 }
 
 // splitType undoes RFC 8489 §5's interleaving of method and class bits.
@@ -227,19 +231,19 @@ func (m *Message) attr(t pionstun.AttrType, v []byte, off int, seen *seenSet) er
 	switch t {
 	case pionstun.AttrUsername:
 		if seen.first(seenUsername) {
-			m.Username = m.strings.get(slotUsername, v)
+			m.Username = m.state.strings.get(slotUsername, v)
 		}
 	case pionstun.AttrRealm:
 		if seen.first(seenRealm) {
-			m.Realm = m.strings.get(slotRealm, v)
+			m.Realm = m.state.strings.get(slotRealm, v)
 		}
 	case pionstun.AttrNonce:
 		if seen.first(seenNonce) {
-			m.Nonce = m.strings.get(slotNonce, v)
+			m.Nonce = m.state.strings.get(slotNonce, v)
 		}
 	case pionstun.AttrSoftware:
 		if seen.first(seenSoftware) {
-			m.Software = m.strings.get(slotSoftware, v)
+			m.Software = m.state.strings.get(slotSoftware, v)
 		}
 	case pionstun.AttrErrorCode:
 		if seen.first(seenErrorCode) {
@@ -319,10 +323,10 @@ func (m *Message) attr(t pionstun.AttrType, v []byte, off int, seen *seenSet) er
 			if len(v) != 4 {
 				return sizeError(t, off, len(v), 4)
 			}
-			m.HasFingerprint = true
-			// RFC 8489 §14.7: FINGERPRINT is last; one elsewhere does
-			// not verify.
-			m.FingerprintOK = off+8 == len(m.Raw) && m.fingerprintMatches(v)
+			// Verified on demand by FingerprintValid: the CRC over the
+			// whole message is a tenth of Decode's work, and few callers
+			// look at the answer.
+			m.HasFingerprint, m.fingerprintAt = true, off
 		}
 	case pionstun.AttrPriority:
 		if seen.first(seenPriority) {
@@ -378,11 +382,11 @@ func (m *Message) classicAttr(t pionstun.AttrType, v []byte, off int, seen *seen
 		}
 	case pionstun.AttrUsername:
 		if seen.first(seenUsername) {
-			m.Username = m.strings.get(slotUsername, v)
+			m.Username = m.state.strings.get(slotUsername, v)
 		}
 	case pionstun.AttrSoftware: // SERVER in RFC 3489
 		if seen.first(seenSoftware) {
-			m.Software = m.strings.get(slotSoftware, v)
+			m.Software = m.state.strings.get(slotSoftware, v)
 		}
 	case pionstun.AttrErrorCode:
 		if seen.first(seenErrorCode) {
@@ -422,7 +426,7 @@ func (m *Message) errorCode(v []byte, off int) error {
 		return attrError(pionstun.AttrErrorCode, off, "number "+itoa(number)+" is above 99")
 	}
 	m.ErrorCode = class*100 + number
-	m.ErrorReason = m.strings.get(slotReason, v[4:])
+	m.ErrorReason = m.state.strings.get(slotReason, v[4:])
 	return nil
 }
 
@@ -439,58 +443,49 @@ func (m *Message) address(t pionstun.AttrType, v []byte, off int, xor bool, dst 
 	if xor {
 		port ^= binary.BigEndian.Uint16(m.Raw[4:6])
 	}
-	var ip netip.Addr
+	var n int
 	switch v[1] {
 	case 0x01:
-		if len(v) != 8 {
-			return attrError(t, off, "IPv4 value is "+itoa(len(v))+" bytes, want 8")
-		}
-		var a [4]byte
-		copy(a[:], v[4:8])
-		if xor {
-			for i := range a {
-				a[i] ^= m.Raw[4+i]
-			}
-		}
-		ip = netip.AddrFrom4(a)
+		n = 4
 	case 0x02:
-		if len(v) != 20 {
-			return attrError(t, off, "IPv6 value is "+itoa(len(v))+" bytes, want 20")
-		}
-		var a [16]byte
-		copy(a[:], v[4:20])
-		if xor {
-			for i := range a {
-				a[i] ^= m.Raw[4+i]
-			}
-		}
-		ip = netip.AddrFrom16(a)
+		n = 16
 	default:
 		return attrError(t, off, "unknown address family 0x"+hex8(v[1]))
+	}
+	if len(v) != 4+n {
+		return attrError(t, off, familyName[n]+" value is "+itoa(len(v))+" bytes, want "+itoa(4+n))
+	}
+	// Bytes 4..20 of the header are the cookie and the transaction ID: an
+	// IPv4 address is XORed with the first 4 of them, IPv6 with all 16.
+	var a [16]byte
+	copy(a[:n], v[4:])
+	if xor {
+		for i := range n {
+			a[i] ^= m.Raw[4+i]
+		}
+	}
+	ip := netip.AddrFrom16(a)
+	if n == 4 {
+		ip = netip.AddrFrom4([4]byte(a[:4]))
 	}
 	*dst = netip.AddrPortFrom(ip, port)
 	return nil
 }
 
-// decodePion gives Pion a copy of Raw, so integrity checks can run after
-// the packet buffer is gone and pion may rewrite the length field while it
-// checks.
-func (m *Message) decodePion() {
-	if m.pion == nil {
-		m.pion = new(pionstun.Message)
-	}
-	m.pion.Raw = append(m.pion.Raw[:0], m.Raw...)
-	if m.pion.Decode() == nil {
-		m.Pion = m.pion
-	}
-}
+var familyName = [17]string{4: "IPv4", 16: "IPv6"}
 
-func (m *Message) fingerprintMatches(v []byte) bool {
-	// pion's Fingerprint.Check wants a decoded pion message; computing the
-	// CRC here avoids decoding twice and works before Pion is filled.
-	// FINGERPRINT is last (checked by the caller), so the header length
-	// already covers it as RFC 8489 §14.7 requires.
-	return binary.BigEndian.Uint32(v) == pionstun.FingerprintValue(m.Raw[:len(m.Raw)-8])
+// FingerprintValid reports whether the message has a FINGERPRINT whose
+// CRC matches (RFC 8489 §14.7). A FINGERPRINT that is not the last
+// attribute does not verify. It reads Raw, so it must run before the
+// packet buffer is reused.
+func (m *Message) FingerprintValid() bool {
+	at := m.fingerprintAt
+	if !m.HasFingerprint || at < headerSize || at+8 != len(m.Raw) {
+		return false
+	}
+	// FINGERPRINT is last, so the header length already covers it as
+	// §14.7 requires.
+	return binary.BigEndian.Uint32(m.Raw[at+attrHeaderSize:]) == pionstun.FingerprintValue(m.Raw[:at])
 }
 
 func hex16(v uint16) string { return string(appendHex16(nil, v)[2:]) }

@@ -89,18 +89,15 @@ func TestDecodeBuilt(t *testing.T) {
 				if !m.IceControlling || m.IceControlled || m.IceTieBreaker != 0x0102030405060708 {
 					t.Errorf("ICE role = %v/%v %#x", m.IceControlling, m.IceControlled, m.IceTieBreaker)
 				}
-				if !m.UseCandidate || !m.HasIntegrity || !m.HasFingerprint || !m.FingerprintOK {
-					t.Errorf("UseCandidate/HasIntegrity/HasFingerprint/FingerprintOK = %v/%v/%v/%v",
-						m.UseCandidate, m.HasIntegrity, m.HasFingerprint, m.FingerprintOK)
+				if !m.UseCandidate || !m.HasIntegrity || !m.HasFingerprint || !m.FingerprintValid() {
+					t.Errorf("UseCandidate/HasIntegrity/HasFingerprint/FingerprintValid = %v/%v/%v/%v",
+						m.UseCandidate, m.HasIntegrity, m.HasFingerprint, m.FingerprintValid())
 				}
 				if checked, ok := m.CheckIntegrity(ShortTermKey("secret")); !checked || !ok {
 					t.Errorf("CheckIntegrity(right key) = %v, %v", checked, ok)
 				}
 				if checked, ok := m.CheckIntegrity(ShortTermKey("Secret")); !checked || ok {
 					t.Errorf("CheckIntegrity(wrong key) = %v, %v", checked, ok)
-				}
-				if m.Pion == nil || m.Pion.Type != pionstun.BindingRequest {
-					t.Errorf("Pion = %v", m.Pion)
 				}
 			},
 		},
@@ -116,7 +113,7 @@ func TestDecodeBuilt(t *testing.T) {
 				if !m.IceControlled || m.IceControlling || m.IceTieBreaker != 7 {
 					t.Errorf("ICE role = %v/%v %d", m.IceControlling, m.IceControlled, m.IceTieBreaker)
 				}
-				if m.HasFingerprint || m.FingerprintOK || m.HasIntegrity {
+				if m.HasFingerprint || m.FingerprintValid() || m.HasIntegrity {
 					t.Error("fingerprint/integrity reported on a message without them")
 				}
 				if checked, _ := m.CheckIntegrity([]byte("k")); checked {
@@ -142,8 +139,8 @@ func TestDecodeBuilt(t *testing.T) {
 				if m.Realm != "example.org" || m.Nonce != "f//499k954d6OL34oL9FSTvy64sA" || m.Software != "coturn" {
 					t.Errorf("realm/nonce/software = %q/%q/%q", m.Realm, m.Nonce, m.Software)
 				}
-				if !m.FingerprintOK {
-					t.Error("FingerprintOK = false")
+				if !m.FingerprintValid() {
+					t.Error("FingerprintValid = false")
 				}
 			},
 		},
@@ -316,8 +313,8 @@ func TestRFC5769(t *testing.T) {
 			if m.Software != tt.software || m.XORMappedAddress != tt.xorMapped {
 				t.Errorf("software %q xor-mapped %v", m.Software, m.XORMappedAddress)
 			}
-			if m.HasFingerprint != !strings.Contains(tt.name, "long-term") || m.HasFingerprint != m.FingerprintOK {
-				t.Errorf("HasFingerprint %v FingerprintOK %v", m.HasFingerprint, m.FingerprintOK)
+			if m.HasFingerprint != !strings.Contains(tt.name, "long-term") || m.HasFingerprint != m.FingerprintValid() {
+				t.Errorf("HasFingerprint %v FingerprintValid %v", m.HasFingerprint, m.FingerprintValid())
 			}
 			if checked, ok := m.CheckIntegrity(tt.key); !checked || !ok {
 				t.Errorf("CheckIntegrity(right key) = %v, %v", checked, ok)
@@ -342,19 +339,66 @@ func TestRFC5769(t *testing.T) {
 	}
 }
 
-func TestIntegrityOutlivesPacketBuffer(t *testing.T) {
+// CheckIntegrity reads the packet's bytes in place: it must leave them as
+// they were (the header length is rewritten in a copy), give the same
+// answer every time, and allocate nothing once the key is cached.
+func TestCheckIntegrityInPlace(t *testing.T) {
 	buf := slices.Clone(rfc5769Request)
 	var m Message
 	if err := m.Decode(buf); err != nil {
 		t.Fatal(err)
 	}
-	clear(buf) // the capture layer reuses its buffer
-	if checked, ok := m.CheckIntegrity(ShortTermKey(rfc5769Password)); !checked || !ok {
-		t.Errorf("CheckIntegrity after the buffer was reused = %v, %v", checked, ok)
+	key, wrong := ShortTermKey(rfc5769Password), ShortTermKey("wrong")
+	for i := range 3 {
+		if checked, ok := m.CheckIntegrity(key); !checked || !ok {
+			t.Errorf("check %d: CheckIntegrity = %v, %v", i, checked, ok)
+		}
+		if checked, ok := m.CheckIntegrity(wrong); !checked || ok {
+			t.Errorf("check %d: CheckIntegrity(wrong key) = %v, %v", i, checked, ok)
+		}
 	}
-	// Checking twice must not leave pion's length rewrite behind.
-	if checked, ok := m.CheckIntegrity(ShortTermKey(rfc5769Password)); !checked || !ok {
-		t.Errorf("second CheckIntegrity = %v, %v", checked, ok)
+	if !slices.Equal(buf, rfc5769Request) {
+		t.Error("CheckIntegrity changed the message bytes")
+	}
+	// A copy of the Message shares the key cache; answers stay right.
+	c := m
+	if _, ok := c.CheckIntegrity(wrong); ok {
+		t.Error("copy accepted the wrong key")
+	}
+	if _, ok := m.CheckIntegrity(key); !ok {
+		t.Error("original refused the right key after the copy rekeyed")
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, ok := m.CheckIntegrity(key); !ok {
+			t.Fatal("refused")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("CheckIntegrity allocates %.1f times per check with a cached key", allocs)
+	}
+	// A message built by hand, without offsets from Decode, is not checked.
+	hand := Message{Raw: rfc5769Request, HasIntegrity: true}
+	if checked, _ := hand.CheckIntegrity(key); checked {
+		t.Error("checked a Message that Decode did not fill")
+	}
+}
+
+// FingerprintValid matches pion's check on the RFC 5769 vectors.
+func TestFingerprintValidAgainstPion(t *testing.T) {
+	for _, msg := range [][]byte{rfc5769Request, rfc5769ResponseV4, rfc5769LongTerm} {
+		pm := &pionstun.Message{Raw: slices.Clone(msg)}
+		if err := pm.Decode(); err != nil {
+			t.Fatal(err)
+		}
+		_, has := pm.Attributes.Get(pionstun.AttrFingerprint)
+		want := has && pionstun.Fingerprint.Check(pm) == nil
+		var m Message
+		if err := m.Decode(msg); err != nil {
+			t.Fatal(err)
+		}
+		if m.FingerprintValid() != want || m.HasFingerprint != has {
+			t.Errorf("%x: FingerprintValid %v HasFingerprint %v, pion %v %v", msg[:8], m.FingerprintValid(), m.HasFingerprint, want, has)
+		}
 	}
 }
 
@@ -400,8 +444,8 @@ func TestCheckIntegritySHA256(t *testing.T) {
 		if err := m.Decode(pm.Raw); err != nil {
 			t.Fatal(err)
 		}
-		if checked, ok := m.CheckIntegrity(key); !checked || !ok || !m.FingerprintOK {
-			t.Errorf("%d bytes with FINGERPRINT: CheckIntegrity = %v, %v; FingerprintOK %v", n, checked, ok, m.FingerprintOK)
+		if checked, ok := m.CheckIntegrity(key); !checked || !ok || !m.FingerprintValid() {
+			t.Errorf("%d bytes with FINGERPRINT: CheckIntegrity = %v, %v; FingerprintValid %v", n, checked, ok, m.FingerprintValid())
 		}
 	}
 }
@@ -428,8 +472,8 @@ func TestFingerprint(t *testing.T) {
 		if err := m.Decode(tt.msg); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		if !m.HasFingerprint || m.FingerprintOK != tt.ok {
-			t.Errorf("%s: HasFingerprint %v FingerprintOK %v, want ok %v", tt.name, m.HasFingerprint, m.FingerprintOK, tt.ok)
+		if !m.HasFingerprint || m.FingerprintValid() != tt.ok {
+			t.Errorf("%s: HasFingerprint %v FingerprintValid %v, want ok %v", tt.name, m.HasFingerprint, m.FingerprintValid(), tt.ok)
 		}
 	}
 }
@@ -454,8 +498,8 @@ func TestClassic(t *testing.T) {
 	if err := m.Decode(classicRequest); err != nil {
 		t.Fatal(err)
 	}
-	if !m.Classic || m.Cookie != 0x9429ef88 || m.Method != MethodBinding || m.Class != ClassRequest || m.Pion != nil {
-		t.Errorf("request: classic %v cookie %#x %v/%v pion %v", m.Classic, m.Cookie, m.Method, m.Class, m.Pion)
+	if !m.Classic || m.Cookie != 0x9429ef88 || m.Method != MethodBinding || m.Class != ClassRequest {
+		t.Errorf("request: classic %v cookie %#x %v/%v", m.Classic, m.Cookie, m.Method, m.Class)
 	}
 	if !slices.Equal(m.Attributes, []pionstun.AttrType{pionstun.AttrChangeRequest}) {
 		t.Errorf("request attributes %v", m.Attributes)
@@ -624,8 +668,8 @@ func TestDecodeResets(t *testing.T) {
 		t.Errorf("state left over: peers %v username %q error %d %q data %v",
 			m.XORPeerAddresses, m.Username, m.ErrorCode, m.ErrorReason, m.Data)
 	}
-	if err := m.Decode([]byte{1}); err == nil || m.HeaderOK || m.Pion != nil || m.Software != "" {
-		t.Errorf("after a bad message: err %v HeaderOK %v Pion %v", err, m.HeaderOK, m.Pion)
+	if err := m.Decode([]byte{1}); err == nil || m.HeaderOK || m.HasFingerprint || m.FingerprintValid() || m.Software != "" {
+		t.Errorf("after a bad message: err %v HeaderOK %v fingerprint %v", err, m.HeaderOK, m.HasFingerprint)
 	}
 }
 

@@ -39,8 +39,8 @@ func FuzzDecode(f *testing.F) {
 		if len(m.Attributes) > len(b)/4 {
 			t.Fatalf("%d attributes in %d bytes", len(m.Attributes), len(b))
 		}
-		if m.FingerprintOK && !m.HasFingerprint {
-			t.Fatal("FingerprintOK without FINGERPRINT")
+		if m.FingerprintValid() && !m.HasFingerprint {
+			t.Fatal("FingerprintValid without FINGERPRINT")
 		}
 		// Must not panic, whatever the message.
 		m.CheckIntegrity([]byte("key"))

@@ -1,13 +1,13 @@
 package stun
 
 import (
+	"bytes"
 	"crypto/hmac"
-	"crypto/md5" //nolint:gosec // RFC 8489 §9.2.2 defines the MD5 key
+	"crypto/md5"  //nolint:gosec // RFC 8489 §9.2.2 defines the MD5 key
+	"crypto/sha1" //nolint:gosec // RFC 8489 §14.5 defines HMAC-SHA1
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
-
-	pionstun "github.com/pion/stun/v3"
+	"hash"
 )
 
 // The key helpers do not apply SASLprep (RFC 4013) or OpaqueString
@@ -56,9 +56,9 @@ func ShortTermKey(password string) []byte { return []byte(password) }
 //
 // checked is false when there is nothing to check: no integrity
 // attribute, a classic RFC 3489 message (whose HMAC rules differ), an
-// MS-TURN 32-byte MESSAGE-INTEGRITY, or attributes that could not be
-// framed. It works on m.Pion's copy of the message, so it may run after
-// the packet buffer was reused, until the next Decode.
+// MS-TURN 32-byte MESSAGE-INTEGRITY, or a Message not filled by Decode.
+// It reads Raw without changing it, so it must run before the packet
+// buffer is reused. Checking again with the same key allocates nothing.
 func (m *Message) CheckIntegrity(key []byte) (checked, ok bool) {
 	switch {
 	case m.Classic:
@@ -66,41 +66,60 @@ func (m *Message) CheckIntegrity(key []byte) (checked, ok bool) {
 	case m.HasIntegrity:
 		// A 32-byte MESSAGE-INTEGRITY is MS-TURN's HMAC-SHA256, keyed in
 		// a way [MS-TURN] defines and this package does not implement.
-		if m.Pion == nil || binary.BigEndian.Uint16(m.Pion.Raw[m.integrityAt+2:]) != 20 {
-			return false, false
-		}
-		err := pionstun.MessageIntegrity(key).Check(m.Pion)
-		if err == nil {
-			return true, true
-		}
-		return errors.Is(err, pionstun.ErrIntegrityMismatch), false
+		return m.checkHMAC(key, m.integrityAt, false, sha1.Size, sha1.Size)
 	case m.HasIntegritySHA256:
-		return m.checkSHA256(key)
+		// §14.6: the value may be the leading 16 to 32 bytes of the HMAC.
+		return m.checkHMAC(key, m.sha256At, true, 16, sha256.Size)
 	}
 	return false, false
 }
 
-func (m *Message) checkSHA256(key []byte) (checked, ok bool) {
-	if m.Pion == nil {
-		return false, false
-	}
-	raw, at := m.Pion.Raw, m.sha256At // the copy: the packet may be gone
-	if at < headerSize || at+attrHeaderSize > len(raw) {
+// checkHMAC checks the integrity attribute at offset at, whose value must
+// be minLen to maxLen bytes, against the HMAC of the bytes before it.
+func (m *Message) checkHMAC(key []byte, at int, useSHA256 bool, minLen, maxLen int) (checked, ok bool) {
+	raw := m.Raw
+	if m.state == nil || at < headerSize || at+attrHeaderSize > len(raw) {
 		return false, false
 	}
 	n := int(binary.BigEndian.Uint16(raw[at+2:]))
-	if at+attrHeaderSize+n > len(raw) {
+	if n < minLen || n > maxLen || at+attrHeaderSize+n > len(raw) {
 		return false, false
 	}
 	sent := raw[at+attrHeaderSize : at+attrHeaderSize+n]
 
-	var header [headerSize]byte
-	copy(header[:], raw[:headerSize])
+	c := &m.state.mac
+	header := c.header[:] // not on the stack: it would escape through hash.Hash
+	copy(header, raw[:headerSize])
 	binary.BigEndian.PutUint16(header[2:], uint16(at+attrHeaderSize+n-headerSize))
-	mac := hmac.New(sha256.New, key)
-	mac.Write(header[:])
+	mac := c.hmac(key, useSHA256)
+	mac.Write(header)
 	mac.Write(raw[headerSize:at])
-	sum := mac.Sum(nil)
-	// §14.6: the value may be the leading 16 to 32 bytes of the HMAC.
-	return true, hmac.Equal(sum[:len(sent)], sent)
+	sum := mac.Sum(c.sum[:0])
+	return true, hmac.Equal(sum[:n], sent)
+}
+
+// macCache keeps the HMAC of the last key used, so that checking message
+// after message with the same credentials allocates nothing: hmac.New
+// allocates its hashes and pads.
+type macCache struct {
+	key       []byte
+	useSHA256 bool
+	h         hash.Hash
+	header    [headerSize]byte
+	sum       [sha256.Size]byte
+}
+
+func (c *macCache) hmac(key []byte, useSHA256 bool) hash.Hash {
+	if c.h != nil && c.useSHA256 == useSHA256 && bytes.Equal(c.key, key) {
+		c.h.Reset()
+		return c.h
+	}
+	newHash := sha1.New
+	if useSHA256 {
+		newHash = sha256.New
+	}
+	c.key = append(c.key[:0], key...)
+	c.useSHA256 = useSHA256
+	c.h = hmac.New(newHash, c.key)
+	return c.h
 }
