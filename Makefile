@@ -33,9 +33,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Re-records the reference captures with coturn and tcpdump (root).
+# Re-records the reference captures with coturn, SIPp and tcpdump (root).
 captures:
-	sudo pcaps/make-captures.sh
+	pcaps/make-captures.sh
+	pcaps/make-sip-captures.sh
 
 clean:
 	rm -rf bin
