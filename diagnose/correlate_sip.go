@@ -197,6 +197,7 @@ func (e *Engine) sipRequest(m *decode.Message) {
 		// A retransmission (§17.1.1.2, §17.1.2.2).
 		tx := st.tx
 		tx.RequestCount++
+		tx.ContentLengthMismatch = tx.ContentLengthMismatch || contentLengthMismatch(m)
 		if len(tx.Requests) < MaxFramesPerFinding {
 			tx.Requests = append(tx.Requests, frameRef(m))
 		}
@@ -229,6 +230,8 @@ func (e *Engine) sipRequest(m *decode.Message) {
 		Expires:      msg.Expires,
 		HasSDP:       hasSDP(msg),
 		ReasonHeader: clipString(msg.ReasonHeader),
+
+		ContentLengthMismatch: contentLengthMismatch(m),
 	}
 	if len(msg.Vias) > 0 {
 		tx.Branch = clipString(msg.Vias[0].Branch)
@@ -276,6 +279,7 @@ func (e *Engine) sipResponse(m *decode.Message) {
 		// retransmission (§17.2.1); another To tag is another fork (§16.7).
 		if r.Status == status && r.ToTag == string(msg.To.Tag) {
 			r.Retransmissions++
+			r.ContentLengthMismatch = r.ContentLengthMismatch || contentLengthMismatch(m)
 			if st.call != nil {
 				st.call.step(m, responseLabel(r.Status, r.Reason, r.HasSDP)+" (retransmission)")
 			}
@@ -294,6 +298,8 @@ func (e *Engine) sipResponse(m *decode.Message) {
 		ToTag:        clipString(msg.To.Tag),
 		Server:       clipString(msg.UserAgent),
 		HasSDP:       hasSDP(msg),
+
+		ContentLengthMismatch: contentLengthMismatch(m),
 	})
 	idx := len(tx.Responses) - 1
 	r := &tx.Responses[idx]
@@ -539,6 +545,26 @@ func sdpBody(msg *sip.Message) []byte {
 }
 
 func hasSDP(msg *sip.Message) bool { return sdpBody(msg) != nil }
+
+// contentLengthMismatch says whether a SIP message over UDP carried a body
+// of another length than its Content-Length (RFC 3261 §18.3): the sender
+// wrote both, so a difference means something on the way rewrote the body
+// (a SIP ALG putting its public address in the SDP) without fixing the
+// header. Over TCP, Content-Length is the framing itself and cannot
+// disagree. Parse cuts Body to Content-Length, so the datagram's real body
+// is measured from sip.Message.HeaderLen on.
+//
+// The body must end a line, as a rewritten SDP still does: a datagram the
+// capture's snaplen cut off ends anywhere, and so does stray junk after
+// the empty line (seen in fuzzed captures).
+func contentLengthMismatch(m *decode.Message) bool {
+	msg := m.SIP
+	if m.Transport != decode.UDP || msg == nil || msg.ContentLength < 0 || msg.HeaderLen <= 0 || msg.HeaderLen > len(m.Payload) {
+		return false
+	}
+	body := m.Payload[msg.HeaderLen:]
+	return len(body) != msg.ContentLength && len(body) > 0 && body[len(body)-1] == '\n'
+}
 
 func requestLabel(method string, sdp bool) string {
 	if sdp {

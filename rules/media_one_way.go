@@ -137,14 +137,18 @@ func (r MediaOneWay) finding(c *diagnose.Call, media string, active []*diagnose.
 	if target.IsValid() {
 		fmt.Fprintf(&d, " The %s's %s should have reached %s, the address the %s's SDP announced (frame %d).", silent.role, media, target, sender.role, sender.sdp.Frame)
 		ev.addEndpoint(target)
-		if isPrivate(target.Addr()) && silent.sdp != nil && !isPrivate(silent.sdp.From.Addr()) {
-			fmt.Fprintf(&d, " That is a private address while the %s is at a public one: if a NAT sits between them, the %s cannot reach it and the %s's SDP needed fixing (see sip.nat-address-mismatch).", silent.role, silent.role, sender.role)
+		if public, how := behindNAT(target.Addr(), sender, active); public.IsValid() {
+			fmt.Fprintf(&d, " That address is private, but the %s's %s came from the public address %s: the %s is behind NAT and nothing fixed its SDP, so the %s's %s cannot reach it (see sip.nat-address-mismatch).",
+				sender.role, how, public, sender.role, silent.role, media)
+		} else if isPrivate(target.Addr()) && sender.sdp.From.Addr().Unmap() == target.Addr() {
+			fmt.Fprintf(&d, " That address is private, and the %s's SIP came from it too: nothing in the capture shows a NAT between the two sides.", sender.role)
 		}
 	}
 	if silent.sdp != nil {
 		fmt.Fprintf(&d, " The %s's SDP came from %s.", silent.role, endpointString(silent.sdp.From))
 	}
-	d.WriteString(" Usual causes: a firewall or NAT pinhole open in one direction only, an SDP address behind NAT, a SIP ALG rewriting the SDP, or asymmetric routing that sends the return media past the capture point.")
+	fmt.Fprintf(&d, " Usual causes: a firewall or pinhole that lets media through in one direction only, an SDP address the %s cannot reach, a SIP ALG that rewrote the SDP wrongly, asymmetric routing that sends the return media past the capture point, or a %s that never sent (muted at the RTP level, or its media never started).",
+		silent.role, silent.role)
 	filter := callIDFilter(c.CallID)
 	for _, s := range ssrcs {
 		filter += " || rtp.ssrc == " + s
@@ -154,6 +158,33 @@ func (r MediaOneWay) finding(c *diagnose.Call, media string, active []*diagnose.
 	}
 	title := fmt.Sprintf("One-way %s: nothing from the %s (call %s)", media, silent.role, quoted(c.CallID))
 	return ev.finding(r, title, d.String(), filter)
+}
+
+// behindNAT finds evidence that the sender's announced media address
+// (private) sits behind NAT, as sip.nat-address-mismatch does: its SDP, or
+// the media it sent, came from a public address. It returns that address
+// and what came from it; an invalid address when there is no such evidence,
+// for a private address proves nothing by itself (a routed network, a
+// capture inside the LAN).
+func behindNAT(target netip.Addr, sender *callSide, active []*diagnose.Stream) (netip.Addr, string) {
+	target = target.Unmap()
+	if !isPrivate(target) {
+		return netip.Addr{}, ""
+	}
+	if sender.sdp != nil {
+		if from := sender.sdp.From.Addr().Unmap(); from.IsValid() && from != target && !isPrivate(from) {
+			return from, "SIP"
+		}
+	}
+	for _, s := range active {
+		if s.Allocation != nil {
+			continue // the outer source is the TURN server's
+		}
+		if src := s.Src.Addr().Unmap(); src.IsValid() && src != target && !isPrivate(src) {
+			return src, "media"
+		}
+	}
+	return netip.Addr{}, ""
 }
 
 func (cs *callSide) other() string {

@@ -108,7 +108,7 @@ func (r SIPTransactionTimeout) finding(a *diagnose.Analysis, p *Profile, g []*di
 	if waited >= timeout {
 		fmt.Fprintf(&d, ". The client waited past the %s s transaction timeout (64×T1, RFC 3261 Timer %s)", seconds(timeout), timerName(first.Method))
 	} else {
-		fmt.Fprintf(&d, ". The capture ends %s s after the last one was first sent, before the %s s timeout (Timer %s), with no answer yet", seconds(waited), seconds(timeout), timerName(first.Method))
+		d.WriteString(". " + lastSendText(g, end, timeout))
 	}
 	d.WriteString(".")
 	if n := answeredOnSIPFlow(a, first); n > 0 {
@@ -133,6 +133,32 @@ func (r SIPTransactionTimeout) finding(a *diagnose.Analysis, p *Profile, g []*di
 	}
 	title := fmt.Sprintf("SIP %s to %s never answered", first.Method, endpointString(first.Server))
 	return ev.finding(r, title, d.String(), sipTxsFilter(g, ev.frames))
+}
+
+// lastSendText says when the last send was, counted from the first, and
+// how long the capture goes on after it without an answer, for a capture
+// that ends before the transaction timeout.
+func lastSendText(g []*diagnose.SIPTransaction, end time.Time, timeout time.Duration) string {
+	origin := firstRequest(g[0]).Time
+	last := g[len(g)-1]
+	lastSend := last.Requests[len(last.Requests)-1].Time
+	var which string
+	switch {
+	case last.RequestCount > len(last.Requests):
+		// Only the first sends are kept: the last one kept is all we know.
+		which = "The last send on record"
+	case len(g) == 1:
+		which = fmt.Sprintf("The last of the %d sends", sipSends(last))
+	default:
+		which = "The last send"
+	}
+	s := fmt.Sprintf("%s was at %s s", which, seconds(lastSend.Sub(origin)))
+	if after := end.Sub(lastSend); after >= time.Millisecond {
+		s += fmt.Sprintf("; no response in the %s s the capture goes on after it", seconds(after))
+	} else {
+		s += ", and the capture ends with it"
+	}
+	return s + fmt.Sprintf(", before the %s s timeout (Timer %s) would have ended the transaction", seconds(timeout), timerName(g[0].Method))
 }
 
 func timerName(method string) string {

@@ -47,8 +47,16 @@ func TestSIPTransactionTimeout(t *testing.T) {
 			name:     "four sends prove it even when the capture ends early",
 			a:        withEnd(sipAnalysis(again(sipReq("REGISTER", "r", 1, 1, 0), 2, 0.5, 3, 1.5, 4, 3.5)), 4),
 			want:     1,
-			contains: []string{"capture ends 4 s after", "before the 32 s timeout", "Timer"},
-			excludes: []string{"past the"},
+			contains: []string{"sent 4 times, at 0, 0.5, 1.5, 3.5 s. The last of the 4 sends was at 3.5 s; no response in the 0.5 s the capture goes on after it, before the 32 s timeout (Timer F)"},
+			excludes: []string{"past the", "capture ends with it"},
+		},
+		{
+			// sip-timeout.pcap: the capture's last packet is the 7th send.
+			name:     "capture ends with the last send",
+			a:        withEnd(sipAnalysis(again(sipReq("INVITE", "t1", 1, 1, 0), 2, 0.503, 3, 1.506, 4, 3.511, 5, 7.515, 6, 15.519, 7, 31.523)), 31.523),
+			want:     1,
+			contains: []string{"at 0, 0.503, 1.506, 3.511, 7.515, 15.519, 31.523 s. The last of the 7 sends was at 31.523 s, and the capture ends with it, before the 32 s timeout (Timer B)"},
+			excludes: []string{"goes on after it"},
 		},
 		{
 			name:     "TCP request unanswered for 32 s",
@@ -64,6 +72,14 @@ func TestSIPTransactionTimeout(t *testing.T) {
 			want:     1,
 			contains: []string{"2 OPTIONS requests", "8 sends in all"},
 			filter:   `sip.Call-ID in {"k1", "k2"}`,
+		},
+		{
+			name: "two requests, capture ends early",
+			a: withEnd(sipAnalysis(
+				again(sipReq("OPTIONS", "k1", 1, 1, 0), 2, 0.5, 3, 1.5, 4, 3.5),
+				again(sipReq("OPTIONS", "k2", 1, 5, 5), 6, 5.5, 7, 6.5, 8, 8.5)), 10),
+			want:     1,
+			contains: []string{"(8 sends in all). The last send was at 8.5 s; no response in the 1.5 s the capture goes on after it, before the 32 s timeout (Timer F)"},
 		},
 		{name: "ACK is never answered", a: withEnd(sipAnalysis(sipReq("ACK", "a", 1, 1, 0)), 40), want: 0},
 	})

@@ -14,10 +14,26 @@ import (
 func newDecodeCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "decode CAPTURE...",
-		Short: "Write every decoded STUN/TURN message as one JSON object per line",
+		Short: "Write every decoded STUN, TURN, SIP, RTP and RTCP message as one JSON object per line",
 		Long: `decode writes one JSON object per decoded message, one per line (README,
-"decode records"). Several files are read as one capture, in the order given;
-"-" reads standard input.`,
+"decode records"). Every record has frame, time, src, dst, transport, dscp
+and proto, then the fields of its protocol:
+
+  stun          stun: method, class, transaction, error_code, attributes,
+                and classic: true for RFC 3489 messages
+  turn-channel  channel: number, length (TURN ChannelData)
+  sip           sip: method (requests) or status and reason (responses),
+                call_id, cseq {number, method}, branch (topmost Via), sdp
+  rtp           rtp: ssrc, seq, timestamp, pt, marker
+  rtcp          rtcp: types (the packet types of the compound datagram)
+
+An rtp record means only that the datagram parses as RTP (version 2, where
+RFC 7983 demultiplexing leaves it to RTP), on any port: analyze is stricter
+and counts a stream only at endpoints announced in SDP or when several
+packets agree (same SSRC, sequence numbers moving forward), so decode may
+list packets that analyze does not. Packets quoted in ICMP errors are not
+records. Several files are read as one capture, in the order given; "-"
+reads standard input.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			return decodeCaptures(cmd.OutOrStdout(), cmd.ErrOrStderr(), paths)

@@ -21,22 +21,29 @@ var update = flag.Bool("update", false, "rewrite the text goldens in testdata/")
 
 // expectations is pcaps/expected.json.
 type expectations struct {
-	Schema   int `json:"schema"`
-	Captures map[string]struct {
-		MustFire    map[string]json.RawMessage `json:"must_fire"`
-		MayFire     []string                   `json:"may_fire"`
-		MaxSeverity diagnose.Severity          `json:"max_severity"`
-		MustNotFire []string                   `json:"must_not_fire"`
-		Allocations []struct {
-			Client    string `json:"client"`
-			Server    string `json:"server"`
-			Transport string `json:"transport"`
-			Outcome   string `json:"outcome"`
-		} `json:"allocations"`
-		KeyFrames         map[string]json.RawMessage `json:"key_frames"`
-		Tshark            tsharkCounts               `json:"tshark"`
-		ChanneldataNumber string                     `json:"channeldata_channel"`
-	} `json:"captures"`
+	Schema   int                        `json:"schema"`
+	Captures map[string]expectedCapture `json:"captures"`
+}
+
+// expectedCapture is one capture's entry.
+type expectedCapture struct {
+	MustFire    map[string]json.RawMessage `json:"must_fire"`
+	MayFire     []string                   `json:"may_fire"`
+	MaxSeverity diagnose.Severity          `json:"max_severity"`
+	MustNotFire []string                   `json:"must_not_fire"`
+	Allocations []struct {
+		Client    string `json:"client"`
+		Server    string `json:"server"`
+		Transport string `json:"transport"`
+		Outcome   string `json:"outcome"`
+	} `json:"allocations"`
+	KeyFrames         map[string]json.RawMessage `json:"key_frames"`
+	Tshark            tsharkCounts               `json:"tshark"`
+	ChanneldataNumber string                     `json:"channeldata_channel"`
+	// SIP captures (golden_sip_test.go).
+	Calls         []expectedCall             `json:"calls"`
+	Registrations []expectedRegistration     `json:"registrations"`
+	Evidence      map[string]json.RawMessage `json:"evidence"`
 }
 
 type tsharkCounts struct {
@@ -45,6 +52,27 @@ type tsharkCounts struct {
 	ChannelData         int            `json:"channel_data"`
 	ErrorCodes          map[string]int `json:"error_codes"`
 	ICMPPortUnreachable uint64         `json:"icmp_port_unreachable"`
+
+	// SIP captures (make-sip-captures.sh --summary).
+	SIPRequests        map[string]int `json:"sip_requests"`  // by method
+	SIPResponses       map[string]int `json:"sip_responses"` // by status
+	SIPRetransmissions int            `json:"sip_retransmissions"`
+	RTPPackets         int            `json:"rtp_packets"` // tshark's RTP heuristic on
+	RTPStreams         int            `json:"rtp_streams"`
+	// RTPFromSDP is what tshark finds without its heuristic, from the
+	// SDP alone.
+	RTPFromSDP int            `json:"rtp_packets_without_heuristic"`
+	Streams    []tsharkStream `json:"streams"`
+}
+
+// tsharkStream is one RTP stream as tshark's rtp,streams lists it.
+type tsharkStream struct {
+	Src     string         `json:"src"`
+	Dst     string         `json:"dst"`
+	SSRC    string         `json:"ssrc"`
+	Packets uint64         `json:"packets"`
+	Lost    int64          `json:"lost"`
+	DSCP    map[string]int `json:"dscp"`
 }
 
 // mustFire is the evidence a must_fire entry asks for. Unknown fields make
@@ -111,7 +139,8 @@ func TestGoldenCaptures(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r, _ := analyzeJSON(t, exitOK, pcapPath(name))
 			transactionFrames := map[string][]uint64{}
-			for _, rec := range decodeRecords(t, pcapPath(name)) {
+			recs := decodeRecords(t, pcapPath(name))
+			for _, rec := range recs {
 				if rec.STUN != nil {
 					transactionFrames[rec.STUN.Transaction] = append(transactionFrames[rec.STUN.Transaction], rec.Frame)
 				}
@@ -140,6 +169,9 @@ func TestGoldenCaptures(t *testing.T) {
 					continue
 				}
 				checkEvidence(t, rule, fs[0], ev, transactionFrames)
+			}
+			if strings.HasPrefix(name, "sip-") {
+				checkSIPCapture(t, name, want, r, recs)
 			}
 			for _, rule := range want.MustNotFire {
 				for _, f := range findingsOf(r, rule) {
@@ -264,7 +296,8 @@ func TestDecodeMatchesTshark(t *testing.T) {
 			var channelData int
 			channels := map[uint16]bool{}
 			var cdFrames []uint64
-			for _, r := range decodeRecords(t, pcapPath(name)) {
+			recs := decodeRecords(t, pcapPath(name))
+			for _, r := range recs {
 				switch {
 				case r.STUN != nil:
 					stunCounts[r.STUN.Method+" "+r.STUN.Class]++
@@ -294,6 +327,9 @@ func TestDecodeMatchesTshark(t *testing.T) {
 				if !slices.Equal(slices.Compact(cdFrames), frames) {
 					t.Errorf("ChannelData in frames %v, want %v", cdFrames, frames)
 				}
+			}
+			if strings.HasPrefix(name, "sip-") {
+				checkSIPDecode(t, want, recs)
 			}
 			if want.ChanneldataNumber != "" {
 				n, err := strconv.ParseUint(strings.TrimPrefix(want.ChanneldataNumber, "0x"), 16, 16)

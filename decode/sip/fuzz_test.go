@@ -53,6 +53,9 @@ func FuzzParse(f *testing.F) {
 		if !bytes.HasSuffix(m.Raw, m.Body) || len(m.Raw) > MaxMessageSize {
 			t.Fatalf("Body is not the end of Raw (%d bytes)", len(m.Raw))
 		}
+		if m.HeaderLen != 0 && (m.HeaderLen != len(m.Raw)-len(m.Body) || m.HeaderLen > len(b)) {
+			t.Fatalf("HeaderLen %d, Raw %d bytes with a body of %d, input %d", m.HeaderLen, len(m.Raw), len(m.Body), len(b))
+		}
 		if m.ContentLength >= 0 && len(m.Body) > m.ContentLength {
 			t.Fatalf("Body %d bytes for Content-Length %d", len(m.Body), m.ContentLength)
 		}

@@ -66,6 +66,12 @@ type Message struct {
 	ContentLength int    // -1 when absent
 	ReasonHeader  []byte // the Reason header's value (RFC 3326); see ReasonParts
 	Body          []byte // what follows the blank line, as much as the message holds
+	// HeaderLen is where the body starts in the bytes given to Parse:
+	// leading CRLFs, start line, headers and the empty line. A datagram's
+	// real body is therefore everything after HeaderLen, however long
+	// Content-Length says it is (Body stops at Content-Length). It is 0
+	// when the headers did not end, so there is no body to measure.
+	HeaderLen int
 
 	// Defects counts what Parse skipped or could not read after the start
 	// line (a header line without a colon, a CSeq that is not a number, ...)

@@ -47,6 +47,7 @@ func (m *Message) Parse(b []byte) error {
 		body = body[:m.ContentLength]
 	}
 	m.Body = body
+	m.HeaderLen = s.p
 	m.Raw = b[:s.p+len(body)]
 	return nil
 }

@@ -488,3 +488,37 @@ func TestParseAllocations(t *testing.T) {
 		t.Errorf("MessageLength allocates %v times", n)
 	}
 }
+
+// HeaderLen tells where the body starts in the input, whatever
+// Content-Length says: it is how a datagram's real body is measured against
+// Content-Length (RFC 3261 §18.3).
+func TestHeaderLen(t *testing.T) {
+	const head = "INVITE sip:b@h SIP/2.0\r\nContent-Length: 4\r\n\r\n"
+	tests := []struct {
+		name      string
+		in        string
+		headerLen int
+		body      string
+	}{
+		{"body as long as Content-Length", head + "v=0\n", len(head), "v=0\n"},
+		{"body longer: Body stops at Content-Length", head + "v=0\nextra", len(head), "v=0\n"},
+		{"body shorter", head + "v=", len(head), "v="},
+		{"no body", head, len(head), ""},
+		{"leading CRLFs count", "\r\n\r\n" + head + "v=0\n", 4 + len(head), "v=0\n"},
+		{"bare LF line ends", "SIP/2.0 200 OK\nl: 2\n\nab", len("SIP/2.0 200 OK\nl: 2\n\n"), "ab"},
+		{"folded header", "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n ;branch=z9hG4bKx\r\n\r\nab", len("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n ;branch=z9hG4bKx\r\n\r\n"), "ab"},
+		{"headers never end: nothing to measure", "INVITE sip:b@h SIP/2.0\r\nContent-Length: 4\r\n", 0, ""},
+	}
+	var m Message
+	for _, tt := range tests {
+		if err := m.Parse([]byte(tt.in)); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if m.HeaderLen != tt.headerLen || string(m.Body) != tt.body {
+			t.Errorf("%s: HeaderLen %d, Body %q; want %d, %q", tt.name, m.HeaderLen, m.Body, tt.headerLen, tt.body)
+		}
+		if m.HeaderLen > 0 && len(tt.in)-m.HeaderLen != len(tt.in)-len(m.Raw)+len(m.Body) {
+			t.Errorf("%s: the input after HeaderLen is not Body plus what Content-Length cut", tt.name)
+		}
+	}
+}

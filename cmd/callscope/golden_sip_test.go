@@ -1,0 +1,700 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/callscope/callscope/diagnose"
+)
+
+// The sip-*.pcap entries of pcaps/expected.json: calls, registrations and
+// RTP streams in the JSON report, the evidence blocks of must_fire rules,
+// and the decode records against tshark's SIP and RTP counts.
+
+type expectedCall struct {
+	Caller    string `json:"caller"`
+	Callee    string `json:"callee"`
+	Transport string `json:"transport"`
+	Outcome   string `json:"outcome"`
+	CallerSDP string `json:"caller_sdp"` // the offer's m= address
+	CalleeSDP string `json:"callee_sdp"` // the answer's, when there is one
+	Codec     string `json:"codec"`      // "PCMU/8000 (payload type 0)"
+}
+
+type expectedRegistration struct {
+	Client    string `json:"client"`
+	Registrar string `json:"registrar"`
+	Transport string `json:"transport"`
+	AOR       string `json:"aor"`
+	User      string `json:"user"`
+	Realm     string `json:"realm"`
+	Outcome   string `json:"outcome"`
+	Expires   *int   `json:"expires"`
+}
+
+// callOutcomes maps expected.json's wording to the report's outcome
+// values (diagnose.Call.Outcome, a contract): expected.json says "no
+// answer" where the report says "unanswered".
+var callOutcomes = map[string]string{"no answer": "unanswered"}
+
+// sipEvidence is the evidence block: one entry per must_fire rule, with
+// the details golden_test.go's mustFire does not hold. Unknown rules or
+// fields make the test fail, so that evidence added to expected.json is not
+// silently left unchecked.
+type sipEvidence struct {
+	OneWay *struct {
+		SilentSide        string `json:"silent_side"`
+		SilentParty       string `json:"silent_party"`
+		ShouldHaveReached string `json:"should_have_reached"`
+		SDPFrame          uint64 `json:"sdp_frame"`
+		Flowing           struct {
+			Src     string `json:"src"`
+			Dst     string `json:"dst"`
+			Packets int    `json:"packets"`
+		} `json:"flowing"`
+	} `json:"media.one-way"`
+	DSCP *struct {
+		Findings     int            `json:"findings"`
+		Flow         string         `json:"flow"` // "src -> dst"
+		Class        string         `json:"class"`
+		ExpectedDSCP int            `json:"expected_dscp"`
+		DSCPCounts   map[string]int `json:"dscp_counts"`
+		Remarking    bool           `json:"remarking"`
+	} `json:"dscp.missing"`
+	Auth *struct {
+		User         string   `json:"user"`
+		Realm        string   `json:"realm"`
+		NonceChanged bool     `json:"nonce_changed"`
+		Stale        bool     `json:"stale"`
+		Nonces       []string `json:"nonces"` // the challenge's, then each rejection's
+	} `json:"sip.auth-failure"`
+	NAT *struct {
+		Source               string   `json:"source"`
+		ViaSentBy            string   `json:"via_sent_by"`
+		Contact              string   `json:"contact"`
+		SDPC                 string   `json:"sdp_c"`
+		MediaSentTo          string   `json:"media_sent_to"` // "src -> dst"
+		FramesWithPrivateVia []uint64 `json:"frames_with_private_via"`
+	} `json:"sip.nat-address-mismatch"`
+	Loss *struct {
+		Stream       string   `json:"stream"` // "src -> dst"
+		SSRC         string   `json:"ssrc"`
+		Expected     uint64   `json:"expected"`
+		Received     uint64   `json:"received"`
+		Lost         int64    `json:"lost"`
+		LossPercent  float64  `json:"loss_percent"`
+		Gaps         int      `json:"gaps"`
+		LongestBurst int      `json:"longest_burst"`
+		LostSeq      []uint16 `json:"lost_seq"`
+		RouterDrops  int64    `json:"router_drops"`
+	} `json:"media.loss"`
+}
+
+// moreEvidence is what EXPECTED.md states about a must_fire finding that
+// expected.json does not hold yet.
+var moreEvidence = map[string]struct {
+	rule         string
+	reasonHeader string   // the call's Reason header (RFC 3326)
+	mentions     []string // in the finding's title or detail
+}{
+	"sip-call-failed.pcap": {rule: "sip.call-failed", reasonHeader: `Q.850;cause=17;text="User busy"`, mentions: []string{"Q.850 cause 17", "user busy"}},
+}
+
+// findingText is a finding's title and detail on one line, as checkEvidence
+// searches them.
+func findingText(f diagnose.Finding) string { return oneLine(f.Title + " " + f.Detail) }
+
+// word says whether n appears in s as a number of its own.
+func word(s string, n int) bool {
+	return regexp.MustCompile(`(^|[^\d.])` + strconv.Itoa(n) + `($|[^\d]|\.[^\d])`).MatchString(s)
+}
+
+// arrow splits "a -> b".
+func arrow(t *testing.T, s string) (string, string) {
+	t.Helper()
+	a, b, ok := strings.Cut(s, " -> ")
+	if !ok {
+		t.Fatalf("expected.json: %q is not \"src -> dst\"", s)
+	}
+	return a, b
+}
+
+func host(ap string) string {
+	if i := strings.LastIndexByte(ap, ':'); i > 0 {
+		return ap[:i]
+	}
+	return ap
+}
+
+func streamOf(r *diagnose.Report, src, dst, ssrc string) *diagnose.StreamReport {
+	for i := range r.Streams {
+		s := &r.Streams[i]
+		if s.Src == src && s.Dst == dst && (ssrc == "" || s.SSRC == ssrc) {
+			return s
+		}
+	}
+	return nil
+}
+
+func keyFrames(t *testing.T, want expectedCapture, key string) []uint64 {
+	t.Helper()
+	raw, ok := want.KeyFrames[key]
+	if !ok {
+		return nil
+	}
+	var one uint64
+	if json.Unmarshal(raw, &one) == nil {
+		return []uint64{one}
+	}
+	var many []uint64
+	if err := json.Unmarshal(raw, &many); err != nil {
+		t.Fatalf("expected.json key_frames %s: %v", key, err)
+	}
+	return many
+}
+
+// checkSIPCapture compares the JSON report of a sip-*.pcap with its entry.
+func checkSIPCapture(t *testing.T, name string, want expectedCapture, r *diagnose.Report, recs []decodeRecord) {
+	t.Helper()
+	if want.Tshark.SIPRequests == nil {
+		t.Fatalf("expected.json: a SIP capture without tshark.sip_requests")
+	}
+	if got, w := r.Stats.SIP, uint64(sum(want.Tshark.SIPRequests)+sum(want.Tshark.SIPResponses)); got != w {
+		t.Errorf("stats.sip_messages = %d, tshark counts %d SIP messages", got, w)
+	}
+	if got, w := r.Stats.RTP, uint64(want.Tshark.RTPPackets); got != w {
+		t.Errorf("stats.rtp_packets = %d, tshark counts %d RTP packets", got, w)
+	}
+	checkCalls(t, want, r)
+	checkRegistrations(t, want, r)
+	checkStreams(t, want, r)
+	checkSIPEvidence(t, name, want, r, recs)
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+var codecSpec = regexp.MustCompile(`^(\S+)/(\d+) \(payload type (\d+)\)$`)
+
+func checkCalls(t *testing.T, want expectedCapture, r *diagnose.Report) {
+	t.Helper()
+	if len(r.Calls) != len(want.Calls) {
+		t.Fatalf("%d calls, want %d", len(r.Calls), len(want.Calls))
+	}
+	for i, w := range want.Calls {
+		got := r.Calls[i]
+		outcome := w.Outcome
+		if o, ok := callOutcomes[outcome]; ok {
+			outcome = o
+		}
+		if got.Caller != w.Caller || got.Callee != w.Callee || got.Transport != w.Transport || got.Outcome != outcome {
+			t.Errorf("call %d: %s → %s %s %s, want %s → %s %s %s", i+1,
+				got.Caller, got.Callee, got.Transport, got.Outcome, w.Caller, w.Callee, w.Transport, outcome)
+		}
+		// The final status: 200 for an answered call, the must_fire
+		// sip.call-failed code for a failed one, none when unanswered.
+		var wantStatus int
+		switch outcome {
+		case "answered":
+			wantStatus = 200
+		case "failed":
+			var ev mustFire
+			if err := json.Unmarshal(want.MustFire["sip.call-failed"], &ev); err != nil || ev.ErrorCode == 0 {
+				t.Fatalf("expected.json: a failed call without a sip.call-failed error_code (%v)", err)
+			}
+			wantStatus = ev.ErrorCode
+		}
+		if got.FinalStatus != wantStatus {
+			t.Errorf("call %d: final_status %d, want %d", i+1, got.FinalStatus, wantStatus)
+		}
+		if outcome == "answered" && got.AnsweredBy != w.Callee {
+			t.Errorf("call %d: answered_by %q, want the callee %s", i+1, got.AnsweredBy, w.Callee)
+		}
+
+		// Frames: the call's INVITE, 2xx and BYE are the key frames.
+		for _, kf := range []struct {
+			key string
+			got uint64
+		}{{"invite", got.InviteFrame}, {"ok_200", got.AnsweredFrame}, {"bye", got.EndedFrame}} {
+			if fs := keyFrames(t, want, kf.key); len(fs) == 1 && kf.got != fs[0] {
+				t.Errorf("call %d: %s frame %d, want %d", i+1, kf.key, kf.got, fs[0])
+			}
+		}
+		if fs := keyFrames(t, want, "invite_sends"); len(fs) > 0 && got.InviteFrame != fs[0] {
+			t.Errorf("call %d: invite_frame %d, want the first send %d", i+1, got.InviteFrame, fs[0])
+		}
+
+		// SDP: where each side asked for media.
+		if got.Offer == nil || len(got.Offer.Media) != 1 {
+			t.Errorf("call %d: offer %+v, want one m= line at %s", i+1, got.Offer, w.CallerSDP)
+		} else if got.Offer.Media[0].Address != w.CallerSDP || got.Offer.From != w.Caller {
+			t.Errorf("call %d: offer from %s asks for media at %s, want from %s at %s", i+1, got.Offer.From, got.Offer.Media[0].Address, w.Caller, w.CallerSDP)
+		}
+		// The callee's SDP comes only with an answer; a call that failed or
+		// timed out has none, whatever the callee would have offered.
+		switch {
+		case got.Answer != nil && (len(got.Answer.Media) != 1 || got.Answer.Media[0].Address != w.CalleeSDP):
+			t.Errorf("call %d: answer %+v, want one m= line at %s", i+1, got.Answer, w.CalleeSDP)
+		case got.Answer == nil && outcome == "answered":
+			t.Errorf("call %d: answered without an SDP answer", i+1)
+		case got.Answer != nil && outcome != "answered":
+			t.Errorf("call %d: an SDP answer for a call that is %s", i+1, outcome)
+		}
+
+		m := codecSpec.FindStringSubmatch(w.Codec)
+		if m == nil {
+			t.Fatalf("expected.json: codec %q is not \"NAME/RATE (payload type N)\"", w.Codec)
+		}
+		if got.Offer != nil && len(got.Offer.Media) == 1 && !slices.Contains(got.Offer.Media[0].Codecs, m[1]) {
+			t.Errorf("call %d: offer codecs %v, want %s", i+1, got.Offer.Media[0].Codecs, m[1])
+		}
+		// Every RTP stream of these captures belongs to the call.
+		if len(got.Streams) != len(want.Tshark.Streams) {
+			t.Errorf("call %d: %d streams, tshark finds %d", i+1, len(got.Streams), len(want.Tshark.Streams))
+		}
+		for _, si := range got.Streams {
+			if si < 0 || si >= len(r.Streams) {
+				t.Errorf("call %d: stream index %d of %d streams", i+1, si, len(r.Streams))
+				continue
+			}
+			s := r.Streams[si]
+			if s.CallID != got.CallID {
+				t.Errorf("call %d: stream %s → %s has call_id %q, want %q", i+1, s.Src, s.Dst, s.CallID, got.CallID)
+			}
+			if s.Codec != m[1] || strconv.Itoa(int(s.ClockRate)) != m[2] || strconv.Itoa(int(s.PT)) != m[3] || s.Media != "audio" {
+				t.Errorf("call %d: stream %s → %s is %s %s/%d pt %d, want audio %s", i+1, s.Src, s.Dst, s.Media, s.Codec, s.ClockRate, s.PT, w.Codec)
+			}
+		}
+	}
+}
+
+func checkRegistrations(t *testing.T, want expectedCapture, r *diagnose.Report) {
+	t.Helper()
+	if len(r.Registrations) != len(want.Registrations) {
+		t.Fatalf("%d registrations, want %d", len(r.Registrations), len(want.Registrations))
+	}
+	for i, w := range want.Registrations {
+		got := r.Registrations[i]
+		if got.Client != w.Client || got.Registrar != w.Registrar || got.Transport != w.Transport || got.Outcome != w.Outcome {
+			t.Errorf("registration %d: %s → %s %s %s, want %s → %s %s %s", i+1,
+				got.Client, got.Registrar, got.Transport, got.Outcome, w.Client, w.Registrar, w.Transport, w.Outcome)
+		}
+		if got.AOR != w.AOR || got.Username != w.User || got.Realm != w.Realm {
+			t.Errorf("registration %d: %s user %q realm %q, want %s user %q realm %q", i+1, got.AOR, got.Username, got.Realm, w.AOR, w.User, w.Realm)
+		}
+		if (got.Expires == nil) != (w.Expires == nil) || got.Expires != nil && *got.Expires != *w.Expires {
+			t.Errorf("registration %d: expires %v, want %v", i+1, derefInt(got.Expires), derefInt(w.Expires))
+		}
+		// One attempt per REGISTER, each answered by the response tshark
+		// counts.
+		if got.Attempts != want.Tshark.SIPRequests["REGISTER"] || len(got.AttemptLog) != got.Attempts {
+			t.Errorf("registration %d: %d attempts (%d detailed), tshark counts %d REGISTERs", i+1, got.Attempts, len(got.AttemptLog), want.Tshark.SIPRequests["REGISTER"])
+		}
+		for j, a := range got.AttemptLog {
+			if a.Authenticated != (j > 0) {
+				t.Errorf("registration %d attempt %d: authenticated %v; only the first REGISTER is sent without credentials", i+1, j+1, a.Authenticated)
+			}
+		}
+	}
+}
+
+func derefInt(p *int) string {
+	if p == nil {
+		return "none"
+	}
+	return strconv.Itoa(*p)
+}
+
+// checkStreams compares the report's RTP streams with tshark's rtp,streams.
+func checkStreams(t *testing.T, want expectedCapture, r *diagnose.Report) {
+	t.Helper()
+	if len(r.Streams) != want.Tshark.RTPStreams || len(want.Tshark.Streams) != want.Tshark.RTPStreams {
+		t.Errorf("%d streams, tshark finds %d (%d listed)", len(r.Streams), want.Tshark.RTPStreams, len(want.Tshark.Streams))
+	}
+	for _, w := range want.Tshark.Streams {
+		got := streamOf(r, w.Src, w.Dst, w.SSRC)
+		if got == nil {
+			t.Errorf("no stream %s → %s SSRC %s", w.Src, w.Dst, w.SSRC)
+			continue
+		}
+		if got.Packets != w.Packets || got.Lost != w.Lost || got.Expected != w.Packets+uint64(w.Lost) || got.Transport != "udp" {
+			t.Errorf("stream %s → %s: %d packets of %d expected, %d lost over %s; tshark: %d packets, %d lost over udp",
+				w.Src, w.Dst, got.Packets, got.Expected, got.Lost, got.Transport, w.Packets, w.Lost)
+		}
+		if !dscpEqual(got.DSCP, w.DSCP) {
+			t.Errorf("stream %s → %s: DSCP %v, tshark %v", w.Src, w.Dst, got.DSCP, w.DSCP)
+		}
+	}
+}
+
+func dscpEqual(got map[string]uint64, want map[string]int) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for k, v := range want {
+		if got[k] != uint64(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkSIPEvidence checks the evidence block against the findings of
+// must_fire rules, and what EXPECTED.md adds (moreEvidence).
+func checkSIPEvidence(t *testing.T, name string, want expectedCapture, r *diagnose.Report, recs []decodeRecord) {
+	t.Helper()
+	for rule := range want.Evidence {
+		if _, ok := want.MustFire[rule]; !ok {
+			t.Errorf("expected.json: evidence for %s, which is not in must_fire", rule)
+		}
+	}
+	raw, err := json.Marshal(want.Evidence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev sipEvidence
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		t.Fatalf("expected.json evidence: %v (teach golden_sip_test.go the new evidence)", err)
+	}
+	// The finding of a rule, which the must_fire check has required to be
+	// exactly one.
+	finding := func(rule string) (diagnose.Finding, string, bool) {
+		fs := findingsOf(r, rule)
+		if len(fs) == 0 {
+			return diagnose.Finding{}, "", false
+		}
+		return fs[0], findingText(fs[0]), true
+	}
+	mention := func(rule, text, what, s string) {
+		t.Helper()
+		if !strings.Contains(text, s) {
+			t.Errorf("%s: %s %q not in title or detail: %s", rule, what, s, text)
+		}
+	}
+	number := func(rule, text, what string, n int) {
+		t.Helper()
+		if !word(text, n) {
+			t.Errorf("%s: %s %d not in title or detail: %s", rule, what, n, text)
+		}
+	}
+	cite := func(rule string, f diagnose.Finding, what string, frames ...uint64) {
+		t.Helper()
+		for _, fr := range frames {
+			if !slices.Contains(f.Frames, fr) {
+				t.Errorf("%s: %s frame %d not among the frames cited %v", rule, what, fr, f.Frames)
+			}
+		}
+	}
+
+	if e := ev.OneWay; e != nil {
+		const rule = "media.one-way"
+		if f, text, ok := finding(rule); ok {
+			mention(rule, text, "silent side", "nothing from the "+e.SilentSide)
+			if !slices.Contains(f.Endpoints, e.SilentParty) {
+				t.Errorf("%s: silent party %s not in the endpoints %v", rule, e.SilentParty, f.Endpoints)
+			}
+			mention(rule, text, "where the silent side's media should have gone", "should have reached "+e.ShouldHaveReached)
+			mention(rule, text, "SDP frame", fmt.Sprintf("(frame %d)", e.SDPFrame))
+			cite(rule, f, "SDP", e.SDPFrame)
+			mention(rule, text, "flowing direction", e.Flowing.Src+" → "+e.Flowing.Dst)
+			number(rule, text, "packets flowing", e.Flowing.Packets)
+			if s := streamOf(r, e.Flowing.Src, e.Flowing.Dst, ""); s == nil || s.Packets != uint64(e.Flowing.Packets) {
+				t.Errorf("%s: no stream of %d packets %s → %s", rule, e.Flowing.Packets, e.Flowing.Src, e.Flowing.Dst)
+			}
+			if s := streamOf(r, e.SilentParty, e.Flowing.Src, ""); s != nil {
+				t.Errorf("%s: the silent side sent %d packets", rule, s.Packets)
+			}
+			// NAT is claimed only with evidence of it: not when
+			// sip.nat-address-mismatch is to stay silent.
+			if slices.Contains(want.MustNotFire, "sip.nat-address-mismatch") && (strings.Contains(text, "behind NAT") || strings.Contains(text, "NAT sits")) {
+				t.Errorf("%s: claims NAT on a capture without any: %s", rule, text)
+			}
+		}
+	}
+	if e := ev.DSCP; e != nil {
+		const rule = "dscp.missing"
+		if n := len(findingsOf(r, rule)); n != e.Findings {
+			t.Errorf("%s: %d findings, want %d", rule, n, e.Findings)
+		}
+		if f, text, ok := finding(rule); ok {
+			src, dst := arrow(t, e.Flow)
+			mention(rule, text, "flow", "from "+src+" to "+dst)
+			for _, ep := range []string{src, dst} {
+				if !slices.Contains(f.Endpoints, ep) {
+					t.Errorf("%s: %s not in the endpoints %v", rule, ep, f.Endpoints)
+				}
+			}
+			mention(rule, strings.ToLower(text), "class", e.Class)
+			number(rule, text, "expected DSCP", e.ExpectedDSCP)
+			for _, v := range slices.Sorted(maps.Keys(e.DSCPCounts)) {
+				d, err := strconv.Atoi(v)
+				if err != nil {
+					t.Fatalf("expected.json: DSCP %q", v)
+				}
+				number(rule, text, "DSCP value", d)
+				number(rule, text, "packets with DSCP "+v, e.DSCPCounts[v])
+			}
+			if s := streamOf(r, src, dst, ""); s == nil {
+				t.Errorf("%s: no stream %s → %s", rule, src, dst)
+			} else if !dscpEqual(s.DSCP, e.DSCPCounts) {
+				t.Errorf("%s: stream %s → %s DSCP %v, want %v", rule, src, dst, s.DSCP, e.DSCPCounts)
+			}
+			if got := strings.Contains(text, "is re-marked:"); got != e.Remarking {
+				t.Errorf("%s: says partial re-marking %v, want %v: %s", rule, got, e.Remarking, text)
+			}
+		}
+	}
+	if e := ev.Auth; e != nil {
+		const rule = "sip.auth-failure"
+		if f, text, ok := finding(rule); ok {
+			mention(rule, text, "user", strconv.Quote(e.User))
+			mention(rule, text, "realm", strconv.Quote(e.Realm))
+			if e.NonceChanged {
+				mention(rule, text, "nonce", "new nonce")
+			} else {
+				mention(rule, text, "nonce", "nonce was unchanged")
+			}
+			if !e.Stale && strings.Contains(text, "said stale=true") {
+				t.Errorf("%s: says stale=true, which no challenge had: %s", rule, text)
+			}
+			// The nonces are in the frames cited: the challenge's, then
+			// one per rejection.
+			var mf mustFire
+			json.Unmarshal(want.MustFire[rule], &mf)
+			rejections := keyFrames(t, want, "rejections_401")
+			if len(e.Nonces) != mf.Attempts+1 || len(rejections) != mf.Attempts {
+				t.Fatalf("expected.json: %d nonces and %d rejections for %d attempts", len(e.Nonces), len(rejections), mf.Attempts)
+			}
+			cite(rule, f, "challenge (first nonce)", keyFrames(t, want, "challenge_401")...)
+			cite(rule, f, "rejection (later nonces)", rejections...)
+			if distinct := len(slices.Compact(slices.Sorted(slices.Values(e.Nonces)))); (distinct > 1) != e.NonceChanged {
+				t.Fatalf("expected.json: nonces %v with nonce_changed %v", e.Nonces, e.NonceChanged)
+			}
+		}
+	}
+	if e := ev.NAT; e != nil {
+		const rule = "sip.nat-address-mismatch"
+		if f, text, ok := finding(rule); ok {
+			if !slices.Contains(f.Endpoints, e.Source) {
+				t.Errorf("%s: source %s not in the endpoints %v", rule, e.Source, f.Endpoints)
+			}
+			mention(rule, text, "source", "SIP from "+host(e.Source))
+			mention(rule, text, "Via sent-by", host(e.ViaSentBy))
+			mention(rule, text, "where", "Via")
+			mention(rule, text, "Contact", host(e.Contact))
+			mention(rule, text, "where", "Contact")
+			mention(rule, text, "SDP c=", "SDP c=")
+			mention(rule, text, "SDP c= address", e.SDPC)
+			from, to := arrow(t, e.MediaSentTo)
+			mention(rule, text, "where the far end sends media", "audio to "+to)
+			if s := streamOf(r, from, to, ""); s == nil {
+				t.Errorf("%s: no stream %s → %s", rule, from, to)
+			}
+			cite(rule, f, "private Via", e.FramesWithPrivateVia...)
+			mention(rule, text, "Via count", fmt.Sprintf("in the Via of %d messages", len(e.FramesWithPrivateVia)))
+		}
+	}
+	if e := ev.Loss; e != nil {
+		const rule = "media.loss"
+		if f, text, ok := finding(rule); ok {
+			src, dst := arrow(t, e.Stream)
+			mention(rule, text, "stream", "from "+src+" to "+dst)
+			mention(rule, text, "SSRC", e.SSRC)
+			mention(rule, text, "lost of expected", fmt.Sprintf("%d of %d", e.Lost, e.Expected))
+			mention(rule, text, "loss", strconv.FormatFloat(e.LossPercent, 'f', 1, 64)+" %")
+			number(rule, text, "packets received", int(e.Received))
+			mention(rule, text, "gaps", fmt.Sprintf("%d gaps", e.Gaps))
+			number(rule, text, "longest burst", e.LongestBurst)
+			for _, ep := range []string{src, dst} {
+				if !slices.Contains(f.Endpoints, ep) {
+					t.Errorf("%s: %s not in the endpoints %v", rule, ep, f.Endpoints)
+				}
+			}
+			s := streamOf(r, src, dst, e.SSRC)
+			switch {
+			case s == nil:
+				t.Errorf("%s: no stream %s", rule, e.Stream)
+			case s.Expected != e.Expected || s.Packets != e.Received || s.Lost != e.Lost || s.LossBursts != e.Gaps || s.MaxLossBurst != e.LongestBurst ||
+				math.Abs(s.LossPercent-e.LossPercent) >= 0.05:
+				t.Errorf("%s: stream %s: %d of %d received, %d lost (%.3f %%) in %d gaps, longest %d; want %d of %d, %d (%.1f %%) in %d, longest %d",
+					rule, e.Stream, s.Packets, s.Expected, s.Lost, s.LossPercent, s.LossBursts, s.MaxLossBurst,
+					e.Received, e.Expected, e.Lost, e.LossPercent, e.Gaps, e.LongestBurst)
+			}
+			if e.RouterDrops != e.Lost {
+				t.Errorf("expected.json: router dropped %d, tshark lost %d", e.RouterDrops, e.Lost)
+			}
+			// The lost sequence numbers: the holes in the decode records.
+			seen := map[uint16]bool{}
+			var lo, hi uint16 = math.MaxUint16, 0
+			for _, rec := range recs {
+				if rec.RTP != nil && rec.Src == src && rec.Dst == dst && fmt.Sprintf("0x%08x", rec.RTP.SSRC) == e.SSRC {
+					seen[rec.RTP.Seq] = true
+					lo, hi = min(lo, rec.RTP.Seq), max(hi, rec.RTP.Seq)
+				}
+			}
+			var missing []uint16
+			for q := int(lo); q <= int(hi); q++ {
+				if !seen[uint16(q)] {
+					missing = append(missing, uint16(q))
+				}
+			}
+			if !slices.Equal(missing, e.LostSeq) {
+				t.Errorf("%s: decode records miss sequence numbers %v, want %v", rule, missing, e.LostSeq)
+			}
+		}
+	}
+
+	if more, ok := moreEvidence[name]; ok {
+		_, text, ok := finding(more.rule)
+		if !ok {
+			t.Fatalf("moreEvidence names %s, which did not fire", more.rule)
+		}
+		for _, s := range more.mentions {
+			mention(more.rule, text, "EXPECTED.md evidence", s)
+		}
+		if more.reasonHeader != "" {
+			if len(r.Calls) != 1 || r.Calls[0].ReasonHeader != more.reasonHeader {
+				t.Errorf("calls: %+v, want one with reason_header %q", r.Calls, more.reasonHeader)
+			}
+		}
+	}
+}
+
+// sipKeyFrames says what the decode record of each SIP key frame of
+// expected.json is: a request method or a response status.
+var sipKeyFrames = map[string]string{
+	"invite": "INVITE", "invite_sends": "INVITE", "ack": "ACK", "bye": "BYE",
+	"register": "REGISTER", "register_with_credentials": "REGISTER", "attempts": "REGISTER",
+	"trying_100": "100", "ringing_180": "180", "ok_200": "200", "bye_200": "200", "busy_486": "486",
+	"challenge_401": "401", "rejections_401": "401",
+	// TCP segments without SIP: no record.
+	"tcp_syn": "", "fin": "",
+}
+
+// checkSIPDecode compares the decode records of a sip-*.pcap with tshark's
+// counts: SIP requests by method and responses by status, retransmissions,
+// RTP packets (all, and those at SDP endpoints) and RTP streams.
+func checkSIPDecode(t *testing.T, want expectedCapture, recs []decodeRecord) {
+	t.Helper()
+	requests, responses := map[string]int{}, map[string]int{}
+	seen := map[string]bool{}
+	retransmissions := 0
+	byFrame := map[uint64][]decodeRecord{}
+	type streamKey struct{ src, dst, ssrc string }
+	rtpPackets := map[streamKey]int{}
+	rtpDSCP := map[streamKey]map[string]uint64{}
+	var rtpAll, rtpAtSDP int
+	sdpEndpoints := map[string]bool{}
+	for _, c := range want.Calls {
+		sdpEndpoints[c.CallerSDP], sdpEndpoints[c.CalleeSDP] = true, true
+	}
+	var transports []string
+	for _, r := range recs {
+		byFrame[r.Frame] = append(byFrame[r.Frame], r)
+		switch {
+		case r.SIP != nil:
+			what := r.SIP.Method
+			if what != "" {
+				requests[what]++
+			} else {
+				what = strconv.Itoa(r.SIP.Status)
+				responses[what]++
+			}
+			// A retransmission repeats the message of its transaction
+			// (RFC 3261 §17): same branch, CSeq and method or status.
+			key := fmt.Sprint(r.SIP.CallID, r.SIP.Branch, r.SIP.CSeq.Number, r.SIP.CSeq.Method, what, r.Src)
+			if seen[key] {
+				retransmissions++
+			}
+			seen[key] = true
+			if !slices.Contains(transports, r.Transport) {
+				transports = append(transports, r.Transport)
+			}
+		case r.RTP != nil:
+			rtpAll++
+			if sdpEndpoints[r.Src] || sdpEndpoints[r.Dst] {
+				rtpAtSDP++
+			}
+			k := streamKey{r.Src, r.Dst, fmt.Sprintf("0x%08x", r.RTP.SSRC)}
+			rtpPackets[k]++
+			if rtpDSCP[k] == nil {
+				rtpDSCP[k] = map[string]uint64{}
+			}
+			rtpDSCP[k][strconv.Itoa(int(r.DSCP))]++
+		case r.STUN != nil || r.Channel != nil || r.RTCP != nil:
+			t.Errorf("frame %d: a %s record in a capture of SIP and RTP only", r.Frame, r.Proto)
+		}
+	}
+	if !mapsEqual(requests, want.Tshark.SIPRequests) {
+		t.Errorf("SIP requests by method:\n got  %v\n want %v", requests, want.Tshark.SIPRequests)
+	}
+	if !mapsEqual(responses, want.Tshark.SIPResponses) {
+		t.Errorf("SIP responses by status:\n got  %v\n want %v", responses, want.Tshark.SIPResponses)
+	}
+	if retransmissions != want.Tshark.SIPRetransmissions {
+		t.Errorf("%d SIP retransmissions in the records, tshark flags %d", retransmissions, want.Tshark.SIPRetransmissions)
+	}
+	if len(want.Calls) > 0 && !slices.Equal(transports, []string{want.Calls[0].Transport}) {
+		t.Errorf("SIP over %v, want %s", transports, want.Calls[0].Transport)
+	}
+
+	if rtpAll != want.Tshark.RTPPackets {
+		t.Errorf("%d rtp records, tshark finds %d RTP packets with its heuristic", rtpAll, want.Tshark.RTPPackets)
+	}
+	if rtpAtSDP != want.Tshark.RTPFromSDP {
+		t.Errorf("%d rtp records to or from an SDP endpoint %v, tshark finds %d from the SDP alone", rtpAtSDP, slices.Sorted(maps.Keys(sdpEndpoints)), want.Tshark.RTPFromSDP)
+	}
+	if len(rtpPackets) != want.Tshark.RTPStreams {
+		t.Errorf("rtp records in %d streams (5-tuple and SSRC), tshark finds %d", len(rtpPackets), want.Tshark.RTPStreams)
+	}
+	for _, w := range want.Tshark.Streams {
+		k := streamKey{w.Src, w.Dst, w.SSRC}
+		if uint64(rtpPackets[k]) != w.Packets || !dscpEqual(rtpDSCP[k], w.DSCP) {
+			t.Errorf("rtp records %s → %s SSRC %s: %d packets, DSCP %v; tshark %d, %v", w.Src, w.Dst, w.SSRC, rtpPackets[k], rtpDSCP[k], w.Packets, w.DSCP)
+		}
+	}
+
+	for _, key := range slices.Sorted(maps.Keys(want.KeyFrames)) {
+		what, ok := sipKeyFrames[key]
+		if !ok {
+			t.Errorf("expected.json: key frame %q unknown to golden_sip_test.go", key)
+			continue
+		}
+		if what == "" {
+			continue
+		}
+		for _, fr := range keyFrames(t, want, key) {
+			rs := byFrame[fr]
+			if len(rs) != 1 || rs[0].SIP == nil {
+				t.Errorf("key frame %s (%d): %d records, want one SIP %s", key, fr, len(rs), what)
+				continue
+			}
+			got := rs[0].SIP.Method
+			if got == "" {
+				got = strconv.Itoa(rs[0].SIP.Status)
+			}
+			if got != what {
+				t.Errorf("key frame %s (%d) is SIP %s, want %s", key, fr, got, what)
+			}
+			// The offer rides on the INVITE in every call here.
+			if (key == "invite" || key == "invite_sends") && !rs[0].SIP.SDP {
+				t.Errorf("key frame %s (%d): INVITE without SDP", key, fr)
+			}
+		}
+	}
+}
