@@ -74,6 +74,8 @@ func TestDecodeUDPDoesNotAllocate(t *testing.T) {
 		{KindRTCP, ether(t, udpIP(t, client, server, rtcp, 0))},
 		{KindChannelData, ether(t, udpIP(t, client, server, channelData(0x4000, rtp, false), 0))},
 		{KindSIP, ether(t, udpIP(t, client, server, invite, 0))},
+		// A DTLS application data record (a WebRTC data channel).
+		{KindDTLS, ether(t, udpIP(t, client, server, append([]byte{23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 40}, make([]byte, 40)...), 0))},
 	} {
 		rec := &capture.Record{Frame: 2, Time: t0, LinkType: capture.LinkEthernet, Data: c.frame, OrigLen: len(c.frame)}
 		var got Kind

@@ -7,6 +7,7 @@ import (
 	"github.com/callscope/callscope/decode/rtp"
 	"github.com/callscope/callscope/decode/sip"
 	"github.com/callscope/callscope/decode/stun"
+	"github.com/callscope/callscope/decode/tls"
 )
 
 // Options bounds the state a Decoder keeps. A zero field takes its default.
@@ -30,6 +31,12 @@ type Options struct {
 	// ChannelData guess believable on their flows.
 	MaxSTUNEndpoints int           // default 8192
 	STUNEndpointTTL  time.Duration // default 15 min (TURN channels live 10, RFC 8656 §12)
+
+	// DTLS associations (UDP 5-tuples that carried DTLS), kept to
+	// reassemble handshake messages fragmented across datagrams; an
+	// association silent for TCPIdleTimeout is forgotten.
+	MaxDTLSAssociations int // default 1024
+	MaxDTLSBytes        int // fragments buffered by all of them; default 8 MiB
 }
 
 func (o Options) withDefaults() Options {
@@ -60,6 +67,12 @@ func (o Options) withDefaults() Options {
 	if o.STUNEndpointTTL <= 0 {
 		o.STUNEndpointTTL = 15 * time.Minute
 	}
+	if o.MaxDTLSAssociations <= 0 {
+		o.MaxDTLSAssociations = 1024
+	}
+	if o.MaxDTLSBytes <= 0 {
+		o.MaxDTLSBytes = 8 << 20
+	}
 	return o
 }
 
@@ -78,6 +91,7 @@ type Decoder struct {
 	frags     defragmenter
 	tcp       tcpTable
 	endpoints endpointSet
+	dtls      dtlsTable
 
 	// Per-packet scratch, reset by Decode.
 	pkt       Packet
@@ -90,6 +104,9 @@ type Decoder struct {
 	stunMsg   stun.Message
 	sipMsg    sip.Message
 	rtcp      rtp.Compound
+	tlsParser tls.Parser
+	tlsMsg    tls.Message
+	tcpCur    *tcpConn // the connection of the segment being framed
 }
 
 // NewDecoder returns a Decoder with default limits.
@@ -102,6 +119,7 @@ func NewDecoderWithOptions(o Options) *Decoder {
 	d.frags.init(o)
 	d.tcp.init(o)
 	d.endpoints.init(o.MaxSTUNEndpoints, o.STUNEndpointTTL)
+	d.dtls.init(o)
 	return d
 }
 
@@ -118,6 +136,7 @@ func (d *Decoder) Decode(rec *capture.Record, emit func(*Message)) {
 
 	d.frags.expire(rec.Time, &d.stats)
 	d.tcp.expire(rec.Time)
+	d.dtls.expire(rec.Time)
 
 	d.link(rec.LinkType, rec.Data, emit)
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/callscope/callscope/decode/capture"
+	"github.com/callscope/callscope/decode/tls"
 )
 
 // fuzzRecordSeparator splits a fuzz input into several records, so that
@@ -36,6 +37,23 @@ func FuzzDecoder(f *testing.F) {
 		tcpIP(f, client, server, 500+uint32(2*len(refresh)-6), tcpACK, channelData(0x4000, []byte("x"), true)),
 		tcpIP(f, server, client, 9, tcpACK, cat(rfc4571(refresh), rfc4571(refresh))),
 	}, fuzzRecordSeparator), uint16(capture.LinkIPv4))
+	// A TLS ClientHello over TCP split mid-record, a reply, and DTLS
+	// datagrams: a whole ClientHello and the first fragment of a
+	// certificate.
+	tlsHello := []byte{22, 3, 1, 0, 42, 1, 0, 0, 38, 3, 3}
+	tlsHello = append(tlsHello, make([]byte, 36)...)
+	dtlsHello := []byte{22, 0xfe, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12 + 39, 1, 0, 0, 39, 0, 0, 0, 0, 0, 0, 0, 39, 0xfe, 0xfd}
+	dtlsHello = append(dtlsHello, make([]byte, 37)...)
+	dtlsCert := []byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1, 0, 12 + 4, 11, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 4, 0, 0, 0xfc, 0}
+	f.Add(bytes.Join([][]byte{
+		tcpIP(f, client, server, 1, tcpSYN, nil),
+		tcpIP(f, client, server, 2, tcpACK, tlsHello[:20]),
+		tcpIP(f, client, server, 22, tcpACK, cat(tlsHello[20:], []byte{23, 3, 3, 0, 2, 0, 0, 21, 3, 3})),
+		tcpIP(f, server, client, 1, tcpACK, []byte{21, 3, 3, 0, 2, 2, 40, 23, 3, 3, 0, 1, 0}),
+		udpIP(f, client, server, dtlsHello, 0),
+		udpIP(f, server, client, dtlsCert, 0),
+		udpIP(f, server, client, []byte{0x2c, 0, 1, 0, 3, 1, 2, 3}, 0),
+	}, fuzzRecordSeparator), uint16(capture.LinkIPv4))
 	f.Fuzz(func(t *testing.T, data []byte, link uint16) {
 		opts := Options{MaxFragDatagrams: 4, MaxFragBytes: 4096, MaxTCPStreams: 4,
 			MaxStreamBytes: 512, MaxTCPBytes: 1500, MaxSTUNEndpoints: 4}
@@ -61,6 +79,13 @@ func FuzzDecoder(f *testing.F) {
 			case KindRTCP:
 				if m.RTCP == nil || m.RTCP.N == 0 || m.Transport != UDP {
 					t.Fatalf("RTCP %+v over %v", m.RTCP, m.Transport)
+				}
+			case KindTLS, KindDTLS:
+				if m.TLS == nil || (m.Kind == KindTLS) != (m.Transport == TCP) || len(m.TLS.ContentTypes)+m.TLS.Ciphertexts == 0 {
+					t.Fatalf("%v message over %v: %+v", m.Kind, m.Transport, m.TLS)
+				}
+				if len(m.TLS.Certificates) > tls.MaxChain {
+					t.Fatalf("%d certificates", len(m.TLS.Certificates))
 				}
 			case KindICMPError:
 				if !m.ICMP.QuotedSrc.IsValid() || m.ICMP.QuotedTransport == 0 {
@@ -105,7 +130,11 @@ func checkTCPBudget(t *testing.T, d *Decoder) {
 	for _, c := range d.tcp.conns {
 		for i := range c.half {
 			h := &c.half[i]
-			if n := cap(h.buf) + cap(h.head) + h.pendingBytes; n != h.held {
+			n := cap(h.buf) + cap(h.head) + h.pendingBytes
+			if h.tls != nil {
+				n += h.tls.conn.Held(int(h.dir))
+			}
+			if n != h.held {
 				t.Fatalf("half holds %d bytes, accounted %d", n, h.held)
 			}
 			sum += h.held

@@ -9,6 +9,7 @@ import (
 
 	"github.com/callscope/callscope/decode/sip"
 	"github.com/callscope/callscope/decode/stun"
+	"github.com/callscope/callscope/decode/tls"
 )
 
 // AppendRecord appends m as one line of `callscope decode` output: a JSON
@@ -29,6 +30,13 @@ import (
 // "timestamp","pt","marker"}; RTCP "proto":"rtcp" and "rtcp":{"types"}, the
 // packet types of the compound in order.
 //
+// TLS gives "proto":"tls" and DTLS "proto":"dtls", with "tls" or "dtls":
+// {"version" (the first record's version field: "TLS 1.2", "DTLS 1.2", or
+// hex), "content_types" and "handshake" (numbers, per record and per
+// handshake message or DTLS fragment), then "sni" when a ClientHello
+// named a server, "alert":{"level","description"} when an alert was
+// readable and "encrypted":true when records could not be read}.
+//
 // An "rtp" record says only that a datagram parses as RTP where RFC 7983
 // leaves the first byte to RTP, on any port: unsignalled UDP of other
 // protocols passes that test too. The analyzer's streams are stricter
@@ -41,11 +49,11 @@ import (
 // escaped by appendJSONString.
 func AppendRecord(dst []byte, m *Message) []byte {
 	switch m.Kind {
-	case KindSTUN, KindChannelData, KindSIP, KindRTP, KindRTCP:
+	case KindSTUN, KindChannelData, KindSIP, KindRTP, KindRTCP, KindTLS, KindDTLS:
 	default:
 		return dst
 	}
-	if m.Kind == KindSIP && m.SIP == nil || m.Kind == KindRTCP && m.RTCP == nil || m.Kind == KindSTUN && m.STUN == nil {
+	if (m.Kind == KindTLS || m.Kind == KindDTLS) && m.TLS == nil || m.Kind == KindSIP && m.SIP == nil || m.Kind == KindRTCP && m.RTCP == nil || m.Kind == KindSTUN && m.STUN == nil {
 		return dst
 	}
 	dst = append(dst, `{"frame":`...)
@@ -121,8 +129,52 @@ func AppendRecord(dst []byte, m *Message) []byte {
 			dst = strconv.AppendUint(dst, uint64(m.RTCP.Packets[i].Type), 10)
 		}
 		dst = append(dst, "]}"...)
+	case KindTLS:
+		dst = appendTLSRecord(dst, `,"proto":"tls","tls":{"version":"`, m.TLS)
+	case KindDTLS:
+		dst = appendTLSRecord(dst, `,"proto":"dtls","dtls":{"version":"`, m.TLS)
 	}
 	return append(dst, "}\n"...)
+}
+
+func appendTLSRecord(dst []byte, head string, t *tls.Message) []byte {
+	dst = append(dst, head...)
+	dst = tls.AppendVersionName(dst, t.RecordVersion)
+	dst = append(dst, `","content_types":[`...)
+	for i, c := range t.ContentTypes {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendUint(dst, uint64(c), 10)
+	}
+	dst = append(dst, `],"handshake":[`...)
+	for i, h := range t.Handshakes {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendUint(dst, uint64(h), 10)
+	}
+	dst = append(dst, ']')
+	if ch := t.ClientHello; ch != nil && ch.SNI != "" {
+		dst = append(dst, `,"sni":`...)
+		dst = appendJSONString(dst, ch.SNI)
+	}
+	if a := t.Alert; a != nil {
+		dst = append(dst, `,"alert":{"level":"`...)
+		switch a.Level {
+		case tls.AlertWarning, tls.AlertFatal:
+			dst = append(dst, tls.AlertLevelName(a.Level)...)
+		default:
+			dst = strconv.AppendUint(dst, uint64(a.Level), 10)
+		}
+		dst = append(dst, `","description":"`...)
+		dst = tls.AppendAlertName(dst, a.Description)
+		dst = append(dst, `"}`...)
+	}
+	if t.Encrypted {
+		dst = append(dst, `,"encrypted":true`...)
+	}
+	return append(dst, '}')
 }
 
 // appendAddrPort writes ip:port, IPv6 as [ip]:port (netip's form, which
@@ -187,7 +239,7 @@ func hasSDP(s *sip.Message) bool {
 // byte that is not part of valid UTF-8 becomes U+FFFD, as encoding/json
 // does, so that every record stays valid JSON. U+2028 and U+2029 are
 // escaped too, for consumers that embed the records in JavaScript.
-func appendJSONString(dst, b []byte) []byte {
+func appendJSONString[T ~string | ~[]byte](dst []byte, b T) []byte {
 	const hexDigits = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
@@ -215,7 +267,7 @@ func appendJSONString(dst, b []byte) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRune(b[i:])
+		r, size := decodeRune(b[i:])
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, b[start:i]...)
 			dst = append(dst, `\ufffd`...)
@@ -234,4 +286,11 @@ func appendJSONString(dst, b []byte) []byte {
 	}
 	dst = append(dst, b[start:]...)
 	return append(dst, '"')
+}
+
+// decodeRune is utf8.DecodeRune for a string or a byte slice, without
+// converting (and copying) either.
+func decodeRune[T ~string | ~[]byte](b T) (rune, int) {
+	var buf [utf8.UTFMax]byte
+	return utf8.DecodeRune(buf[:copy(buf[:], b)])
 }

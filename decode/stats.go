@@ -22,7 +22,16 @@ type Stats struct {
 	SIP              uint64            `json:"sip_messages"`
 	RTP              uint64            `json:"rtp_packets"`  // datagrams that parse as RTP (KindRTP): not a count of media
 	RTCP             uint64            `json:"rtcp_packets"` // compound RTCP datagrams
-	Malformed        uint64            `json:"malformed"`
+	// TLS counts KindTLS messages (TCP segments that completed records
+	// worth reading) and TLSRecords the records they held; DTLS and
+	// DTLSRecords the same for datagrams. Certificates counts certificates
+	// read from Certificate messages of either.
+	TLS          uint64 `json:"tls_messages"`
+	TLSRecords   uint64 `json:"tls_records"`
+	DTLS         uint64 `json:"dtls_messages"`
+	DTLSRecords  uint64 `json:"dtls_records"`
+	Certificates uint64 `json:"certificates"`
+	Malformed    uint64 `json:"malformed"`
 	// MalformedFrames lists the first MaxListedFrames frames that held a
 	// message callscope recognized but could not decode.
 	MalformedFrames []uint64 `json:"malformed_frames,omitempty"`

@@ -9,6 +9,7 @@ import (
 
 	"github.com/callscope/callscope/decode/sip"
 	"github.com/callscope/callscope/decode/stun"
+	"github.com/callscope/callscope/decode/tls"
 )
 
 // TCP reassembly.
@@ -53,6 +54,7 @@ const (
 	modeClassic                 // as modeSTUN, RFC 3489 messages without the magic cookie
 	modeRFC4571                 // 2-byte length before every frame (RFC 4571, ICE-TCP RFC 6544 §3)
 	modeSIP                     // SIP messages framed by Content-Length, CRLF keep-alives between (RFC 3261 §18.3, RFC 5626 §3.5.1)
+	modeTLS                     // TLS records framed by their header (RFC 8446 §5.1), see tlsstream.go
 	modeHunting                 // start not seen or framing lost: each segment's start is tested for a frame; nothing is buffered
 	modeIgnored                 // began as something else, ended, or carries RFC 6062 data: nothing is buffered any more
 )
@@ -78,12 +80,17 @@ type tcpHalf struct {
 	pending      []tcpSegment
 	pendingBytes int
 	held         int // bytes of buffers counted against MaxTCPBytes
+	// tls is the connection's TLS state, shared by both directions once
+	// either is modeTLS; dir is this direction's index in it.
+	tls *tcpTLS
+	dir uint8
 }
 
 type tcpConn struct {
 	key  tcpKey
 	last time.Time
 	half [2]tcpHalf // [0]: a to b, [1]: b to a
+	tls  *tcpTLS    // set when a direction began with a TLS ClientHello
 }
 
 type tcpTable struct {
@@ -109,6 +116,9 @@ func (t *tcpTable) remove(c *tcpConn) {
 // account brings h's share of the global budget up to date.
 func (t *tcpTable) account(h *tcpHalf) {
 	n := cap(h.buf) + cap(h.head) + h.pendingBytes
+	if h.tls != nil {
+		n += h.tls.conn.Held(int(h.dir))
+	}
 	t.used += n - h.held
 	h.held = n
 }
@@ -185,6 +195,7 @@ func (d *Decoder) tcpSegment(src, dst netip.Addr, b []byte, emit func(*Message))
 		d.stats.TCPStreams++
 	}
 	c.last = d.pkt.Time
+	d.tcpCur = c
 	h := &c.half[dir]
 	if syn {
 		if h.seqKnown && h.next != seq+1 {
@@ -253,7 +264,7 @@ func (d *Decoder) evictHalf(h *tcpHalf) {
 	switch h.mode {
 	case modeNew:
 		h.mode = modeHunting
-	case modeSTUN, modeClassic, modeRFC4571, modeSIP:
+	case modeSTUN, modeClassic, modeRFC4571, modeSIP, modeTLS:
 		h.resync = true
 	}
 	d.tcp.account(h)
@@ -266,6 +277,9 @@ func (h *tcpHalf) reset() {
 
 func (h *tcpHalf) release() {
 	h.buf, h.pending, h.pendingBytes, h.skip, h.head = nil, nil, 0, 0, nil
+	if h.tls != nil {
+		h.tls.conn.Release(int(h.dir))
+	}
 }
 
 // tcpData places one segment's data in sequence order.
@@ -326,6 +340,9 @@ func (d *Decoder) hunt(h *tcpHalf, seq uint32, data []byte) bool {
 		return false
 	}
 	h.mode, h.next, h.resync = m, seq, false
+	if m == modeTLS {
+		d.attachTLS(h)
+	}
 	h.buf, h.skip, h.head = h.buf[:0], 0, h.head[:0]
 	return true
 }
@@ -336,13 +353,22 @@ func (d *Decoder) hunt(h *tcpHalf, seq uint32, data []byte) bool {
 // first: a STUN header with the magic cookie and a length that frames
 // (RFC 8489 §6.2.2), the same behind an RFC 4571 length, a whole SIP start
 // line, ChannelData only between endpoints that spoke STUN, and a whole
-// classic message only on a classic STUN port.
+// classic message only on a classic STUN port; a TLS ClientHello, and any
+// TLS record on a connection whose other direction is TLS.
 func (d *Decoder) huntFrame(data []byte) halfMode {
 	if len(data) == 0 {
 		return modeHunting
 	}
 	if data[0] > 3 && sip.LooksLikeSIP(data) { // before ChannelData: 'A'-'Z' are 0x41-0x5A
 		return modeSIP
+	}
+	if tls.StartsClientHello(data) {
+		return modeTLS
+	}
+	if c := d.tcpCur; c != nil && c.tls != nil {
+		if _, ok := tls.RecordLength(data); ok {
+			return modeTLS
+		}
 	}
 	switch b0 := data[0]; {
 	case b0 <= 3:
@@ -438,6 +464,9 @@ func (d *Decoder) skipTo(h *tcpHalf, next uint32) {
 		h.mode = modeHunting
 	case modeSTUN, modeClassic, modeRFC4571, modeSIP:
 		h.resync = true
+	case modeTLS:
+		h.resync = true
+		h.tls.conn.Release(int(h.dir)) // a handshake message in progress is lost
 	}
 }
 
@@ -478,6 +507,11 @@ func (d *Decoder) frame(h *tcpHalf, data []byte, emit func(*Message)) {
 	default:
 		h.buf = append(h.buf[:0], w...)
 	}
+	if h.mode == modeTLS && len(h.buf) == 0 && cap(h.buf) > 4<<10 {
+		// A handshake flight or the first application data record
+		// needed room; what follows is skipped record by record.
+		h.buf = nil
+	}
 }
 
 // frames consumes complete frames from w and returns what is left.
@@ -497,6 +531,9 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 			h.mode = m
 			if m == modeIgnored {
 				return nil
+			}
+			if m == modeTLS {
+				d.attachTLS(h)
 			}
 			continue
 		case modeSTUN, modeClassic:
@@ -523,6 +560,8 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 				h.mode = modeHunting
 				return nil
 			}
+		case modeTLS:
+			return d.tlsFrames(h, w, emit)
 		case modeRFC4571:
 			if len(w) < 2 {
 				return w
@@ -621,6 +660,8 @@ func (d *Decoder) classifyTCP(w []byte) (m halfMode, more bool) {
 		return modeIgnored, false
 	}
 	switch b0 := w[0]; {
+	case b0 >= tls.ContentChangeCipherSpec && b0 <= tls.ContentApplicationData:
+		return d.classifyTLS(w)
 	case b0 <= 3:
 		if len(w) < 8 {
 			return 0, true
@@ -717,6 +758,9 @@ func (d *Decoder) startsFrame(m halfMode, data []byte) bool {
 		return len(data) >= 10 && binary.BigEndian.Uint32(data[6:]) == stunMagicCookie
 	case modeSIP:
 		return sip.LooksLikeSIP(data)
+	case modeTLS:
+		_, ok := tls.RecordLength(data)
+		return ok
 	default:
 		return true
 	}
@@ -727,10 +771,12 @@ func (d *Decoder) startsFrame(m halfMode, data []byte) bool {
 // held behind one yield their messages, attributed to their own frames.
 func (t *tcpTable) flush(d *Decoder, emit func(*Message)) {
 	var halves []*tcpHalf
+	conns := make(map[*tcpHalf]*tcpConn)
 	for _, c := range t.conns {
 		for i := range c.half {
 			if len(c.half[i].pending) > 0 && c.half[i].mode != modeIgnored {
 				halves = append(halves, &c.half[i])
+				conns[&c.half[i]] = c
 			}
 		}
 	}
@@ -744,6 +790,7 @@ func (t *tcpTable) flush(d *Decoder, emit func(*Message)) {
 	}
 	sort.Slice(halves, func(i, j int) bool { return first(halves[i]) < first(halves[j]) })
 	for _, h := range halves {
+		d.tcpCur = conns[h]
 		for len(h.pending) > 0 && h.mode != modeIgnored {
 			sort.Slice(h.pending, func(i, j int) bool { return int32(h.pending[i].seq-h.pending[j].seq) < 0 })
 			s := h.pending[0]
@@ -767,6 +814,7 @@ func (t *tcpTable) flush(d *Decoder, emit func(*Message)) {
 	}
 	t.conns = make(map[tcpKey]*tcpConn)
 	t.used = 0
+	d.tcpCur = nil
 }
 
 // classicLength frames an RFC 3489 message, which stun.MessageLength

@@ -65,7 +65,7 @@ func (d *Decoder) udpPayload(p []byte, sp, dp uint16, emit func(*Message)) {
 			d.emitSTUN(p, emit)
 		}
 	case b0 >= 20 && b0 <= 63:
-		// DTLS: not decoded yet.
+		d.emitDTLS(p, emit)
 	case b0 >= 128 && b0 <= 191:
 		if !isNonMediaPort(sp) && !isNonMediaPort(dp) {
 			d.emitMedia(p, emit)

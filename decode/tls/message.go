@@ -12,8 +12,16 @@ type Message struct {
 	DTLS          bool
 	RecordVersion uint16  // the record layer's version field of the first record
 	ContentTypes  []uint8 // per record: 20 change_cipher_spec, 21 alert, 22 handshake, 23 application_data
-	Handshakes    []uint8 // handshake message types in order (RFC 8446 §4, RFC 6347 §4.3.2)
-	Encrypted     bool    // handshake records that cannot be read (TLS 1.3 after ServerHello, or after ChangeCipherSpec)
+	// Handshakes lists handshake message types in order (RFC 8446 §4,
+	// RFC 6347 §4.3.2): in TLS one per message, in the message whose
+	// record completed it; in DTLS one per fragment, as on the wire (and
+	// as Wireshark counts them).
+	Handshakes []uint8
+	// Encrypted: records that cannot be read: handshake or alert records
+	// after the sender's ChangeCipherSpec or in a DTLS epoch above 0,
+	// alerts longer than 2 bytes, TLS 1.3 records after the ServerHello,
+	// DTLS 1.3 unified-header records.
+	Encrypted bool
 
 	ClientHello *ClientHello // nil unless this message carried one
 	ServerHello *ServerHello
@@ -21,6 +29,22 @@ type Message struct {
 	// empty when none was visible (TLS 1.3 encrypts it).
 	Certificates []Certificate
 	Alert        *Alert
+
+	// HelloVerify is a DTLS HelloVerifyRequest (RFC 6347 §4.2.1): the
+	// server asks the client to repeat its ClientHello with the cookie.
+	HelloVerify *HelloVerifyRequest
+	// Ciphertexts counts DTLS 1.3 records with the unified header (RFC
+	// 9147 §4), whose content type is encrypted and so not in
+	// ContentTypes.
+	Ciphertexts int
+	// CertificatesDropped counts certificates of a chain past MaxChain.
+	CertificatesDropped int
+}
+
+// HelloVerifyRequest is a DTLS server's stateless cookie exchange.
+type HelloVerifyRequest struct {
+	ServerVersion uint16
+	CookieLen     int
 }
 
 // ClientHello is what the client offered (RFC 8446 §4.1.2).
@@ -41,6 +65,17 @@ type ServerHello struct {
 	CipherSuite   uint16
 	UseSRTP       uint16 // the chosen DTLS-SRTP profile; 0 when none
 	ALPN          string
+	// HelloRetryRequest is a ServerHello whose Random is the special value
+	// of RFC 8446 §4.1.3: the server asks for another ClientHello, and
+	// nothing is negotiated yet.
+	HelloRetryRequest bool
+}
+
+// CertificateEncrypted reports whether the server's certificate travels
+// encrypted, as in TLS 1.3 and DTLS 1.3 (RFC 8446 §4.4.2): a capture
+// cannot show it.
+func (s *ServerHello) CertificateEncrypted() bool {
+	return s.Version == VersionTLS13 || s.Version == VersionDTLS13
 }
 
 // Certificate summarizes one X.509 certificate (crypto/x509).
