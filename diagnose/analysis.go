@@ -12,12 +12,15 @@ import (
 // Analysis is everything correlated from one capture: what rules read and
 // what reports print. Slices are in order of first appearance.
 type Analysis struct {
-	Captures     []capture.FileInfo `json:"captures"`
-	Warnings     []capture.Warning  `json:"warnings,omitempty"`
-	Stats        decode.Stats       `json:"stats"`
-	Transactions []*Transaction     `json:"-"` // every STUN/TURN transaction, allocations' included
-	Allocations  []*Allocation      `json:"allocations"`
-	ICMPErrors   []*ICMPEvent       `json:"-"`
+	Captures []capture.FileInfo `json:"captures"`
+	Warnings []capture.Warning  `json:"warnings,omitempty"`
+	// CaptureDrops counts, per interface of a live capture, the packets
+	// lost at the capture point (empty for files).
+	CaptureDrops []InterfaceDrops `json:"capture_drops,omitempty"`
+	Stats        decode.Stats     `json:"stats"`
+	Transactions []*Transaction   `json:"-"` // every STUN/TURN transaction, allocations' included
+	Allocations  []*Allocation    `json:"allocations"`
+	ICMPErrors   []*ICMPEvent     `json:"-"`
 	// SIP and media (filled when the capture holds them).
 	SIPTransactions []*SIPTransaction `json:"-"`
 	Calls           []*Call           `json:"-"`
@@ -27,6 +30,10 @@ type Analysis struct {
 	// WebRTC and TLS.
 	ICESessions    []*ICESession    `json:"-"`
 	TLSConnections []*TLSConnection `json:"-"`
+	// Sessions and connections left out beyond MaxICESessions and
+	// MaxTLSConnections.
+	DroppedICESessions    int `json:"dropped_ice_sessions,omitempty"`
+	DroppedTLSConnections int `json:"dropped_tls_connections,omitempty"`
 	// Credentials were given with --turn-credentials: integrity verdicts in
 	// Transaction.Integrity are meaningful.
 	CredentialsGiven bool `json:"-"`

@@ -91,6 +91,7 @@ type bindingFlow struct {
 }
 
 func (e *Engine) observeSTUN(m *decode.Message) {
+	e.observeICE(&m.Packet, m.STUN, m.Src, m.Dst, m.Transport, nil)
 	switch m.STUN.Class {
 	case stun.ClassRequest:
 		e.observeRequest(m)

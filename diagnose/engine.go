@@ -19,6 +19,10 @@ type Credential struct {
 // Options configure an Engine.
 type Options struct {
 	Credentials []Credential
+	// ICEPasswords are ice-pwd values given with --ice-password to verify
+	// ICE checks' short-term MESSAGE-INTEGRITY (RFC 8489 §9.1.1). Never
+	// printed.
+	ICEPasswords []string
 }
 
 // Limits that keep an Engine's memory bounded by active state rather than
@@ -85,6 +89,9 @@ type Engine struct {
 
 	sip sipState // SIP transactions, calls, registrations (correlate_sip*.go)
 
+	ice iceState // ICE sessions from Binding checks (correlate_ice*.go)
+	tls tlsState // TLS connections and DTLS associations (correlate_tls*.go)
+
 	// Limits, variables so that tests can lower them.
 	maxOpen         int
 	maxTransactions int
@@ -104,6 +111,7 @@ func NewEngine(opts Options) *Engine {
 		lastOnFlow:      make(map[flowKey]*openTx),
 		bindingFlows:    make(map[flowKey]*bindingFlow),
 		allocations:     make(map[flowKey]*allocState),
+		ice:             newICEState(opts.ICEPasswords),
 		maxOpen:         MaxOpenTransactions,
 		maxTransactions: MaxTransactions,
 		maxAllocations:  MaxAllocations,
@@ -146,6 +154,8 @@ func (e *Engine) Observe(m *decode.Message) {
 		if m.SIP != nil {
 			e.observeSIP(m)
 		}
+	case decode.KindTLS, decode.KindDTLS:
+		e.observeTLS(m)
 	}
 }
 
@@ -175,6 +185,8 @@ func (e *Engine) Finish(end time.Time) *Analysis {
 	})
 	e.analysis.CredentialsGiven = len(e.opts.Credentials) > 0
 	e.finishMedia()
+	e.finishICE(end)
+	e.finishTLS()
 	// Drop the correlation state: only the Analysis outlives Finish.
 	e.open, e.openOrder, e.lastOnFlow, e.bindingFlows, e.allocations, e.allocList = nil, nil, nil, nil, nil, nil
 	return &e.analysis

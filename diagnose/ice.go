@@ -33,7 +33,27 @@ type ICESession struct {
 	ConsentUnanswered int      // checks after the last answered one
 	ConsentLost       FrameRef // the first unanswered consent check of the final silence; zero when none
 
-	DTLS []*TLSConnection // DTLS on the selected pair
+	DTLS []*TLSConnection // DTLS on the selected pair (or an earlier nominated or succeeded one)
+
+	// SelectedInferred: no nomination was seen (USE-CANDIDATE, RFC 8445
+	// §8.1.1), and Selected is the pair with the most checks from the
+	// controlling side answered with success.
+	SelectedInferred bool
+	// DroppedPairs counts new pairs' checks beyond MaxPairsPerSession.
+	DroppedPairs int
+	// Streams are the RTP streams on the selected pair: its two addresses,
+	// or its TURN allocation.
+	Streams []*Stream
+
+	// With --ice-password (Options.ICEPasswords): checks whose
+	// MESSAGE-INTEGRITY one of the passwords verified (RFC 8489 §9.1.1),
+	// and checks none did. Both zero when no password was given or no
+	// check carried MESSAGE-INTEGRITY.
+	IntegrityMatched, IntegrityMismatched int
+	// LocalPassword and RemotePassword are the index in
+	// Options.ICEPasswords of the password that verified the checks sent
+	// to that side (its ice-pwd, RFC 8445 §7.2.2); -1 when none did.
+	LocalPassword, RemotePassword int
 }
 
 // ICECandidate is a candidate, from SDP or learned (prflx).
@@ -44,8 +64,13 @@ type ICECandidate struct {
 	Priority   uint32
 	Foundation string
 	Component  int
-	Side       string      // "local" (the offerer's) or "remote"
+	Side       string      // "local" (the LocalUfrag side's, usually the offerer's) or "remote"
 	Allocation *Allocation // for a relay candidate: the TURN allocation whose XOR-RELAYED-ADDRESS it is
+	// Learned: the address was seen in checks, not in an SDP. Its Type is
+	// "prflx" when that side's SDP was seen without it, "relay" or "srflx"
+	// when it is an allocation's relayed or mapped address, and "" when
+	// unknown (no SDP: signalling was not visible).
+	Learned bool
 }
 
 // CandidatePair is the checks between two transport addresses (RFC 8445

@@ -2,14 +2,10 @@ package diagnose
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
-	"time"
 
-	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/capture"
 )
 
@@ -23,30 +19,11 @@ func Analyze(paths []string, opts Options, rules []Rule) (*Analysis, []Finding, 
 		return nil, nil, err
 	}
 	defer r.Close()
-
-	dec := decode.NewDecoder()
-	eng := NewEngine(opts)
-	var end time.Time
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("reading capture: %w", err)
-		}
-		if rec.Time.After(end) {
-			end = rec.Time
-		}
-		dec.Decode(rec, eng.Observe)
+	a, findings, err := AnalyzeSource(r, opts, rules, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading capture: %w", err)
 	}
-	dec.Flush(eng.Observe)
-
-	a := eng.Finish(end)
-	a.Captures = r.Files()
-	a.Warnings = r.Warnings()
-	a.Stats = dec.Stats()
-	return a, RunRules(a, rules), nil
+	return a, findings, nil
 }
 
 // RunRules runs each rule on the Analysis and orders the findings: most

@@ -27,7 +27,12 @@ type Report struct {
 	Calls         []CallReport         `json:"calls"`
 	Registrations []RegistrationReport `json:"registrations"`
 	Streams       []StreamReport       `json:"streams"`
-	Findings      []Finding            `json:"findings"` // errors first, then warnings, then info
+	// WebRTC and TLS (report_ice.go, report_tls.go): ICE sessions, and
+	// TLS connections and DTLS associations; they index each other,
+	// allocations and streams.
+	ICESessions    []ICESessionReport    `json:"ice_sessions"`
+	TLSConnections []TLSConnectionReport `json:"tls_connections"`
+	Findings       []Finding             `json:"findings"` // errors first, then warnings, then info
 }
 
 // ToolInfo names the program that wrote a report.
@@ -169,6 +174,7 @@ func NewReport(a *Analysis, findings []Finding, version string) *Report {
 		})
 	}
 	r.addSIPAndMedia(a)
+	r.addICEAndTLS(a)
 	for _, f := range findings {
 		f.First, f.Last = utc(f.First), utc(f.Last)
 		if f.Frames == nil {

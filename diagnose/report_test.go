@@ -137,6 +137,7 @@ func edgeBox() *diagnose.Analysis {
 		},
 	}
 	addCallsAndMedia(a)
+	addWebRTCAndTLS(a)
 	return a
 }
 
@@ -316,7 +317,7 @@ func TestReportJSONFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"report":     {"tool", "captures", "warnings", "stats", "allocations", "bindings", "calls", "registrations", "streams", "findings"},
+		"report":     {"tool", "captures", "warnings", "stats", "allocations", "bindings", "calls", "registrations", "streams", "ice_sessions", "tls_connections", "findings"},
 		"tool":       {"name", "version"},
 		"capture":    {"path", "format", "link_types", "packets", "first", "last"},
 		"allocation": {"client", "server", "transport", "username", "realm", "outcome", "relayed", "mapped", "lifetime_s", "expires", "attempts", "attempt_details", "refreshes", "permissions", "channels", "sent", "received", "first", "last"},

@@ -78,6 +78,8 @@ func (r *Report) WriteText(w io.Writer, opt TextOptions) error {
 	tw.calls(r, opt)
 	tw.registrations(r)
 	tw.otherStreams(r, opt)
+	tw.iceSessions(r)
+	tw.tlsConnections(r)
 	tw.findings(r)
 	tw.verdict(r)
 	if tw.err != nil {

@@ -39,6 +39,44 @@ type TLSConnection struct {
 	First   FrameRef
 	Last    FrameRef
 	Call    *Call // DTLS-SRTP tied to a call through SDP a=fingerprint
+
+	// From the ClientHello: how many cipher suites, and the DTLS-SRTP
+	// profiles offered (RFC 5764 §4.1.1). GREASE values (RFC 8701) are left
+	// out of OfferedVersions.
+	CipherSuitesOffered int
+	OfferedSRTPProfiles []uint16
+	// ALPNSelected is the protocol the ServerHello chose ("" when none).
+	ALPNSelected string
+	// HelloVerify: a DTLS HelloVerifyRequest (RFC 6347 §4.2.1) was seen;
+	// HelloRetry: a TLS 1.3 HelloRetryRequest (RFC 8446 §4.1.4).
+	HelloVerify, HelloRetry bool
+	// CertificateEncrypted: the negotiated version (TLS 1.3, DTLS 1.3)
+	// encrypts the certificates, so Certificates is empty by design.
+	CertificateEncrypted bool
+	// Established is the message that proved the handshake over; zero
+	// unless Outcome is "established".
+	Established FrameRef
+	// FailedBy is the fatal alert that failed the handshake; zero unless
+	// Outcome is "failed".
+	FailedBy TLSAlert
+
+	// ICE is the session whose selected pair carried this DTLS (the same
+	// two addresses), else an earlier nominated or succeeded pair of it
+	// (renomination); nil when none.
+	ICE *ICESession
+	// DTLS-SRTP against the call's SDP a=fingerprint (RFC 8122 §5, RFC 5763
+	// §5): each side's leaf certificate must hash to a sha-256 fingerprint
+	// its SDP announced. FingerprintChecked: a Call with sha-256
+	// fingerprints and a leaf certificate were both seen. Then
+	// FingerprintMatch (every leaf seen matched) or FingerprintMismatch
+	// (some leaf matched none; FingerprintMismatchFromServer says whose).
+	// SDPFingerprints are the call's sha-256 fingerprints as written
+	// (upper-case hex with colons), the first MaxFramesPerFinding.
+	FingerprintChecked            bool
+	FingerprintMatch              bool
+	FingerprintMismatch           bool
+	FingerprintMismatchFromServer bool
+	SDPFingerprints               []string
 }
 
 // TLSAlert is an alert and who sent it.

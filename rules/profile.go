@@ -36,6 +36,13 @@ type Profile struct {
 	ServicePorts []ServicePort `json:"service_ports"`
 	Thresholds   Thresholds    `json:"thresholds"`
 
+	// ExpectNames are the names a TLS server reached without SNI (a client
+	// that connects by IP address) must hold a certificate for, such as a
+	// web bridge's external FQDN: tls.name-mismatch checks them. They come
+	// from the command line (analyze --expect-name), never from a profile
+	// file, because they name one deployment's hosts.
+	ExpectNames []string `json:"-"`
+
 	peers []netip.Prefix // PeerSubnets parsed
 }
 

@@ -26,7 +26,8 @@ import (
 func All() []diagnose.Rule { return ForProfile(nil) }
 
 // ForProfile returns every rule, in the order of All, with the SIP, media
-// and DSCP rules checking against profile p (nil: the default profile).
+// and DSCP rules checking against profile p (nil: the default profile),
+// and tls.name-mismatch against its ExpectNames.
 func ForProfile(p *Profile) []diagnose.Rule {
 	p = profileOrDefault(p)
 	return []diagnose.Rule{
@@ -48,6 +49,15 @@ func ForProfile(p *Profile) []diagnose.Rule {
 		DSCPMissing{Profile: p},
 		MediaPortOutsideRange{Profile: p},
 		MediaUnexpectedPeer{Profile: p},
+		ICEFailed{},
+		ICEConsentLost{},
+		ICERoleConflict{},
+		TLSSelfSigned{},
+		TLSNameMismatch{Profile: p},
+		TLSExpired{},
+		TLSHandshakeFailure{},
+		TLSLegacyVersion{},
+		DTLSFingerprintMismatch{},
 	}
 }
 

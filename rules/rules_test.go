@@ -75,12 +75,17 @@ type ruleCase struct {
 	frames   []uint64 // the first finding's frames, when set
 	filter   string   // the first finding's filter, when set
 	severity diagnose.Severity
+	rule     diagnose.Rule // checks instead of runRuleCases' rule when set (another configuration)
 }
 
 func runRuleCases(t *testing.T, r diagnose.Rule, cases []ruleCase) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			r := r
+			if c.rule != nil {
+				r = c.rule
+			}
 			got := r.Check(c.a)
 			if len(got) != c.want {
 				t.Fatalf("%s: %d findings, want %d: %+v", r.ID(), len(got), c.want, got)
@@ -128,7 +133,10 @@ func TestAllStable(t *testing.T) {
 		"turn.stale-nonce", "turn.request-rejected", "stun.binding-unanswered",
 		"sip.auth-failure", "sip.call-failed", "sip.transaction-timeout", "sip.nat-address-mismatch", "sip.alg-suspected",
 		"media.one-way", "media.no-rtp", "media.loss", "media.jitter", "dscp.missing",
-		"media.port-outside-range", "media.unexpected-peer"}
+		"media.port-outside-range", "media.unexpected-peer",
+		"ice.failed", "ice.consent-lost", "ice.role-conflict",
+		"tls.self-signed", "tls.name-mismatch", "tls.expired", "tls.handshake-failure", "tls.legacy-version",
+		"dtls.fingerprint-mismatch"}
 	var got []string
 	for _, r := range All() {
 		if seen[r.ID()] {
@@ -142,7 +150,8 @@ func TestAllStable(t *testing.T) {
 		// No rule may panic on an empty or nil-laden analysis.
 		if fs := r.Check(&diagnose.Analysis{Transactions: []*diagnose.Transaction{nil}, ICMPErrors: []*diagnose.ICMPEvent{nil}, Allocations: []*diagnose.Allocation{nil},
 			SIPTransactions: []*diagnose.SIPTransaction{nil}, Calls: []*diagnose.Call{nil}, Registrations: []*diagnose.Registration{nil},
-			Streams: []*diagnose.Stream{nil}, Flows: []*diagnose.Flow{nil}}); len(fs) != 0 {
+			Streams: []*diagnose.Stream{nil}, Flows: []*diagnose.Flow{nil},
+			ICESessions: []*diagnose.ICESession{nil, {Pairs: []*diagnose.CandidatePair{nil}, Outcome: "failed"}}, TLSConnections: []*diagnose.TLSConnection{nil}}); len(fs) != 0 {
 			t.Errorf("%s: findings on an empty analysis: %v", r.ID(), fs)
 		}
 	}

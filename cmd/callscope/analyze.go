@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -9,6 +12,7 @@ import (
 	"github.com/callscope/callscope/rules"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // credentialsEnv holds TURN credentials, one user:password a line, so that
@@ -22,6 +26,7 @@ type analyzeFlags struct {
 	credentials     []string
 	credentialsFile string
 	profile         string
+	expectNames     []string
 }
 
 func newAnalyzeCommand() *cobra.Command {
@@ -31,7 +36,8 @@ func newAnalyzeCommand() *cobra.Command {
 		Short: "Diagnose the STUN/TURN traffic in one capture (several files read as one)",
 		Long: `analyze reads the capture, correlates STUN transactions and TURN allocations,
 applies every rule (see "callscope rules") and writes a report: text by
-default, or one JSON document with --format json (README, "JSON report").
+default, one JSON document with --format json (README, "JSON report"), or with
+--format jsonl one JSON object a line: each finding, then the report.
 
 Exit status: 0, or 1 when a finding at or above --fail-on exists, or 2 for bad
 usage or unreadable input. A file cut short or corrupted half-way is analyzed
@@ -44,6 +50,11 @@ subnets allowed, and the loss, jitter and SIP timeout thresholds. Built in:
 default, webex-calling, cms-expressway ("callscope profiles" prints them); or
 give the path of a JSON profile file.
 
+tls.name-mismatch checks that server certificates cover the name the client
+asked for (SNI); clients that connect by IP address send none, so give the
+name they should reach with --expect-name, such as the web bridge's external
+FQDN.
+
 TURN credentials for the offline MESSAGE-INTEGRITY check come from
 --turn-credentials, --turn-credentials-file (one user:password a line) and the
 environment variable ` + credentialsEnv + ` (the same format). Passwords are
@@ -53,52 +64,96 @@ never printed.`,
 			return analyze(cmd, f, paths)
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&f.format, "format", "text", "report format: text or json")
+	f.register(cmd.Flags())
+	return cmd
+}
+
+// register adds the report flags, which analyze and live share.
+func (f *analyzeFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&f.format, "format", "text", "report format: text, json, or jsonl (one JSON object a line: each finding, then the report)")
 	fl.StringVar(&f.color, "color", "auto", "color the text report: auto, always or never (NO_COLOR is honoured)")
 	fl.StringVar(&f.failOn, "fail-on", "none", "exit 1 when a finding at or above this severity exists: info, warning, error or none")
 	fl.StringArrayVar(&f.credentials, "turn-credentials", nil, "TURN long-term credentials user:password for the integrity check (repeatable)")
 	fl.StringVar(&f.credentialsFile, "turn-credentials-file", "", "file of TURN credentials, one user:password a line")
 	fl.StringVar(&f.profile, "profile", rules.DefaultProfile, `what the SIP, media and DSCP rules check against: a built-in profile name (see "callscope profiles") or a JSON profile file`)
-	return cmd
+	fl.StringArrayVar(&f.expectNames, "expect-name", nil, "host name the certificate of TLS servers reached without SNI must cover, such as the web bridge's external FQDN (repeatable: any one suffices)")
 }
 
-func analyze(cmd *cobra.Command, f analyzeFlags, paths []string) error {
-	if f.format != "text" && f.format != "json" {
-		return fmt.Errorf("--format %q: want text or json", f.format)
+// reportSetup is what the report flags resolve to.
+type reportSetup struct {
+	format   string
+	failOn   diagnose.Severity
+	useColor bool
+	options  diagnose.Options
+	profile  *rules.Profile
+	rules    []diagnose.Rule
+}
+
+// resolve checks the report flags and loads what they name.
+func (f *analyzeFlags) resolve() (*reportSetup, error) {
+	if f.format != "text" && f.format != "json" && f.format != "jsonl" {
+		return nil, fmt.Errorf("--format %q: want text, json or jsonl", f.format)
 	}
-	var failOn diagnose.Severity
+	rs := &reportSetup{format: f.format}
 	if f.failOn != "none" {
 		s, err := diagnose.ParseSeverity(f.failOn)
 		if err != nil {
-			return fmt.Errorf("--fail-on: %w", err)
+			return nil, fmt.Errorf("--fail-on: %w", err)
 		}
-		failOn = s
+		rs.failOn = s
 	}
 	useColor, err := colorWanted(f.color)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	rs.useColor = useColor
 	creds, err := gatherCredentials(f.credentials, f.credentialsFile, os.Getenv(credentialsEnv))
 	if err != nil {
-		return err
+		return nil, err
 	}
+	rs.options = diagnose.Options{Credentials: creds}
 	profile, err := rules.LoadProfile(f.profile)
 	if err != nil {
-		return fmt.Errorf("--profile: %w", err)
+		return nil, fmt.Errorf("--profile: %w", err)
 	}
+	for _, n := range f.expectNames {
+		if err := checkExpectName(n); err != nil {
+			return nil, err
+		}
+	}
+	profile.ExpectNames = f.expectNames
+	rs.profile = profile
+	rs.rules = rules.ForProfile(profile)
+	return rs, nil
+}
 
-	analysis, findings, readErr := diagnose.Analyze(paths, diagnose.Options{Credentials: creds}, rules.ForProfile(profile))
+func analyze(cmd *cobra.Command, f analyzeFlags, paths []string) error {
+	rs, err := f.resolve()
+	if err != nil {
+		return err
+	}
+	analysis, findings, readErr := diagnose.Analyze(paths, rs.options, rs.rules)
+	return rs.write(cmd, analysis, findings, readErr)
+}
+
+// write prints the report and turns what happened into the exit status:
+// readErr, when the input could not be read to its end, is returned after
+// the report of what was read.
+func (rs *reportSetup) write(cmd *cobra.Command, analysis *diagnose.Analysis, findings []diagnose.Finding, readErr error) error {
 	if analysis == nil {
 		return readErr
 	}
 	report := diagnose.NewReport(analysis, findings, version)
 	out := cmd.OutOrStdout()
-	if f.format == "json" {
+	var err error
+	switch rs.format {
+	case "json":
 		err = report.WriteJSON(out)
-	} else {
-		err = report.WriteText(out, diagnose.TextOptions{Color: useColor, ExpectedDSCP: map[string]int{
-			"audio": profile.DSCP.Audio, "video": profile.DSCP.Video}})
+	case "jsonl":
+		err = writeJSONLines(out, report)
+	default:
+		err = report.WriteText(out, diagnose.TextOptions{Color: rs.useColor, ExpectedDSCP: map[string]int{
+			"audio": rs.profile.DSCP.Audio, "video": rs.profile.DSCP.Video}})
 	}
 	if err != nil {
 		return err
@@ -114,10 +169,29 @@ func analyze(cmd *cobra.Command, f analyzeFlags, paths []string) error {
 		reportWarnings(cmd.ErrOrStderr(), analysis.Warnings)
 		return exitError{exitUsage}
 	}
-	if failOn != 0 && report.MaxSeverity() >= failOn {
+	if rs.failOn != 0 && report.MaxSeverity() >= rs.failOn {
 		return exitError{exitFindings}
 	}
 	return nil
+}
+
+// writeJSONLines writes each finding as one JSON object a line, then the
+// whole report as the last line: a consumer acts on findings as lines
+// arrive (live capture) and still gets the summaries.
+func writeJSONLines(w io.Writer, report *diagnose.Report) error {
+	enc := json.NewEncoder(w)
+	for i := range report.Findings {
+		if err := enc.Encode(struct {
+			Type    string            `json:"type"`
+			Finding *diagnose.Finding `json:"finding"`
+		}{"finding", &report.Findings[i]}); err != nil {
+			return err
+		}
+	}
+	return enc.Encode(struct {
+		Type   string           `json:"type"`
+		Report *diagnose.Report `json:"report"`
+	}{"report", report})
 }
 
 func colorWanted(mode string) (bool, error) {
@@ -169,4 +243,18 @@ func gatherCredentials(flags []string, file, env string) ([]diagnose.Credential,
 		}
 	}
 	return creds, nil
+}
+
+// checkExpectName accepts a host name or an IP address: what a certificate
+// can be valid for.
+func checkExpectName(n string) error {
+	switch {
+	case strings.TrimSpace(n) == "":
+		return fmt.Errorf("--expect-name: empty name")
+	case strings.Contains(n, "://") || strings.ContainsAny(n, "/ \t@"):
+		return fmt.Errorf("--expect-name %q: give a host name such as join.example.com, not a URL", n)
+	case strings.Contains(n, ":") && net.ParseIP(strings.Trim(n, "[]")) == nil:
+		return fmt.Errorf("--expect-name %q: give the host name without a port", n)
+	}
+	return nil
 }

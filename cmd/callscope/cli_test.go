@@ -110,6 +110,9 @@ func TestExitCodes(t *testing.T) {
 		{"unknown format", []string{"analyze", "--format", "xml", ok}, exitUsage, "xml"},
 		{"bad fail-on", []string{"analyze", "--fail-on", "fatal", ok}, exitUsage, "fatal"},
 		{"bad color", []string{"analyze", "--color", "sometimes", ok}, exitUsage, "sometimes"},
+		{"expect-name", []string{"analyze", "--expect-name", "join.example.com", "--expect-name", "2001:db8::1", ok}, exitOK, ""},
+		{"expect-name as a URL", []string{"analyze", "--expect-name", "https://join.example.com/", ok}, exitUsage, "not a URL"},
+		{"expect-name with a port", []string{"analyze", "--expect-name", "join.example.com:443", ok}, exitUsage, "without a port"},
 		{"unknown flag", []string{"analyze", "--no-such-flag", ok}, exitUsage, "no-such-flag"},
 		{"analyze without files", []string{"analyze"}, exitUsage, ""},
 		{"decode without files", []string{"decode"}, exitUsage, ""},
@@ -520,6 +523,15 @@ func TestRulesCommand(t *testing.T) {
 		"dscp.missing",
 		"media.port-outside-range",
 		"media.unexpected-peer",
+		"ice.failed",
+		"ice.consent-lost",
+		"ice.role-conflict",
+		"tls.self-signed",
+		"tls.name-mismatch",
+		"tls.expired",
+		"tls.handshake-failure",
+		"tls.legacy-version",
+		"dtls.fingerprint-mismatch",
 	}
 	if !slices.Equal(ids, want) {
 		t.Errorf("rules lists %q, want %q", ids, want)

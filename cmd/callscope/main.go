@@ -64,5 +64,6 @@ display filter that shows them.`,
 		Version:       version,
 	}
 	root.AddCommand(newAnalyzeCommand(), newDecodeCommand(), newRulesCommand(), newProfilesCommand())
+	root.AddCommand(newLiveCommand())
 	return root
 }

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/callscope/callscope/decode/capture"
+	"github.com/callscope/callscope/decode/capture/bpf"
+	"github.com/callscope/callscope/diagnose"
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+	xbpf "golang.org/x/net/bpf"
+)
+
+type liveFlags struct {
+	analyzeFlags
+	interfaces []string
+	exclude    []string
+	filter     string
+	duration   time.Duration
+	count      uint64
+	snaplen    int
+	write      string
+}
+
+// heartbeatEvery is how often a terminal is told the capture is alive.
+const heartbeatEvery = 2 * time.Second
+
+func newLiveCommand() *cobra.Command {
+	var f liveFlags
+	cmd := &cobra.Command{
+		Use:   "live -i IFACE [flags]",
+		Short: "Capture on network interfaces and diagnose the STUN/TURN traffic",
+		Long: `live captures on the interfaces given with -i (repeatable; "any" for every
+interface that is up, less those given with --exclude) until Ctrl-C (SIGINT),
+SIGTERM, --duration or --count, then writes the same report as analyze.
+
+The capture filter (--filter) uses tcpdump's syntax for host, net, port,
+portrange, src/dst, udp/tcp/icmp/icmp6, ip/ip6, vlan, and/or/not and
+parentheses; it runs in the kernel. Without it, callscope keeps "` + bpf.DefaultFilter + `".
+On loopback each packet is captured once (the copy the kernel shows leaving
+is dropped). --write saves what was captured as pcapng, with the interface
+names and the kernel's drop counts; "callscope analyze" and Wireshark read it.
+
+Live capture needs root or the CAP_NET_RAW capability
+(sudo setcap cap_net_raw+ep $(command -v callscope)). The report and exit
+status are analyze's (see "callscope analyze --help"); packets the kernel
+dropped because callscope fell behind are counted on standard error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return live(cmd, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.interfaces, "interface", "i", nil, `interface to capture on (repeatable); "any" for all that are up`)
+	fl.StringArrayVar(&f.exclude, "exclude", nil, `interface that "any" leaves out (repeatable)`)
+	fl.StringVar(&f.filter, "filter", bpf.DefaultFilter, "capture filter, tcpdump syntax")
+	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s, 5m); 0 until interrupted")
+	fl.Uint64Var(&f.count, "count", 0, "stop after this many packets; 0 for no limit")
+	fl.IntVar(&f.snaplen, "snaplen", capture.DefaultSnaplen, "bytes kept of each packet")
+	fl.StringVar(&f.write, "write", "", "save the captured packets to this pcapng file")
+	f.register(fl)
+	cmd.MarkFlagRequired("interface")
+	return cmd
+}
+
+func live(cmd *cobra.Command, f *liveFlags) error {
+	rs, err := f.resolve()
+	if err != nil {
+		return err
+	}
+	if f.duration < 0 {
+		return fmt.Errorf("--duration %v: want a positive duration", f.duration)
+	}
+	if f.snaplen < 1 || f.snaplen > capture.DefaultSnaplen {
+		return fmt.Errorf("--snaplen %d: want 1 to %d", f.snaplen, capture.DefaultSnaplen)
+	}
+	expr := f.filter
+	// Check the filter once before opening anything, so that a typo is
+	// one message rather than one per interface.
+	if _, err := bpf.Compile(expr, capture.LinkEthernet, f.snaplen); err != nil {
+		return fmt.Errorf("--filter: %w", err)
+	}
+	opts := capture.LiveOptions{
+		Interfaces: f.interfaces,
+		Exclude:    f.exclude,
+		Snaplen:    f.snaplen,
+		Count:      f.count,
+		Duration:   f.duration,
+		Filter: func(link capture.LinkType, snaplen int) ([]xbpf.RawInstruction, error) {
+			return bpf.Compile(expr, link, snaplen)
+		},
+	}
+	var save *os.File
+	if f.write != "" {
+		save, err = os.Create(f.write)
+		if err != nil {
+			return fmt.Errorf("--write: %w", err)
+		}
+		opts.Save = save
+	}
+	src, err := capture.OpenLive(opts)
+	if err != nil {
+		if save != nil {
+			save.Close()
+			os.Remove(f.write)
+		}
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+
+	// The first SIGINT or SIGTERM ends the capture and prints the report;
+	// a second one, with the default handling restored, kills.
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	go func() {
+		<-ctx.Done()
+		stopSignals()
+		src.Stop()
+	}()
+
+	var packets atomic.Uint64
+	if isTerminal(stderr) {
+		stopBeat := heartbeat(stderr, src, &packets)
+		defer stopBeat()
+	}
+	fmt.Fprintf(stderr, "callscope: capturing on %s (filter %q)\n", strings.Join(src.Interfaces(), ", "), expr)
+	analysis, findings, readErr := diagnose.AnalyzeSource(src, rs.options, rs.rules, func(*capture.Record) { packets.Add(1) })
+	stopSignals()
+	closeErr := src.Close()
+	if save != nil {
+		if err := save.Close(); err != nil && closeErr == nil {
+			closeErr = fmt.Errorf("--write: %w", err)
+		}
+	}
+	printDrops(stderr, src.Stats())
+	if readErr == nil {
+		readErr = closeErr
+	}
+	return rs.write(cmd, analysis, findings, readErr)
+}
+
+// heartbeat rewrites one status line on the terminal until stopped.
+func heartbeat(w io.Writer, src *capture.LiveSource, packets *atomic.Uint64) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case now := <-t.C:
+				var dropped uint64
+				for _, st := range src.Stats() {
+					dropped += st.Dropped
+				}
+				fmt.Fprintf(w, "\r\033[Kcapturing for %s: %d packets, %d dropped by the kernel (Ctrl-C for the report)",
+					now.Sub(start).Round(time.Second), packets.Load(), dropped)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// printDrops says, as tcpdump does at the end, what each interface
+// captured and what the kernel dropped: loss that happened here, not on
+// the network.
+func printDrops(w io.Writer, stats []capture.InterfaceStats) {
+	for _, st := range stats {
+		msg := fmt.Sprintf("callscope: %s: %d packets captured, %d received by filter, %d dropped by kernel", st.Name, st.Captured, st.Received, st.Dropped)
+		if st.RingOverruns > 0 {
+			msg += fmt.Sprintf(" (ring full %d times)", st.RingOverruns)
+		}
+		fmt.Fprintln(w, msg)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}

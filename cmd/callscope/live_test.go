@@ -1,0 +1,176 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callscope/callscope/diagnose"
+	"github.com/pion/stun/v3"
+)
+
+// syncBuffer is a bytes.Buffer the test reads while the command writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: live capture needs root (CI runs these tests as root)")
+	}
+}
+
+// startLive runs callscope with args in the background once the capture
+// is on; wait returns the exit code and output.
+func startLive(t *testing.T, args ...string) (wait func() cliResult) {
+	t.Helper()
+	var stdout bytes.Buffer
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(args, &stdout, stderr) }()
+	deadline := time.Now().Add(3 * time.Second)
+	for !strings.Contains(stderr.String(), "capturing on") {
+		select {
+		case code := <-done:
+			t.Fatalf("callscope %s ended (exit %d) before capturing:\n%s", strings.Join(args, " "), code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("callscope %s: capture not started within 3 s:\n%s", strings.Join(args, " "), stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return func() cliResult {
+		select {
+		case code := <-done:
+			return cliResult{stdout: stdout.String(), stderr: stderr.String(), code: code}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("callscope %s did not end", strings.Join(args, " "))
+			return cliResult{}
+		}
+	}
+}
+
+// sendBinding sends a STUN Binding request from a new socket to a closed
+// port on 127.0.0.1 and returns the socket's address.
+func sendBinding(t *testing.T) string {
+	t.Helper()
+	closed, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := closed.LocalAddr().(*net.UDPAddr)
+	closed.Close()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m := stun.MustBuild(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
+	if _, err := c.WriteToUDP(m.Raw, dst); err != nil {
+		t.Fatal(err)
+	}
+	return c.LocalAddr().String()
+}
+
+func bindingFrom(r *diagnose.Report, client string) *diagnose.BindingReport {
+	for i := range r.Bindings {
+		if r.Bindings[i].Client == client {
+			return &r.Bindings[i]
+		}
+	}
+	return nil
+}
+
+func TestLiveCommandReportsTheCapturedTraffic(t *testing.T) {
+	requireRoot(t)
+	saved := filepath.Join(t.TempDir(), "live.pcapng")
+	wait := startLive(t, "live", "-i", "lo", "--duration", "2s", "--format", "json", "--write", saved)
+	client := sendBinding(t)
+	res := wait()
+	if res.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	var report diagnose.Report
+	if err := json.Unmarshal([]byte(res.stdout), &report); err != nil {
+		t.Fatalf("stdout is not a JSON report: %v\n%s", err, res.stdout)
+	}
+	b := bindingFrom(&report, client)
+	if b == nil || b.Requests != 1 || b.Unanswered != 1 || b.Transport != "udp" {
+		t.Fatalf("report has no unanswered Binding request from %s: %+v", client, report.Bindings)
+	}
+	if len(report.Captures) != 1 || report.Captures[0].Path != "lo" || report.Captures[0].Format != "live" ||
+		strings.Join(report.Captures[0].LinkTypes, ",") != "ethernet" {
+		t.Errorf("captures = %+v; want lo, live, ethernet", report.Captures)
+	}
+	if !strings.Contains(res.stderr, "callscope: lo: ") || !strings.Contains(res.stderr, "dropped by kernel") {
+		t.Errorf("stderr does not count the kernel's drops:\n%s", res.stderr)
+	}
+
+	// The copy is a capture analyze reads, with the same Binding request.
+	saved1, _ := analyzeJSON(t, 0, saved)
+	if b := bindingFrom(saved1, client); b == nil || b.Requests != 1 {
+		t.Errorf("analyze of the --write file: no Binding request from %s: %+v", client, saved1.Bindings)
+	}
+	if saved1.Captures[0].Packets != report.Captures[0].Packets {
+		t.Errorf("the --write file holds %d packets; %d were captured", saved1.Captures[0].Packets, report.Captures[0].Packets)
+	}
+}
+
+func TestLiveCommandTextAndCount(t *testing.T) {
+	requireRoot(t)
+	start := time.Now()
+	wait := startLive(t, "live", "-i", "lo", "--count", "1", "--duration", "5s", "--color", "never")
+	sendBinding(t)
+	res := wait()
+	if res.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("--count 1 took %v; want the capture to end at the first packet", took)
+	}
+	if !strings.Contains(res.stdout, "lo (live, ethernet): 1 packet") {
+		t.Errorf("text report does not describe the capture on lo:\n%s", res.stdout)
+	}
+}
+
+func TestLiveCommandUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"live"}, `"interface" not set`},
+		{[]string{"live", "-i", "lo", "--filter", "udp port"}, "--filter:"},
+		{[]string{"live", "-i", "lo", "--format", "xml"}, "--format"},
+		{[]string{"live", "-i", "lo", "--snaplen", "0"}, "--snaplen"},
+		{[]string{"live", "-i", "callscope-nope0"}, `no interface "callscope-nope0"`},
+		{[]string{"live", "-i", "lo", "extra"}, "unknown command"},
+	} {
+		res := runCLI(t, tc.args...)
+		if res.code != exitUsage || !strings.Contains(res.stderr, tc.want) {
+			t.Errorf("callscope %s: exit %d, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), res.code, res.stderr, exitUsage, tc.want)
+		}
+	}
+}

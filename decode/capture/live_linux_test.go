@@ -1,0 +1,470 @@
+//go:build linux
+
+package capture
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v3"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: live capture needs root (CI runs these tests as root)")
+	}
+}
+
+// udpPorts returns the ports of an Ethernet-framed IPv4 or IPv6 UDP
+// packet; ok is false for anything else (ICMP errors quoting one included).
+func udpPorts(frame []byte) (src, dst uint16, payload []byte, ok bool) {
+	if len(frame) < 14 {
+		return 0, 0, nil, false
+	}
+	ip := frame[14:]
+	var udp []byte
+	switch binary.BigEndian.Uint16(frame[12:]) {
+	case 0x0800:
+		if len(ip) < 20 || ip[9] != 17 {
+			return 0, 0, nil, false
+		}
+		udp = ip[int(ip[0]&0xf)*4:]
+	case 0x86dd:
+		if len(ip) < 40 || ip[6] != 17 {
+			return 0, 0, nil, false
+		}
+		udp = ip[40:]
+	default:
+		return 0, 0, nil, false
+	}
+	if len(udp) < 8 {
+		return 0, 0, nil, false
+	}
+	return binary.BigEndian.Uint16(udp), binary.BigEndian.Uint16(udp[2:]), udp[8:], true
+}
+
+// closedPort returns a UDP port on addr that nothing listens on.
+func closedPort(t *testing.T, addr string) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	c.Close()
+	return port
+}
+
+// sendTraffic sends a STUN Binding request and plain datagrams from one
+// socket to a closed port and returns the socket's port and the STUN
+// transaction ID.
+func sendTraffic(t *testing.T, addr string, plain int) (int, [stun.TransactionIDSize]byte) {
+	t.Helper()
+	dst := &net.UDPAddr{IP: net.ParseIP(addr), Port: closedPort(t, addr)}
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(addr)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m := stun.MustBuild(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
+	if _, err := c.WriteToUDP(m.Raw, dst); err != nil {
+		t.Fatal(err)
+	}
+	for i := range plain {
+		if _, err := c.WriteToUDP([]byte(fmt.Sprintf("datagram %d", i)), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c.LocalAddr().(*net.UDPAddr).Port, m.TransactionID
+}
+
+// collect reads until want packets from port arrived (or 3 s passed), stops
+// and reads the rest. It returns every record from port, copied.
+func collect(t *testing.T, s *LiveSource, port uint16, want int) []Record {
+	t.Helper()
+	var got []Record
+	stopped := false
+	timeout := time.AfterFunc(3*time.Second, s.Stop)
+	defer timeout.Stop()
+	var lastFrame uint64
+	for {
+		rec, err := s.Next()
+		if err == io.EOF {
+			return got
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		if rec.Frame != lastFrame+1 {
+			t.Errorf("frame %d after frame %d", rec.Frame, lastFrame)
+		}
+		lastFrame = rec.Frame
+		if src, _, _, ok := udpPorts(rec.Data); ok && src == port {
+			r := *rec
+			r.Data = bytes.Clone(rec.Data)
+			got = append(got, r)
+		}
+		if len(got) >= want && !stopped {
+			// Wait a little for a duplicate to show, then stop.
+			time.AfterFunc(200*time.Millisecond, s.Stop)
+			stopped = true
+		}
+	}
+}
+
+func TestLiveLoopbackCapturesEachPacketOnce(t *testing.T) {
+	requireRoot(t)
+	s, err := OpenLive(LiveOptions{Interfaces: []string{"lo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	port, id := sendTraffic(t, "127.0.0.1", 3)
+	got := collect(t, s, uint16(port), 4)
+	if len(got) != 4 {
+		t.Fatalf("captured %d packets from port %d; want 4, each once (the outgoing loopback copy suppressed)", len(got), port)
+	}
+	for _, r := range got {
+		if r.LinkType != LinkEthernet || r.Interface != 0 || r.Time.IsZero() {
+			t.Errorf("frame %d: link type %d interface %d time %v; want Ethernet, 0, set", r.Frame, r.LinkType, r.Interface, r.Time)
+		}
+	}
+	_, _, payload, _ := udpPorts(got[0].Data)
+	var m stun.Message
+	if err := stun.Decode(payload, &m); err != nil || m.Type != stun.BindingRequest || m.TransactionID != id {
+		t.Errorf("first packet is not the Binding request sent: %v %v", m, err)
+	}
+	if s.Interfaces()[0] != "lo" {
+		t.Errorf("Interfaces() = %v", s.Interfaces())
+	}
+	st := s.Stats()
+	if len(st) != 1 || st[0].Name != "lo" || st[0].Received < 4 || st[0].Captured < 4 || st[0].LinkType != LinkEthernet {
+		t.Errorf("Stats() = %+v; want lo with at least 4 received and captured", st)
+	}
+}
+
+func TestLiveLoopbackIPv6(t *testing.T) {
+	requireRoot(t)
+	if c, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
+		t.Skipf("skipped: no IPv6 loopback: %v", err)
+	} else {
+		c.Close()
+	}
+	s, err := OpenLive(LiveOptions{Interfaces: []string{"lo"}, Snaplen: 70})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	port, _ := sendTraffic(t, "::1", 2)
+	got := collect(t, s, uint16(port), 3)
+	if len(got) != 3 {
+		t.Fatalf("captured %d packets from [::1]:%d; want 3", len(got), port)
+	}
+	for _, r := range got {
+		if len(r.Data) != 70 || r.OrigLen <= 70 {
+			t.Errorf("frame %d: %d of %d bytes; want cut to the 70-byte snaplen", r.Frame, len(r.Data), r.OrigLen)
+		}
+	}
+}
+
+func TestLiveWriteIsReadable(t *testing.T) {
+	requireRoot(t)
+	path := filepath.Join(t.TempDir(), "live.pcapng")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := OpenLive(LiveOptions{Interfaces: []string{"lo"}, Save: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := sendTraffic(t, "127.0.0.1", 2)
+	got := collect(t, s, uint16(port), 3)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	captured := s.Stats()[0].Captured
+
+	r, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var fromPort []Record
+	var n uint64
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if src, _, _, ok := udpPorts(rec.Data); ok && src == uint16(port) {
+			c := *rec
+			c.Data = bytes.Clone(rec.Data)
+			fromPort = append(fromPort, c)
+		}
+	}
+	if n != captured {
+		t.Errorf("the file holds %d packets; %d were captured", n, captured)
+	}
+	if len(fromPort) != len(got) {
+		t.Fatalf("the file holds %d packets from port %d; %d were captured", len(fromPort), port, len(got))
+	}
+	for i := range got {
+		if !bytes.Equal(fromPort[i].Data, got[i].Data) || !fromPort[i].Time.Equal(got[i].Time) || fromPort[i].LinkType != LinkEthernet {
+			t.Errorf("packet %d differs in the file", i+1)
+		}
+	}
+	if w := r.Warnings(); len(w) != 0 {
+		t.Errorf("reading the file: %v", w)
+	}
+
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Log("tshark not installed: the file is not checked with it")
+		return
+	}
+	out, err := exec.Command("tshark", "-r", path, "-Y", fmt.Sprintf("udp.srcport == %d && !icmp", port), "-T", "fields", "-e", "frame.interface_name", "-e", "stun.type").Output()
+	if err != nil {
+		t.Fatalf("tshark -r: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(got) || !strings.HasPrefix(lines[0], "lo\t0x0001") {
+		t.Errorf("tshark shows %d packets from port %d (%q); want %d, the first a Binding request on lo", len(lines), port, lines, len(got))
+	}
+	if _, err := exec.LookPath("capinfos"); err != nil {
+		return
+	}
+	out, err = exec.Command("capinfos", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("capinfos: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Name = lo", "Number of stat entries = 1", fmt.Sprintf("Number of packets = %d", captured)} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("capinfos does not say %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestLiveOpenErrors(t *testing.T) {
+	for _, tc := range []struct {
+		opts LiveOptions
+		want string
+	}{
+		{LiveOptions{}, "no interface"},
+		{LiveOptions{Interfaces: []string{"callscope-nope0"}}, `no interface "callscope-nope0"`},
+		{LiveOptions{Interfaces: []string{"lo", "lo"}}, "given twice"},
+		{LiveOptions{Interfaces: []string{"any", "lo"}}, "cannot be combined"},
+		{LiveOptions{Interfaces: []string{"any"}, Exclude: []string{"callscope-nope0"}}, "does not exist"},
+		{LiveOptions{Interfaces: []string{"lo"}, Snaplen: -1}, "snaplen"},
+		{LiveOptions{Interfaces: []string{"lo"}, RingSize: 4096}, "ring size"},
+		{LiveOptions{Interfaces: []string{"lo"}, Filter: func(LinkType, int) ([]bpf.RawInstruction, error) {
+			return nil, errors.New("syntax error at \"prot\"")
+		}}, `filter for lo: syntax error at "prot"`},
+	} {
+		s, err := OpenLive(tc.opts)
+		if err == nil {
+			s.Close()
+			if os.Geteuid() != 0 {
+				continue
+			}
+			t.Errorf("OpenLive(%+v) succeeded; want an error with %q", tc.opts, tc.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("OpenLive(%+v) = %v; want %q", tc.opts.Interfaces, err, tc.want)
+		}
+	}
+}
+
+func TestLiveNeedsPrivilege(t *testing.T) {
+	if os.Geteuid() == 0 {
+		// Run this test again as nobody, from a copy of the test binary
+		// that nobody may execute.
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			t.Skip("skipped: as root this test needs setpriv (util-linux) to run as nobody")
+		}
+		dir := t.TempDir()
+		bin := filepath.Join(dir, "capture.test")
+		b, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+			bin, "-test.run=^TestLiveNeedsPrivilege$", "-test.v").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestLiveNeedsPrivilege") {
+			t.Errorf("as nobody: %v\n%s", err, out)
+		}
+		return
+	}
+	_, err := OpenLive(LiveOptions{Interfaces: []string{"lo"}})
+	if err == nil || !strings.Contains(err.Error(), "CAP_NET_RAW") {
+		t.Errorf("OpenLive as a user = %v; want an error that names CAP_NET_RAW", err)
+	}
+}
+
+// inNetns runs fn on a thread in the network namespace name: sockets fn
+// opens stay in it.
+func inNetns(t *testing.T, name string, fn func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	defer unix.Close(orig)
+	ns, err := unix.Open("/run/netns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	defer unix.Close(ns)
+	if err := unix.Setns(ns, unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	defer func() {
+		// A thread that cannot go back stays locked and dies with the
+		// goroutine rather than serve others in the wrong namespace.
+		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	fn()
+}
+
+func ip(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// newNetns makes a network namespace with lo up and a veth pair cs0/cs1,
+// both up, removed when the test ends.
+func newNetns(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("skipped: the ip command (iproute2) is not installed")
+	}
+	name := fmt.Sprintf("callscope-test-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	ip(t, "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	ip(t, "-n", name, "link", "set", "lo", "up")
+	ip(t, "-n", name, "link", "add", "cs0", "type", "veth", "peer", "name", "cs1")
+	ip(t, "-n", name, "link", "set", "cs0", "up")
+	ip(t, "-n", name, "link", "set", "cs1", "up")
+	return name
+}
+
+func TestLiveInterfaceGoesAway(t *testing.T) {
+	requireRoot(t)
+	for _, tc := range []struct {
+		name   string
+		action []string
+		want   string
+	}{
+		{"down", []string{"link", "set", "cs0", "down"}, "cs0: interface went down or was removed: it is down"},
+		{"removed", []string{"link", "del", "cs0"}, "cs0: interface went down or was removed: it was removed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := newNetns(t)
+			var s *LiveSource
+			var err error
+			inNetns(t, ns, func() { s, err = OpenLive(LiveOptions{Interfaces: []string{"cs0", "lo"}}) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if got := s.Files(); got[0].LinkTypes[0] != LinkEthernet {
+				t.Errorf("veth link type %v; want Ethernet", got[0].LinkTypes)
+			}
+			ip(t, append([]string{"-n", ns}, tc.action...)...)
+			done := make(chan error, 1)
+			go func() {
+				for {
+					if _, err := s.Next(); err != nil {
+						done <- err
+						return
+					}
+				}
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrInterfaceDown) || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("Next = %v; want %q", err, tc.want)
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatal("the capture did not end within 3 s of the interface going away")
+			}
+		})
+	}
+}
+
+func TestLiveAnyInterface(t *testing.T) {
+	requireRoot(t)
+	ns := newNetns(t)
+	var s *LiveSource
+	var err error
+	inNetns(t, ns, func() {
+		s, err = OpenLive(LiveOptions{Interfaces: []string{AnyInterface}, Exclude: []string{"cs1"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := strings.Join(s.Interfaces(), ","); got != "lo,cs0" {
+		t.Fatalf("any captures on %s; want lo,cs0 (cs1 excluded)", got)
+	}
+	var port int
+	inNetns(t, ns, func() { port, _ = sendTraffic(t, "127.0.0.1", 1) })
+
+	// An interface of "any" that goes away costs its packets, not the
+	// capture.
+	ip(t, "-n", ns, "link", "del", "cs0")
+	deadline := time.Now().Add(3 * time.Second)
+	for len(s.Warnings()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	got := collect(t, s, uint16(port), 2)
+	if len(got) != 2 {
+		t.Fatalf("captured %d packets from port %d; want 2, once each", len(got), port)
+	}
+	for _, r := range got {
+		if r.Interface != 0 {
+			t.Errorf("frame %d on interface %d; want 0 (lo)", r.Frame, r.Interface)
+		}
+	}
+	w := s.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0].Message, "cs0") || !strings.Contains(w[0].Message, "removed") {
+		t.Errorf("Warnings() = %+v; want one saying cs0 was removed", w)
+	}
+}

@@ -1,0 +1,180 @@
+package diagnose
+
+// ICESessionReport is one ICE session (RFC 8445) in a report: its
+// candidates, the pairs checked, the one selected and consent afterwards.
+type ICESessionReport struct {
+	LocalUfrag  string `json:"local_ufrag"` // the controlling agent's, as its checks name it
+	RemoteUfrag string `json:"remote_ufrag"`
+	CallID      string `json:"call_id,omitempty"` // the call whose SDP carried the ufrags
+	// Outcome is "connected", "failed" or "checking" (the capture ended
+	// while checks went on).
+	Outcome         string                `json:"outcome"`
+	ControllingSeen bool                  `json:"controlling_seen"`
+	ControlledSeen  bool                  `json:"controlled_seen"`
+	Candidates      []ICECandidateReport  `json:"candidates"`
+	Pairs           []CandidatePairReport `json:"pairs"`
+	// SelectedPair indexes Pairs; omitted when no pair was selected.
+	// SelectedInferred: no nomination was seen, the pair is the one the
+	// controlling agent's checks succeeded on most.
+	SelectedPair       *int     `json:"selected_pair,omitempty"`
+	SelectedInferred   bool     `json:"selected_inferred,omitempty"`
+	RoleConflictFrames []uint64 `json:"role_conflict_frames"` // 487 answers
+	// Consent freshness (RFC 7675) on the selected pair: checks after the
+	// nomination, how many of the last ones went unanswered, and the first
+	// of those.
+	ConsentChecks     int    `json:"consent_checks"`
+	ConsentUnanswered int    `json:"consent_unanswered"`
+	ConsentLostFrame  uint64 `json:"consent_lost_frame,omitempty"`
+	// DTLS indexes the report's tls_connections, Streams its streams: what
+	// the selected pair carried.
+	DTLS    []int `json:"dtls"`
+	Streams []int `json:"streams"`
+	// With --ice-password: checks whose MESSAGE-INTEGRITY verified, and
+	// checks none of the passwords verified.
+	IntegrityMatched    int      `json:"integrity_matched,omitempty"`
+	IntegrityMismatched int      `json:"integrity_mismatched,omitempty"`
+	DroppedPairs        int      `json:"dropped_pairs,omitempty"`
+	First               FrameRef `json:"first"`
+	Last                FrameRef `json:"last"`
+}
+
+// ICECandidateReport is one candidate, from SDP or learned from checks.
+type ICECandidateReport struct {
+	Side       string `json:"side"` // "local" (the LocalUfrag agent's) or "remote"
+	Type       string `json:"type"` // host, srflx, prflx, relay; "" when unknown (no SDP)
+	Address    string `json:"address"`
+	Transport  string `json:"transport"`
+	Priority   uint32 `json:"priority,omitempty"`
+	Foundation string `json:"foundation,omitempty"`
+	Component  int    `json:"component,omitempty"`
+	Learned    bool   `json:"learned,omitempty"` // seen in checks, not in an SDP
+	// Allocation indexes the report's allocations: the TURN allocation
+	// whose relayed address a relay candidate is.
+	Allocation *int `json:"allocation,omitempty"`
+}
+
+// CandidatePairReport is the checks between two addresses.
+type CandidatePairReport struct {
+	Local      string   `json:"local"`
+	Remote     string   `json:"remote"`
+	Transport  string   `json:"transport"`
+	Allocation *int     `json:"allocation,omitempty"` // relayed: index into allocations
+	Checks     int      `json:"checks"`               // requests, retransmissions included
+	Answered   int      `json:"answered"`
+	Errors     int      `json:"errors"`           // of Answered, error responses
+	RTTMS      float64  `json:"rtt_ms,omitempty"` // of the first successful check
+	Nominated  bool     `json:"nominated"`
+	State      string   `json:"state"` // succeeded, failed (error answers only), unanswered
+	First      FrameRef `json:"first"`
+	Last       FrameRef `json:"last"`
+}
+
+// reportIndexes map analysis records to their place in the report's
+// arrays, for the cross-references.
+type reportIndexes struct {
+	allocations map[*Allocation]int
+	streams     map[*Stream]int
+	tls         map[*TLSConnection]int
+	ice         map[*ICESession]int
+}
+
+func newReportIndexes(a *Analysis) reportIndexes {
+	ix := reportIndexes{allocations: map[*Allocation]int{}, streams: map[*Stream]int{}, tls: map[*TLSConnection]int{}, ice: map[*ICESession]int{}}
+	// The same order, nils skipped, as NewReport and addSIPAndMedia fill
+	// allocations and streams.
+	for _, al := range a.Allocations {
+		if al != nil {
+			ix.allocations[al] = len(ix.allocations)
+		}
+	}
+	for _, s := range a.Streams {
+		if s != nil {
+			ix.streams[s] = len(ix.streams)
+		}
+	}
+	for _, c := range a.TLSConnections {
+		if c != nil {
+			ix.tls[c] = len(ix.tls)
+		}
+	}
+	for _, s := range a.ICESessions {
+		if s != nil {
+			ix.ice[s] = len(ix.ice)
+		}
+	}
+	return ix
+}
+
+func indexOf[K comparable](m map[K]int, k K) *int {
+	if i, ok := m[k]; ok {
+		return &i
+	}
+	return nil
+}
+
+// addICEAndTLS fills the ICE sessions and TLS connections.
+func (r *Report) addICEAndTLS(a *Analysis) {
+	r.ICESessions, r.TLSConnections = []ICESessionReport{}, []TLSConnectionReport{}
+	ix := newReportIndexes(a)
+	for _, s := range a.ICESessions {
+		if s != nil {
+			r.ICESessions = append(r.ICESessions, newICESessionReport(s, ix))
+		}
+	}
+	for _, c := range a.TLSConnections {
+		if c != nil {
+			r.TLSConnections = append(r.TLSConnections, newTLSConnectionReport(c, ix))
+		}
+	}
+}
+
+func newICESessionReport(s *ICESession, ix reportIndexes) ICESessionReport {
+	sr := ICESessionReport{
+		LocalUfrag: s.LocalUfrag, RemoteUfrag: s.RemoteUfrag, Outcome: s.Outcome,
+		ControllingSeen: s.ControllingSeen, ControlledSeen: s.ControlledSeen,
+		Candidates: []ICECandidateReport{}, Pairs: []CandidatePairReport{}, SelectedInferred: s.SelectedInferred,
+		RoleConflictFrames: []uint64{}, ConsentChecks: s.ConsentChecks, ConsentUnanswered: s.ConsentUnanswered,
+		ConsentLostFrame: s.ConsentLost.Frame, DTLS: []int{}, Streams: []int{},
+		IntegrityMatched: s.IntegrityMatched, IntegrityMismatched: s.IntegrityMismatched, DroppedPairs: s.DroppedPairs,
+		First: utcRef(s.First), Last: utcRef(s.Last),
+	}
+	if s.Call != nil {
+		sr.CallID = s.Call.CallID
+	}
+	for _, c := range s.Candidates {
+		sr.Candidates = append(sr.Candidates, ICECandidateReport{
+			Side: c.Side, Type: c.Type, Address: addrPortString(c.Addr), Transport: transportString(c.Transport),
+			Priority: c.Priority, Foundation: c.Foundation, Component: c.Component, Learned: c.Learned,
+			Allocation: indexOf(ix.allocations, c.Allocation),
+		})
+	}
+	for _, p := range s.Pairs {
+		if p == nil {
+			continue
+		}
+		if p == s.Selected {
+			i := len(sr.Pairs)
+			sr.SelectedPair = &i
+		}
+		sr.Pairs = append(sr.Pairs, CandidatePairReport{
+			Local: addrPortString(p.Local), Remote: addrPortString(p.Remote), Transport: transportString(p.Transport),
+			Allocation: indexOf(ix.allocations, p.Allocation),
+			Checks:     p.Checks, Answered: p.Answered, Errors: p.Errors, RTTMS: durationMS(p.RTT),
+			Nominated: p.Nominated, State: p.State, First: utcRef(p.First), Last: utcRef(p.Last),
+		})
+	}
+	for _, rc := range s.RoleConflicts {
+		sr.RoleConflictFrames = append(sr.RoleConflictFrames, rc.Frame)
+	}
+	for _, c := range s.DTLS {
+		if i := indexOf(ix.tls, c); i != nil {
+			sr.DTLS = append(sr.DTLS, *i)
+		}
+	}
+	for _, st := range s.Streams {
+		if i := indexOf(ix.streams, st); i != nil {
+			sr.Streams = append(sr.Streams, *i)
+		}
+	}
+	return sr
+}
