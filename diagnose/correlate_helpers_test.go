@@ -115,7 +115,7 @@ func simIndication(t *testing.T, method stun.Method, dataLen int) stun.Message {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return stun.Message{Method: method, Class: stun.ClassIndication, Cookie: stunCookie, Raw: pm.Raw, Pion: pm}
+	return stun.Message{Method: method, Class: stun.ClassIndication, Cookie: stunCookie, Raw: pm.Raw}
 }
 
 // run feeds events to an Engine as the decoder would: one reused Message

@@ -22,8 +22,7 @@ func signedAllocate(t *testing.T, user, realm, password string) stun.Message {
 	}
 	m := stun.Message{
 		Raw: pm.Raw, Method: stun.MethodAllocate, Class: stun.ClassRequest, Cookie: stunCookie,
-		Username: user, Realm: realm, Nonce: "nonce-1", HasIntegrity: true, HasFingerprint: true, FingerprintOK: true,
-		Pion: pm,
+		Username: user, Realm: realm, Nonce: "nonce-1", HasIntegrity: true, HasFingerprint: true,
 	}
 	copy(m.Transaction[:], pm.TransactionID[:])
 	return m

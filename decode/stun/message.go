@@ -113,13 +113,6 @@ type Message struct {
 	HasIntegrity       bool // MESSAGE-INTEGRITY
 	HasIntegritySHA256 bool // MESSAGE-INTEGRITY-SHA256
 	HasFingerprint     bool
-	// FingerprintOK is FingerprintValid's answer for messages built by
-	// hand (tests in other packages set it).
-	//
-	// Deprecated: Decode no longer sets it, so that the CRC is computed
-	// only when asked for; call FingerprintValid.
-	FingerprintOK bool
-
 	// ICE (RFC 8445 §16.1)
 	HasPriority    bool
 	Priority       uint32
@@ -127,13 +120,6 @@ type Message struct {
 	IceControlling bool
 	IceControlled  bool
 	IceTieBreaker  uint64
-
-	// Pion is kept for code that builds Messages by hand.
-	//
-	// Deprecated: Decode no longer sets it (decoding every message a
-	// second time with pion cost a seventh of Decode); CheckIntegrity
-	// works on Raw.
-	Pion *pionstun.Message
 
 	integrityAt   int // offset of MESSAGE-INTEGRITY, 0 when absent
 	sha256At      int // offset of MESSAGE-INTEGRITY-SHA256, 0 when absent
