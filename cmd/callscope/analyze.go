@@ -19,6 +19,9 @@ import (
 // passwords stay out of shell history and process listings.
 const credentialsEnv = "CALLSCOPE_TURN_CREDENTIALS"
 
+// icePasswordsEnv holds ICE passwords, one a line, for the same reason.
+const icePasswordsEnv = "CALLSCOPE_ICE_PASSWORDS"
+
 type analyzeFlags struct {
 	format          string
 	color           string
@@ -27,6 +30,7 @@ type analyzeFlags struct {
 	credentialsFile string
 	profile         string
 	expectNames     []string
+	icePasswords    []string
 }
 
 func newAnalyzeCommand() *cobra.Command {
@@ -76,6 +80,7 @@ func (f *analyzeFlags) register(fl *pflag.FlagSet) {
 	fl.StringArrayVar(&f.credentials, "turn-credentials", nil, "TURN long-term credentials user:password for the integrity check (repeatable)")
 	fl.StringVar(&f.credentialsFile, "turn-credentials-file", "", "file of TURN credentials, one user:password a line")
 	fl.StringVar(&f.profile, "profile", rules.DefaultProfile, `what the SIP, media and DSCP rules check against: a built-in profile name (see "callscope profiles") or a JSON profile file`)
+	fl.StringArrayVar(&f.icePasswords, "ice-password", nil, "ICE password (SDP a=ice-pwd) to verify the short-term MESSAGE-INTEGRITY of connectivity checks (repeatable; also "+icePasswordsEnv+", one a line)")
 	fl.StringArrayVar(&f.expectNames, "expect-name", nil, "host name the certificate of TLS servers reached without SNI must cover, such as the web bridge's external FQDN (repeatable: any one suffices)")
 }
 
@@ -111,7 +116,7 @@ func (f *analyzeFlags) resolve() (*reportSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs.options = diagnose.Options{Credentials: creds}
+	rs.options = diagnose.Options{Credentials: creds, ICEPasswords: gatherICEPasswords(f.icePasswords, os.Getenv(icePasswordsEnv))}
 	profile, err := rules.LoadProfile(f.profile)
 	if err != nil {
 		return nil, fmt.Errorf("--profile: %w", err)
@@ -243,6 +248,18 @@ func gatherCredentials(flags []string, file, env string) ([]diagnose.Credential,
 		}
 	}
 	return creds, nil
+}
+
+// gatherICEPasswords joins the flags and the environment's lines. ICE
+// passwords (RFC 8839 §5.4) are ice-chars only, so no splitting is needed.
+func gatherICEPasswords(flags []string, env string) []string {
+	out := append([]string(nil), flags...)
+	for _, line := range strings.Split(env, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // checkExpectName accepts a host name or an IP address: what a certificate
