@@ -138,7 +138,7 @@ func TestReportCallsText(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"SIP, media and STUN/TURN analysis",
+		"SIP, media, ICE, TLS and STUN/TURN analysis",
 		"11 SIP messages · 3 RTP streams",
 		"Calls (1)",
 		"sip:alice@example.org → sip:+4930123456@example.net",

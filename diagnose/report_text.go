@@ -113,11 +113,29 @@ func (t *textWriter) header(r *Report) {
 	if r.Tool.Version != "" {
 		name += " " + r.Tool.Version
 	}
-	what := " · STUN/TURN analysis"
-	if len(r.Calls) > 0 || len(r.Registrations) > 0 || len(r.Streams) > 0 || r.Stats.SIP > 0 {
-		what = " · SIP, media and STUN/TURN analysis"
+	// Name what the capture held, so a reader knows at once what was
+	// looked at: "SIP, media and STUN/TURN analysis".
+	var parts []string
+	if len(r.Calls) > 0 || len(r.Registrations) > 0 || r.Stats.SIP > 0 {
+		parts = append(parts, "SIP")
 	}
-	t.printf("%s\n\n", t.s.heading.Sprint(name+what))
+	if len(r.Streams) > 0 {
+		parts = append(parts, "media")
+	}
+	if len(r.ICESessions) > 0 {
+		parts = append(parts, "ICE")
+	}
+	if len(r.TLSConnections) > 0 {
+		parts = append(parts, "TLS")
+	}
+	if r.Stats.STUN > 0 || r.Stats.ChannelData > 0 || len(r.Allocations) > 0 || len(parts) == 0 {
+		parts = append(parts, "STUN/TURN")
+	}
+	what := parts[0]
+	if n := len(parts); n > 1 {
+		what = strings.Join(parts[:n-1], ", ") + " and " + parts[n-1]
+	}
+	t.printf("%s\n\n", t.s.heading.Sprint(name+" · "+what+" analysis"))
 }
 
 func (t *textWriter) captures(r *Report) {
