@@ -26,7 +26,10 @@ fuzz:
 	  done; \
 	done
 
+# callscope against tshark on seeded synthetic captures (scripts/bench.sh;
+# BENCH_SIZES, BENCH_RUNS, BENCH_DIR there), then the Go micro-benchmarks.
 bench:
+	GO=$(GO) scripts/bench.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 lint:

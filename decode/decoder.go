@@ -101,6 +101,7 @@ type Decoder struct {
 	sawUDP    bool
 	sawTCP    bool
 	msg       Message
+	rtpMsg    Message // DecodeMedia's, which holds RTP only
 	stunMsg   stun.Message
 	sipMsg    sip.Message
 	rtcp      rtp.Compound

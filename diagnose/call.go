@@ -32,6 +32,9 @@ type SIPTransaction struct {
 	Expires        int      // Expires header, -1 when absent
 	Authorization  *SIPAuth // credentials sent (never the digest)
 	HasSDP         bool
+	// Deregister: a REGISTER asking to remove bindings (Expires 0, a
+	// Contact expires=0, or "Contact: *"; RFC 3261 §10.2.2).
+	Deregister bool
 	// ContentLengthMismatch: over UDP, the request's Content-Length did not
 	// match the body the datagram carried (RFC 3261 §18.3) - a sign of a
 	// middlebox that rewrote the body (a SIP ALG) without fixing the header.
@@ -166,10 +169,23 @@ type Registration struct {
 	// Outcome is one of "registered", "unregistered" (Expires 0 accepted),
 	// "failed" (a final error other than an answered challenge), "challenged"
 	// (a 401/407 never answered), "unanswered".
+	//
+	// Outcome judges the REGISTERs that asked for a binding (expires > 0):
+	// a later REGISTER that asks to remove it (Expires 0 or "Contact: *")
+	// sets Outcome only when the registrar accepts it ("unregistered"), or
+	// when no REGISTER asking for a binding was seen. Its failure is in
+	// Deregister instead: a binding that was registered stays so until it
+	// expires.
 	Outcome     string
 	FinalStatus int
-	Expires     int           // granted (the 2xx's Expires or Contact expires), -1 when unknown
-	Refreshes   int           // successful re-registrations after the first
-	Interval    time.Duration // mean time between successful registrations; 0 when fewer than two
-	First, Last FrameRef
+	// Deregister is the outcome of the last removing REGISTER once no
+	// REGISTER asking for a binding came after it: "unregistered",
+	// "failed", "challenged", "unanswered"; empty when none.
+	// DeregisterStatus is its final status.
+	Deregister       string
+	DeregisterStatus int
+	Expires          int           // granted (the 2xx's Expires or Contact expires), -1 when unknown
+	Refreshes        int           // successful re-registrations after the first
+	Interval         time.Duration // mean time between successful registrations; 0 when fewer than two
+	First, Last      FrameRef
 }

@@ -226,7 +226,10 @@ func (sess *iceSession) concludeConsent(p *icePair, end time.Time) {
 }
 
 // linkICEStreams ties each selected pair to the RTP streams between its
-// two addresses, or relayed through its allocation.
+// two addresses, or relayed through its allocations: a relay-to-relay pair
+// (both agents behind TURN, RFC 8656 §2) has one at each end, and a capture
+// that holds both agents sees each stream on both, once sent by one agent
+// to its server and once delivered by the other's server.
 func linkICEStreams(sessions []*ICESession, streams []*Stream) {
 	if len(streams) == 0 {
 		return
@@ -243,6 +246,14 @@ func linkICEStreams(sessions []*ICESession, streams []*Stream) {
 		byEnds[ends{l, r}], byEnds[ends{r, l}] = s, s
 		if p.Allocation != nil {
 			byAlloc[p.Allocation] = s
+		}
+		for _, c := range s.Candidates {
+			if c.Allocation == nil {
+				continue
+			}
+			if c.Addr == l || c.Addr == r {
+				byAlloc[c.Allocation] = s
+			}
 		}
 	}
 	for _, st := range streams {

@@ -139,7 +139,7 @@ func (e *Engine) observeRTPHeader(p *decode.Packet, h *rtp.Header, as *allocStat
 	if h.Version != 2 {
 		return
 	}
-	if len(ms.list) >= MaxStreams {
+	if !e.roomForStream() {
 		ms.droppedStreams++
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/callscope/callscope/decode"
@@ -61,10 +62,17 @@ const sipMagicCookie = "z9hG4bK"
 
 // sipTxKey identifies a SIP transaction (RFC 3261 §17.1.3, §17.2.3): the
 // topmost Via branch and the CSeq method, so that a CANCEL and its INVITE
-// are two transactions. The client (the previous hop) is part of the key so
-// that one request seen on both sides of a NAT makes two transactions. A
-// branch without the magic cookie comes from an RFC 2543 element and need
-// not be unique; the key is then the Call-ID and CSeq number.
+// are two transactions. The client (the previous hop, the request's
+// source) is part of the key so that one request seen on both sides of a
+// NAT makes two transactions. A branch without the magic cookie comes from
+// an RFC 2543 element and need not be unique; the key is then the Call-ID
+// and CSeq number.
+//
+// Responses are not matched on the client: over UDP they go to the Via
+// sent-by port, not to the request's source port, unless the client asked
+// for rport (§18.2.2, RFC 3581). sipState.byBranch finds them by branch and
+// method alone (client zero), and the client only settles between two open
+// transactions of one branch.
 type sipTxKey struct {
 	id        string
 	method    string
@@ -124,6 +132,10 @@ type sipState struct {
 	ready bool
 
 	open map[sipTxKey]*openSIPTx
+	// byBranch lists the open transactions of open by their key without
+	// the client: nearly always one, two when a request was seen on both
+	// sides of a NAT.
+	byBranch map[sipTxKey][]*openSIPTx
 	// Open transactions in two queues of constant linger: INVITEs in the
 	// Proceeding state, and the rest.
 	queue, proceeding sipTxQueue
@@ -138,17 +150,18 @@ type sipState struct {
 	maxOpen, maxTransactions, maxCalls, maxRegistrations, maxFlows int
 }
 
-func (s *sipState) init() {
+func (s *sipState) init(opts *Options) {
 	s.ready = true
 	s.open = make(map[sipTxKey]*openSIPTx)
+	s.byBranch = make(map[sipTxKey][]*openSIPTx)
 	s.queue.linger = SIPTransactionLinger
 	s.proceeding.linger = SIPProceedingLinger
 	s.calls = make(map[string]*callState)
 	s.regs = make(map[regKey]*regState)
 	s.flows = make(map[flowKey]*Flow)
 	s.maxOpen = MaxOpenSIPTransactions
-	s.maxTransactions = MaxSIPTransactions
-	s.maxCalls = MaxCalls
+	s.maxTransactions = limit(opts.MaxSIPTransactions, MaxSIPTransactions)
+	s.maxCalls = limit(opts.MaxCalls, MaxCalls)
 	s.maxRegistrations = MaxRegistrations
 	s.maxFlows = MaxSIPFlows
 }
@@ -156,7 +169,7 @@ func (s *sipState) init() {
 func (e *Engine) observeSIP(m *decode.Message) {
 	s := &e.sip
 	if !s.ready {
-		s.init()
+		s.init(&e.opts)
 	}
 	e.expireSIP(e.now)
 	e.sipFlow(m)
@@ -243,7 +256,7 @@ func (e *Engine) sipRequest(m *decode.Message) {
 	e.keepSIP(tx)
 
 	st := &openSIPTx{key: key, tx: tx, last: m.Time, regExpires: -1}
-	s.open[key] = st
+	s.add(st)
 	s.queue.push(st, m.Time)
 	for len(s.open) > s.maxOpen {
 		e.closeOldestSIP()
@@ -264,7 +277,7 @@ func (e *Engine) sipResponse(m *decode.Message) {
 		return
 	}
 	key := sipTxKey{id: sipKeyID(msg), method: method, client: m.Dst, transport: m.Transport}
-	st := s.open[key]
+	st := s.responseTx(key, msg)
 	if st == nil {
 		st = e.orphanSIPResponse(key, m)
 	}
@@ -341,7 +354,7 @@ func (e *Engine) orphanSIPResponse(key sipTxKey, m *decode.Message) *openSIPTx {
 	}
 	e.keepSIP(tx)
 	st := &openSIPTx{key: key, tx: tx, last: m.Time, regExpires: -1}
-	s.open[key] = st
+	s.add(st)
 	s.queue.push(st, m.Time)
 	for len(s.open) > s.maxOpen {
 		e.closeOldestSIP()
@@ -352,6 +365,102 @@ func (e *Engine) orphanSIPResponse(key sipTxKey, m *decode.Message) *openSIPTx {
 		cs.addTx(tx)
 	}
 	return st
+}
+
+// add opens st. A transaction already open under its key (a request with
+// the same branch from the same client that closed and came back) is
+// replaced.
+func (s *sipState) add(st *openSIPTx) {
+	if old := s.open[st.key]; old != nil {
+		s.remove(old)
+	}
+	s.open[st.key] = st
+	b := st.key
+	b.client = netip.AddrPort{}
+	s.byBranch[b] = append(s.byBranch[b], st)
+}
+
+func (s *sipState) remove(st *openSIPTx) {
+	if s.open[st.key] == st {
+		delete(s.open, st.key)
+	}
+	b := st.key
+	b.client = netip.AddrPort{}
+	list := s.byBranch[b]
+	for i, o := range list {
+		if o == st {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(s.byBranch, b)
+		return
+	}
+	s.byBranch[b] = list
+}
+
+// responseTx finds the open transaction a response (sent to key.client)
+// answers. A server sends a UDP response to the request's source only
+// when the client asked for rport; otherwise to the Via sent-by host and
+// port, 5060 when none (RFC 3261 §18.2.2, RFC 3581 §4), and over TCP on the
+// request's connection. So the branch and method decide, and the
+// destination only chooses between clients that used the same branch:
+// the request's source, its Via sent-by, or the received/rport the server
+// wrote in the response's Via.
+func (s *sipState) responseTx(key sipTxKey, msg *sip.Message) *openSIPTx {
+	if st := s.open[key]; st != nil {
+		return st
+	}
+	b := key
+	b.client = netip.AddrPort{}
+	list := s.byBranch[b]
+	switch len(list) {
+	case 0:
+		return nil
+	case 1:
+		return list[0]
+	}
+	dst := key.client
+	for _, st := range list {
+		if sentBy, ok := viaSentByAddr(st.tx.ViaSentBy); ok && sentBy == dst {
+			return st
+		}
+	}
+	if len(msg.Vias) > 0 {
+		v := msg.Vias[0]
+		if rcv, err := netip.ParseAddr(string(v.Received)); err == nil {
+			for _, st := range list {
+				if st.key.client.Addr().Unmap() == rcv.Unmap() {
+					return st
+				}
+			}
+		}
+	}
+	for _, st := range list {
+		if st.key.client.Addr().Unmap() == dst.Addr().Unmap() {
+			return st
+		}
+	}
+	return list[len(list)-1]
+}
+
+// viaSentByAddr reads a Via sent-by written as an IP address, with port
+// 5060 when it has none (RFC 3261 §18.2.2, §19.1.2; SIP over TLS is not
+// decoded). A host name cannot be compared with an address and gives false.
+func viaSentByAddr(sentBy string) (netip.AddrPort, bool) {
+	if sentBy == "" {
+		return netip.AddrPort{}, false
+	}
+	if ap, err := netip.ParseAddrPort(sentBy); err == nil {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(sentBy, "["), "]")
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a.Unmap(), 5060), true
 }
 
 func (e *Engine) keepSIP(tx *SIPTransaction) {
@@ -382,7 +491,7 @@ func (e *Engine) expireSIP(now time.Time) {
 				s.requeue(head.st)
 				continue
 			}
-			delete(s.open, head.st.key)
+			s.remove(head.st)
 		}
 	}
 }
@@ -409,7 +518,7 @@ func (e *Engine) closeOldestSIP() {
 		for !q.empty() {
 			head := q.pop()
 			if s.open[head.st.key] == head.st {
-				delete(s.open, head.st.key)
+				s.remove(head.st)
 				return
 			}
 		}

@@ -20,7 +20,14 @@ type regState struct {
 	reg                       *Registration
 	successes                 int // 2xx that registered (Expires > 0)
 	firstSuccess, lastSuccess time.Time
+	// binding: a REGISTER asking for a binding (expires > 0, or no expiry
+	// given) was seen, so removals no longer decide Outcome.
+	binding bool
 }
+
+// removes says whether the REGISTER asks to remove bindings rather than
+// make or refresh one (RFC 3261 §10.2.2).
+func (st *openSIPTx) removes() bool { return st.regExpires == 0 || st.regRemoveAll }
 
 func (e *Engine) registerRequest(st *openSIPTx, m *decode.Message) {
 	s := &e.sip
@@ -32,6 +39,7 @@ func (e *Engine) registerRequest(st *openSIPTx, m *decode.Message) {
 		st.regExpires = v
 	}
 	st.regRemoveAll = m.SIP.ContactStar
+	tx.Deregister = st.removes()
 	k := regKey{aor: tx.ToURI, registrar: m.Dst, client: m.Src, transport: m.Transport}
 	rs := s.regs[k]
 	if rs == nil {
@@ -54,6 +62,12 @@ func (e *Engine) registerRequest(st *openSIPTx, m *decode.Message) {
 	st.reg = rs
 	r := rs.reg
 	r.Last = frameRef(m)
+	if st.removes() {
+		r.Deregister, r.DeregisterStatus = "unanswered", 0
+	} else {
+		rs.binding = true
+		r.Deregister, r.DeregisterStatus = "", 0
+	}
 	if r.Contact == "" {
 		r.Contact = tx.Contact
 	}
@@ -70,6 +84,22 @@ func (e *Engine) registerRequest(st *openSIPTx, m *decode.Message) {
 func (e *Engine) registerResponse(st *openSIPTx, resp *SIPResponse, m *decode.Message) {
 	rs, tx := st.reg, st.tx
 	r := rs.reg
+	if st.removes() {
+		r.DeregisterStatus = resp.Status
+		switch {
+		case resp.Status < 300:
+			r.Deregister = "unregistered"
+		case (resp.Status == 401 || resp.Status == 407) && tx.Authorization == nil:
+			r.Deregister = "challenged"
+		default:
+			r.Deregister = "failed"
+		}
+		if rs.binding && resp.Status >= 300 {
+			// A refused removal leaves the binding as the last
+			// registering REGISTER made it.
+			return
+		}
+	}
 	r.FinalStatus = resp.Status
 	switch {
 	case resp.Status < 300:

@@ -38,6 +38,7 @@ type sipSpec struct {
 	body           string
 	challenge      *sip.Auth
 	authorization  *sip.Auth
+	via            string // the topmost Via sent-by; the source when empty
 }
 
 type sipEvent struct {
@@ -56,6 +57,7 @@ func withToTag(tag string) sipOpt   { return func(s *sipSpec) { s.toTag = tag } 
 func withCallID(id string) sipOpt   { return func(s *sipSpec) { s.callID = id } }
 func withExpires(n int) sipOpt      { return func(s *sipSpec) { s.expires = n } }
 func withReasonHdr(r string) sipOpt { return func(s *sipSpec) { s.reasonHeader = r } }
+func withVia(sentBy string) sipOpt  { return func(s *sipSpec) { s.via = sentBy } }
 func withContactExpires(n int, other string) sipOpt {
 	return func(s *sipSpec) { s.contactExpires, s.extraContact = n, other }
 }
@@ -113,7 +115,7 @@ func (s *sipSpec) render(src netip.AddrPort) string {
 	} else {
 		fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", s.status, s.reason)
 	}
-	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=%s\r\n", src, s.branch)
+	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=%s\r\n", s.sentBy(src), s.branch)
 	fmt.Fprintf(&b, "From: <%s>;tag=%s\r\n", s.fromURI, s.fromTag)
 	if s.toTag != "" {
 		fmt.Fprintf(&b, "To: <%s>;tag=%s\r\n", s.toURI, s.toTag)
@@ -138,6 +140,13 @@ func (s *sipSpec) render(src netip.AddrPort) string {
 	}
 	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(s.body), s.body)
 	return b.String()
+}
+
+func (s *sipSpec) sentBy(src netip.AddrPort) string {
+	if s.via != "" {
+		return s.via
+	}
+	return src.String()
 }
 
 // simulateSIP feeds events to an Engine as the decoder would: one reused
@@ -203,7 +212,7 @@ func simulateSIP(t *testing.T, e *Engine, events []sipEvent, end float64) *Analy
 			}
 			sm.Contact = sip.NameAddr{URI: borrow(s.contact), Host: borrow(host)}
 		}
-		sm.Vias = []sip.Via{{Transport: borrow("UDP"), SentBy: borrow(ev.src.String()), Branch: borrow(s.branch)}}
+		sm.Vias = []sip.Via{{Transport: borrow("UDP"), SentBy: borrow(s.sentBy(ev.src)), Branch: borrow(s.branch)}}
 		sm.NumVias = 1
 		if s.body != "" {
 			sm.ContentType = borrow("application/sdp")

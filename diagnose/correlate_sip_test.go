@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -370,6 +371,50 @@ func TestSIPCalls(t *testing.T) {
 				t.Errorf("outcome %q %d, want failed 407", c.Outcome, c.FinalStatus)
 			}
 		},
+	}, {
+		// Without rport a UDP response goes to the Via sent-by port, not
+		// to the request's source port (RFC 3261 §18.2.2).
+		name: "responses to the Via sent-by port",
+		events: []sipEvent{
+			sipReq(0, viaClient, P, "INVITE", "z9hG4bK-1", 1, withSDP(), withVia(A.String())),
+			sipResp(0.01, P, A, 100, "Trying", "INVITE", "z9hG4bK-1", 1, withVia(A.String())),
+			sipResp(0.1, P, A, 180, "Ringing", "INVITE", "z9hG4bK-1", 1, withToTag("b1"), withVia(A.String())),
+			sipResp(1, P, A, 200, "OK", "INVITE", "z9hG4bK-1", 1, withToTag("b1"), withSDP(), withVia(A.String())),
+			sipReq(1.01, viaClient, P, "ACK", "z9hG4bK-2", 1, withToTag("b1"), withVia(A.String())),
+			sipReq(6, viaClient, P, "BYE", "z9hG4bK-3", 2, withToTag("b1"), withVia(A.String())),
+			sipResp(6.01, P, A, 200, "OK", "BYE", "z9hG4bK-3", 2, withToTag("b1"), withVia(A.String())),
+		},
+		check: func(t *testing.T, a *Analysis) {
+			c := onlyCall(t, a)
+			if c.Outcome != "answered" || c.Ended.Frame != 6 {
+				t.Errorf("outcome %q ended %d, want answered and ended at 6", c.Outcome, c.Ended.Frame)
+			}
+			if a.OrphanSIPResponses != 0 || len(a.SIPTransactions) != 3 {
+				t.Errorf("%d orphan responses, %d transactions; want 0 and 3", a.OrphanSIPResponses, len(a.SIPTransactions))
+			}
+			if inv := a.SIPTransactions[0]; !slices.Equal(statuses(inv), []int{100, 180, 200}) || inv.Client != viaClient {
+				t.Errorf("INVITE from %v got %v", inv.Client, statuses(inv))
+			}
+		},
+	}, {
+		// Two clients reusing one branch: the response's destination, the
+		// Via sent-by of one request, tells them apart.
+		name: "one branch open for two clients",
+		events: []sipEvent{
+			sipReq(0, natInside1, P, "OPTIONS", "z9hG4bK-same", 1, withCallID("x1"), withVia("10.0.0.5")),
+			sipReq(0.01, natInside2, P, "OPTIONS", "z9hG4bK-same", 1, withCallID("x2"), withVia("10.0.0.6:5070")),
+			sipResp(0.02, P, netip.MustParseAddrPort("10.0.0.6:5070"), 200, "OK", "OPTIONS", "z9hG4bK-same", 1, withCallID("x2"), withVia("10.0.0.6:5070")),
+			sipResp(0.03, P, netip.MustParseAddrPort("10.0.0.5:5060"), 404, "Not Found", "OPTIONS", "z9hG4bK-same", 1, withCallID("x1"), withVia("10.0.0.5")),
+		},
+		check: func(t *testing.T, a *Analysis) {
+			if len(a.SIPTransactions) != 2 || a.OrphanSIPResponses != 0 {
+				t.Fatalf("%d transactions, %d orphans; want 2 and 0", len(a.SIPTransactions), a.OrphanSIPResponses)
+			}
+			one, two := a.SIPTransactions[0], a.SIPTransactions[1]
+			if !slices.Equal(statuses(one), []int{404}) || !slices.Equal(statuses(two), []int{200}) {
+				t.Errorf("first client got %v, second %v; want [404] and [200]", statuses(one), statuses(two))
+			}
+		},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -385,6 +430,12 @@ func TestSIPCalls(t *testing.T) {
 		})
 	}
 }
+
+var (
+	viaClient  = netip.MustParseAddrPort("192.0.2.10:40000")
+	natInside1 = netip.MustParseAddrPort("10.0.0.5:40001")
+	natInside2 = netip.MustParseAddrPort("10.0.0.6:40002")
+)
 
 func onlyCall(t *testing.T, a *Analysis) *Call {
 	t.Helper()
@@ -420,6 +471,7 @@ func TestSIPRegistrations(t *testing.T) {
 		interval    time.Duration
 		nonces      []string // of the challenges, in order
 		transaction int
+		deregister  string
 	}{{
 		name: "challenge then registered",
 		events: []sipEvent{
@@ -476,7 +528,7 @@ func TestSIPRegistrations(t *testing.T) {
 			reg(0, "z9hG4bK-1", 1, creds("n1"), withExpires(0)),
 			resp(0.01, 200, "OK", "z9hG4bK-1", 1),
 		},
-		outcome: "unregistered", status: 200, expires: 0, transaction: 1,
+		outcome: "unregistered", status: 200, expires: 0, transaction: 1, deregister: "unregistered",
 	}, {
 		name: "forbidden",
 		events: []sipEvent{
@@ -492,6 +544,28 @@ func TestSIPRegistrations(t *testing.T) {
 			reg(1.5, "z9hG4bK-1", 1),
 		},
 		outcome: "unanswered", expires: -1, transaction: 1,
+	}, {
+		// nDPI sip.pcap: registered, then the de-REGISTER (Expires 0) is
+		// refused; the binding stays until it expires.
+		name: "de-REGISTER refused after registration",
+		events: []sipEvent{
+			reg(0, "z9hG4bK-1", 1, creds("n1"), withExpires(1200)),
+			resp(0.01, 200, "OK", "z9hG4bK-1", 1, withExpires(1200)),
+			reg(500, "z9hG4bK-2", 2, withExpires(0)),
+			resp(500.01, 401, "Unauthorized", "z9hG4bK-2", 2, challenge("n2")),
+			reg(500.02, "z9hG4bK-3", 3, creds("n2"), withExpires(0)),
+			resp(500.03, 401, "nonce has changed", "z9hG4bK-3", 3, challenge("n3")),
+		},
+		outcome: "registered", status: 200, expires: 1200, nonces: []string{"n2", "n3"}, transaction: 3, deregister: "failed",
+	}, {
+		name: "registration after a refused de-REGISTER",
+		events: []sipEvent{
+			reg(0, "z9hG4bK-1", 1, creds("n1"), withExpires(0)),
+			resp(0.01, 403, "Forbidden", "z9hG4bK-1", 1),
+			reg(1, "z9hG4bK-2", 2, creds("n1"), withExpires(60)),
+			resp(1.01, 200, "OK", "z9hG4bK-2", 2, withExpires(60)),
+		},
+		outcome: "registered", status: 200, expires: 60, transaction: 2,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -505,6 +579,9 @@ func TestSIPRegistrations(t *testing.T) {
 			r := a.Registrations[0]
 			if r.Outcome != tt.outcome || r.FinalStatus != tt.status || r.Expires != tt.expires {
 				t.Errorf("outcome %q status %d expires %d, want %q %d %d", r.Outcome, r.FinalStatus, r.Expires, tt.outcome, tt.status, tt.expires)
+			}
+			if r.Deregister != tt.deregister {
+				t.Errorf("deregister %q, want %q", r.Deregister, tt.deregister)
 			}
 			if r.Refreshes != tt.refreshes || r.Interval != tt.interval {
 				t.Errorf("refreshes %d interval %v, want %d %v", r.Refreshes, r.Interval, tt.refreshes, tt.interval)
@@ -577,7 +654,7 @@ func TestSIPLimits(t *testing.T) {
 		sipReq(10.2, A, P, "OPTIONS", "z9hG4bK-4", 1, withCallID("fourth")),
 	)
 	e := NewEngine(Options{})
-	e.sip.init()
+	e.sip.init(&e.opts)
 	e.sip.maxCalls = 1
 	e.sip.maxOpen = 2
 	e.sip.maxTransactions = 3

@@ -160,7 +160,14 @@ func (e *Engine) observeTLSMessage(pkt *decode.Packet, t *tls.Message, src, dst 
 		tc.known = true
 	}
 
-	if ch := t.ClientHello; ch != nil {
+	if ch := t.ClientHello; ch != nil && side == 1 {
+		// The other end sent one too: both act as the client.
+		tc.hello = true
+		if !c.BothClientHello {
+			c.BothClientHello = true
+			c.ServerClientHello = ref
+		}
+	} else if ch != nil {
 		tc.hello = true
 		if c.ClientHello.Frame == 0 {
 			c.ClientHello = ref

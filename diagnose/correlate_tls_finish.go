@@ -43,6 +43,14 @@ func (e *Engine) finishTLS() {
 		}
 	}
 	calls := newCallFingerprints(e.analysis.Calls)
+	// Streams by their addresses, for DTLS-SRTP without ICE.
+	streams := make(map[[2]netip.AddrPort][]*Stream)
+	for _, st := range e.analysis.Streams {
+		if st != nil && st.Allocation == nil {
+			k := [2]netip.AddrPort{unmapAddrPort(st.Src), unmapAddrPort(st.Dst)}
+			streams[k] = append(streams[k], st)
+		}
+	}
 	for _, tc := range st.list {
 		c := tc.c
 		switch {
@@ -63,8 +71,45 @@ func (e *Engine) finishTLS() {
 			c.Call = s.Call
 		}
 		calls.check(c)
+		markSRTP(c, streams)
 	}
 	e.tls = tlsState{}
+}
+
+// markSRTP marks the RTP streams a DTLS-SRTP association keyed as SRTP:
+// those of its ICE session's selected pair, or on its own 5-tuple.
+func markSRTP(c *TLSConnection, streams map[[2]netip.AddrPort][]*Stream) {
+	if !keysSRTP(c) {
+		return
+	}
+	if c.ICE != nil {
+		for _, st := range c.ICE.Streams {
+			st.SRTP = true
+		}
+	}
+	a, b := unmapAddrPort(c.Client), unmapAddrPort(c.Server)
+	for _, k := range [][2]netip.AddrPort{{a, b}, {b, a}} {
+		for _, st := range streams[k] {
+			if st.Transport == c.Transport {
+				st.SRTP = true
+			}
+		}
+	}
+}
+
+// keysSRTP says whether DTLS negotiated use_srtp (RFC 5764 §4.1), after
+// which RTP on the same transport is SRTP (§4.1.2). DTLS 1.3 carries the
+// server's choice in EncryptedExtensions (RFC 9147 §5, RFC 8446 §4.3.1),
+// out of sight: there the client's offer and an established handshake
+// stand for it. A DTLS 1.2 server that answered without use_srtp declined.
+func keysSRTP(c *TLSConnection) bool {
+	if !c.DTLS || c.Outcome != "established" {
+		return false
+	}
+	if c.SRTPProfile != 0 {
+		return true
+	}
+	return len(c.OfferedSRTPProfiles) > 0 && c.Version == tls.VersionDTLS13
 }
 
 // callFingerprints indexes the calls' SDPs for DTLS-SRTP: by sha-256

@@ -296,3 +296,32 @@ func TestRelayedDTLS(t *testing.T) {
 		t.Errorf("ice %p (want %p) selected %+v", c.ICE, s, s.Selected)
 	}
 }
+
+// TestDTLSBothClientHello: nDPI dtls.pcap frames 3 and 5 - both ends of
+// a DTLS-SRTP association sent a ClientHello (both took a=setup:active).
+func TestDTLSBothClientHello(t *testing.T) {
+	a := netip.MustParseAddrPort("10.191.227.13:54162")
+	b := netip.MustParseAddrPort("157.240.16.128:3478")
+	e := NewEngine(Options{})
+	for i, ev := range []struct {
+		src, dst netip.AddrPort
+		msg      tls.Message
+	}{
+		{a, b, tls.Message{DTLS: true, ContentTypes: []uint8{22}, ClientHello: &tls.ClientHello{LegacyVersion: 0xfefd}}},
+		{b, a, tls.Message{DTLS: true, ContentTypes: []uint8{22}, ClientHello: &tls.ClientHello{LegacyVersion: 0xfefd}}},
+		{b, a, tls.Message{DTLS: true, ContentTypes: []uint8{21}, Alert: &tls.Alert{Level: 2, Description: 10}}},
+	} {
+		msg := ev.msg
+		e.Observe(&decode.Message{
+			Packet: decode.Packet{Frame: uint64(3 + 2*i), Time: simAt(float64(i) / 10), Src: ev.src, Dst: ev.dst, Transport: decode.UDP},
+			Kind:   decode.KindDTLS, TLS: &msg,
+		})
+	}
+	c := onlyTLS(t, e.Finish(simAt(1)))
+	if !c.BothClientHello || c.ClientHello.Frame != 3 || c.ServerClientHello.Frame != 5 || c.Client != a {
+		t.Errorf("both %v client hello %d server's %d client %v", c.BothClientHello, c.ClientHello.Frame, c.ServerClientHello.Frame, c.Client)
+	}
+	if c.Outcome != "failed" {
+		t.Errorf("outcome %q, want failed", c.Outcome)
+	}
+}

@@ -23,6 +23,32 @@ type Options struct {
 	// ICE checks' short-term MESSAGE-INTEGRITY (RFC 8489 §9.1.1). Never
 	// printed.
 	ICEPasswords []string
+
+	// Limits on what an Engine keeps, so that memory follows active state
+	// rather than the length of the capture or of a live run; zero means
+	// the default, the exported constant of the same name.
+	MaxOpenTransactions int
+	MaxTransactions     int
+	MaxAllocations      int
+	MaxSIPTransactions  int
+	MaxCalls            int
+	MaxStreams          int
+	// IdleTimeout is how long ended state stays in full before it is
+	// summarized and its correlation state dropped: calls after their BYE
+	// or final failure, allocations after their deletion or expiry
+	// (0: DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// StreamIdle is how long an RTP stream without a call must be silent
+	// before a Snapshot holds it (0: DefaultStreamIdle).
+	StreamIdle time.Duration
+}
+
+// limit returns v, or def when v is not positive.
+func limit(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // Limits that keep an Engine's memory bounded by active state rather than
@@ -99,6 +125,14 @@ type Engine struct {
 	maxAllocTx      int
 	maxICMP         int
 	maxBindingFlows int
+
+	// Retirement of ended state (retire.go).
+	nextRetire     time.Time
+	retiredStreams []*Stream
+
+	// What the last Snapshot changed (snapshot.go).
+	snapCalls   []callSaved
+	snapStreams map[*streamState]*Stream
 }
 
 // NewEngine returns an Engine.
@@ -112,9 +146,9 @@ func NewEngine(opts Options) *Engine {
 		bindingFlows:    make(map[flowKey]*bindingFlow),
 		allocations:     make(map[flowKey]*allocState),
 		ice:             newICEState(opts.ICEPasswords),
-		maxOpen:         MaxOpenTransactions,
-		maxTransactions: MaxTransactions,
-		maxAllocations:  MaxAllocations,
+		maxOpen:         limit(opts.MaxOpenTransactions, MaxOpenTransactions),
+		maxTransactions: limit(opts.MaxTransactions, MaxTransactions),
+		maxAllocations:  limit(opts.MaxAllocations, MaxAllocations),
 		maxAllocTx:      MaxAllocationTransactions,
 		maxICMP:         MaxICMPEvents,
 		maxBindingFlows: MaxBindingFlows,
@@ -133,10 +167,12 @@ func (e *Engine) Observe(m *decode.Message) {
 	if e.finished || m == nil {
 		return
 	}
+	e.restoreSnapshot()
 	if m.Time.After(e.now) {
 		e.now = m.Time
 	}
 	e.expire(e.now)
+	e.maybeRetire(e.now)
 	switch m.Kind {
 	case decode.KindSTUN:
 		if m.STUN != nil {
@@ -166,6 +202,8 @@ func (e *Engine) Finish(end time.Time) *Analysis {
 	if e.finished {
 		return &e.analysis
 	}
+	e.restoreSnapshot()
+	e.snapStreams = nil
 	e.finished = true
 	e.closeAll()
 	e.finishSIP()
@@ -184,7 +222,9 @@ func (e *Engine) Finish(end time.Time) *Analysis {
 		return 0
 	})
 	e.analysis.CredentialsGiven = len(e.opts.Credentials) > 0
+	e.finishRetired()
 	e.finishMedia()
+	e.sortRetired()
 	e.finishICE(end)
 	e.finishTLS()
 	// Drop the correlation state: only the Analysis outlives Finish.

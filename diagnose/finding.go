@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,33 @@ type Finding struct {
 	Last      time.Time `json:"last"`
 	Endpoints []string  `json:"endpoints"` // "ip:port" strings, IPv6 as "[ip]:port"
 	Filter    string    `json:"filter"`
+	// Key identifies the finding across the runs of its rule while a
+	// capture goes on (see Streamer): the same problem found again with
+	// more evidence has the same Key. Rules may set it; when empty,
+	// Identity derives it from the rule ID, the first two endpoints and
+	// the first frame, which a problem's later evidence does not change.
+	Key string `json:"-"`
+}
+
+// Identity returns f.Key, or when empty "rule|endpoint|endpoint|first
+// frame".
+func (f *Finding) Identity() string {
+	if f.Key != "" {
+		return f.Key
+	}
+	var b strings.Builder
+	b.WriteString(f.Rule)
+	for i := range 2 {
+		b.WriteByte('|')
+		if i < len(f.Endpoints) {
+			b.WriteString(f.Endpoints[i])
+		}
+	}
+	b.WriteByte('|')
+	if len(f.Frames) > 0 {
+		b.WriteString(strconv.FormatUint(slices.Min(f.Frames), 10))
+	}
+	return b.String()
 }
 
 // Rule is one diagnostic rule. A rule reads the correlated Analysis and

@@ -34,6 +34,12 @@ func RunRules(a *Analysis, rules []Rule) []Finding {
 	for _, rule := range rules {
 		findings = append(findings, rule.Check(a)...)
 	}
+	sortFindings(findings)
+	return findings
+}
+
+// sortFindings orders findings as RunRules returns them.
+func sortFindings(findings []Finding) {
 	firstFrame := func(f *Finding) uint64 {
 		if len(f.Frames) == 0 {
 			return math.MaxUint64
@@ -49,5 +55,4 @@ func RunRules(a *Analysis, rules []Rule) []Finding {
 		}
 		return cmp.Compare(x.Rule, y.Rule)
 	})
-	return findings
 }

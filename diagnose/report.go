@@ -16,12 +16,15 @@ import (
 // field names are a contract with scripts that read them. Passwords never
 // reach a Report: only usernames and realms do.
 type Report struct {
-	Tool        ToolInfo           `json:"tool"`
-	Captures    []CaptureReport    `json:"captures"`
-	Warnings    []capture.Warning  `json:"warnings"`
-	Stats       StatsReport        `json:"stats"`
-	Allocations []AllocationReport `json:"allocations"`
-	Bindings    []BindingReport    `json:"bindings,omitempty"`
+	Tool     ToolInfo          `json:"tool"`
+	Captures []CaptureReport   `json:"captures"`
+	Warnings []capture.Warning `json:"warnings"`
+	// CaptureDrops is a live capture's counters per interface: packets
+	// the capture point lost (absent for files).
+	CaptureDrops []InterfaceDrops   `json:"capture_drops,omitempty"`
+	Stats        StatsReport        `json:"stats"`
+	Allocations  []AllocationReport `json:"allocations"`
+	Bindings     []BindingReport    `json:"bindings,omitempty"`
 	// SIP and media (report_calls.go): calls by Call-ID, REGISTER
 	// bindings, and every RTP stream; calls[].streams index streams.
 	Calls         []CallReport         `json:"calls"`
@@ -128,6 +131,13 @@ func NewReport(a *Analysis, findings []Finding, version string) *Report {
 	}
 	if r.Warnings == nil {
 		r.Warnings = []capture.Warning{}
+	}
+	for _, d := range a.CaptureDrops {
+		d.Samples = slices.Clone(d.Samples)
+		for i := range d.Samples {
+			d.Samples[i].Time = utc(d.Samples[i].Time)
+		}
+		r.CaptureDrops = append(r.CaptureDrops, d)
 	}
 	for _, c := range a.Captures {
 		cr := CaptureReport{Path: c.Path, Format: c.Format, LinkTypes: []string{}, Packets: c.Packets, First: utc(c.First), Last: utc(c.Last)}

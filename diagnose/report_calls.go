@@ -67,19 +67,23 @@ type SDPMediaReport struct {
 
 // RegistrationReport is one REGISTER binding (AOR at a registrar).
 type RegistrationReport struct {
-	AOR         string  `json:"aor"`
-	Contact     string  `json:"contact,omitempty"`
-	Registrar   string  `json:"registrar"`
-	Client      string  `json:"client"`
-	Transport   string  `json:"transport"`
-	Username    string  `json:"username,omitempty"`
-	Realm       string  `json:"realm,omitempty"`
-	Outcome     string  `json:"outcome"` // registered, unregistered, failed, challenged, unanswered
-	FinalStatus int     `json:"final_status,omitempty"`
-	Expires     *int    `json:"expires,omitempty"` // granted seconds; omitted when unknown
-	Refreshes   int     `json:"refreshes"`
-	IntervalS   float64 `json:"interval_s,omitempty"` // mean time between successful registrations
-	Attempts    int     `json:"attempts"`             // REGISTER transactions
+	AOR         string `json:"aor"`
+	Contact     string `json:"contact,omitempty"`
+	Registrar   string `json:"registrar"`
+	Client      string `json:"client"`
+	Transport   string `json:"transport"`
+	Username    string `json:"username,omitempty"`
+	Realm       string `json:"realm,omitempty"`
+	Outcome     string `json:"outcome"` // registered, unregistered, failed, challenged, unanswered
+	FinalStatus int    `json:"final_status,omitempty"`
+	// Deregister is the last removing REGISTER's (Expires 0) outcome when
+	// it did not change Outcome; see Registration.Deregister.
+	Deregister       string  `json:"deregister,omitempty"`
+	DeregisterStatus int     `json:"deregister_status,omitempty"`
+	Expires          *int    `json:"expires,omitempty"` // granted seconds; omitted when unknown
+	Refreshes        int     `json:"refreshes"`
+	IntervalS        float64 `json:"interval_s,omitempty"` // mean time between successful registrations
+	Attempts         int     `json:"attempts"`             // REGISTER transactions
 	// AttemptLog is each REGISTER: Response is "200 OK", "401 Unauthorized",
 	// "none"; Authenticated says it carried credentials.
 	AttemptLog []AttemptReport `json:"attempt_details"`
@@ -221,6 +225,7 @@ func newRegistrationReport(reg *Registration) RegistrationReport {
 		AOR: reg.AOR, Contact: reg.Contact, Registrar: addrPortString(reg.Registrar), Client: addrPortString(reg.Client),
 		Transport: transportString(reg.Transport), Username: reg.Username, Realm: reg.Realm,
 		Outcome: reg.Outcome, FinalStatus: reg.FinalStatus, Refreshes: reg.Refreshes,
+		Deregister: reg.Deregister, DeregisterStatus: reg.DeregisterStatus,
 		IntervalS: round3(reg.Interval.Seconds()), Attempts: len(reg.Transactions), AttemptLog: []AttemptReport{},
 		First: utcRef(reg.First), Last: utcRef(reg.Last),
 	}

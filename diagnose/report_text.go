@@ -197,6 +197,7 @@ func (t *textWriter) captures(r *Report) {
 	if len(odd) > 0 {
 		t.printf("  %s\n", t.s.dim.Sprint(strings.Join(odd, " · ")))
 	}
+	t.captureDrops(r)
 	const maxWarnings = 10
 	for i, w := range r.Warnings {
 		if i == maxWarnings {
@@ -485,4 +486,28 @@ func wrapText(text string, width int) []string {
 		lines = append(lines, b.String())
 	}
 	return lines
+}
+
+// captureDrops prints each live interface's counters, the drops in the
+// warning color: loss at the capture point, not on the network.
+func (t *textWriter) captureDrops(r *Report) {
+	for _, d := range r.CaptureDrops {
+		line := fmt.Sprintf("%s: %s received by the filter, %s captured", d.Interface,
+			thousands(d.Received), thousands(d.Captured))
+		if d.Dropped == 0 {
+			t.printf("  %s, none dropped by the kernel\n", line)
+			continue
+		}
+		drops := fmt.Sprintf("%s dropped by the kernel", thousands(d.Dropped))
+		if d.RingOverruns > 0 {
+			drops += fmt.Sprintf(" (ring full %s)", count(d.RingOverruns, "time", "times"))
+		}
+		if n := len(d.Samples); n > 0 {
+			drops += " at " + d.Samples[0].Time.UTC().Format("15:04:05.000")
+			if n > 1 {
+				drops += " to " + d.Samples[n-1].Time.UTC().Format("15:04:05.000")
+			}
+		}
+		t.printf("  %s, %s\n", line, t.s.warn.Sprint(drops))
+	}
 }

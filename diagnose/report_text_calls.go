@@ -300,6 +300,13 @@ func (t *textWriter) registrations(r *Report) {
 			}
 		}
 		t.field("    ", "outcome", out)
+		if g.Deregister != "" && g.Deregister != "unregistered" {
+			d := t.s.warn.Sprint(g.Deregister)
+			if g.DeregisterStatus != 0 && g.Deregister == "failed" {
+				d += fmt.Sprintf(" (%d)", g.DeregisterStatus)
+			}
+			t.field("    ", "de-register", d+": the binding stays until it expires")
+		}
 		if len(g.AttemptLog) > 0 {
 			t.field("    ", "attempts", sipAttemptsLine(g.AttemptLog, g.Attempts))
 		}

@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,13 +78,28 @@ func (t *textWriter) iceSessions(r *Report) {
 			}
 		}
 		if n := len(s.Streams); n > 0 {
+			// A relayed stream seen on both allocations (both agents behind
+			// the capture point) is two streams with one SSRC.
 			var ssrcs []string
+			srtp := 0
 			for _, i := range s.Streams {
 				if i >= 0 && i < len(r.Streams) {
-					ssrcs = append(ssrcs, r.Streams[i].SSRC)
+					if !slices.Contains(ssrcs, r.Streams[i].SSRC) {
+						ssrcs = append(ssrcs, r.Streams[i].SSRC)
+					}
+					if r.Streams[i].SRTP {
+						srtp++
+					}
 				}
 			}
-			t.field("    ", "media", fmt.Sprintf("%s on the selected pair (SSRC %s)", count(uint64(n), "RTP stream", "RTP streams"), abbreviate(ssrcs, 4)))
+			media := fmt.Sprintf("%s on the selected pair (SSRC %s)", count(uint64(n), "RTP stream", "RTP streams"), abbreviate(ssrcs, 4))
+			switch {
+			case srtp == n:
+				media += " · SRTP"
+			case srtp > 0:
+				media += fmt.Sprintf(" · %d SRTP", srtp)
+			}
+			t.field("    ", "media", media)
 		}
 		if s.First.Frame > 0 {
 			t.field("    ", "seen", fmt.Sprintf("frames %d–%d, %s", s.First.Frame, s.Last.Frame, span(s.First.Time, s.Last.Time)))

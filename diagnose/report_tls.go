@@ -34,9 +34,11 @@ type TLSConnectionReport struct {
 	SRTPProfile         string   `json:"srtp_profile,omitempty"` // DTLS-SRTP profile chosen (RFC 5764)
 	HelloVerify         bool     `json:"hello_verify,omitempty"` // DTLS HelloVerifyRequest seen
 	HelloRetry          bool     `json:"hello_retry,omitempty"`  // TLS 1.3 HelloRetryRequest seen
-	ClientHelloFrame    uint64   `json:"client_hello_frame,omitempty"`
-	ServerHelloFrame    uint64   `json:"server_hello_frame,omitempty"`
-	CertificateFrame    uint64   `json:"certificate_frame,omitempty"`
+	// BothClientHello: both ends sent a ClientHello (a DTLS role conflict).
+	BothClientHello  bool   `json:"both_client_hello,omitempty"`
+	ClientHelloFrame uint64 `json:"client_hello_frame,omitempty"`
+	ServerHelloFrame uint64 `json:"server_hello_frame,omitempty"`
+	CertificateFrame uint64 `json:"certificate_frame,omitempty"`
 	// CertificateEncrypted: TLS 1.3 or DTLS 1.3 encrypts the certificates,
 	// so none can be shown.
 	CertificateEncrypted bool                `json:"certificate_encrypted,omitempty"`
@@ -84,7 +86,7 @@ func newTLSConnectionReport(c *TLSConnection, ix reportIndexes) TLSConnectionRep
 		DTLS: c.DTLS, Allocation: indexOf(ix.allocations, c.Allocation), ICESession: indexOf(ix.ice, c.ICE),
 		SNI: c.SNI, ALPN: append([]string{}, c.ALPN...), ALPNSelected: c.ALPNSelected,
 		OfferedVersions: []string{}, CipherSuitesOffered: c.CipherSuitesOffered,
-		HelloVerify: c.HelloVerify, HelloRetry: c.HelloRetry,
+		HelloVerify: c.HelloVerify, HelloRetry: c.HelloRetry, BothClientHello: c.BothClientHello,
 		ClientHelloFrame: c.ClientHello.Frame, ServerHelloFrame: c.ServerHello.Frame, CertificateFrame: c.CertificateFrame.Frame,
 		CertificateEncrypted: c.CertificateEncrypted || (len(c.Certificates) == 0 && (c.Version == tls.VersionTLS13 || c.Version == tls.VersionDTLS13)),
 		Certificates:         certificateReports(c.Certificates), ClientCertificates: certificateReports(c.ClientCertificates),

@@ -50,6 +50,12 @@ type TLSConnection struct {
 	// HelloVerify: a DTLS HelloVerifyRequest (RFC 6347 §4.2.1) was seen;
 	// HelloRetry: a TLS 1.3 HelloRetryRequest (RFC 8446 §4.1.4).
 	HelloVerify, HelloRetry bool
+	// BothClientHello: both ends sent a ClientHello, so both acted as the
+	// client - a DTLS-SRTP role conflict (the SDP a=setup negotiation of
+	// RFC 5763 §5 / RFC 4145 left both sides active). ServerClientHello is
+	// the Server's first ClientHello.
+	BothClientHello   bool
+	ServerClientHello FrameRef
 	// CertificateEncrypted: the negotiated version (TLS 1.3, DTLS 1.3)
 	// encrypts the certificates, so Certificates is empty by design.
 	CertificateEncrypted bool

@@ -172,7 +172,15 @@ func gaveUp(t *diagnose.Transaction, end time.Time) string {
 	if n := len(t.Requests); n >= 2 {
 		next = 2 * t.Requests[n-1].Time.Sub(t.Requests[n-2].Time)
 	}
-	if t.RequestCount >= 7 {
+	if t.RequestCount > 7 {
+		// Chromium caps its RTO at 8 s and sends 9 times (RFC 8489 §6.2.1
+		// leaves Rc and RTO to the implementation).
+		if after >= 8*time.Second {
+			return fmt.Sprintf("then the client gave up, after more than the 7 sends of RFC 8489 §6.2.1's default (no answer in the %s s the capture goes on)", seconds(after))
+		}
+		return fmt.Sprintf("that is more than the 7 sends of RFC 8489 §6.2.1's default: this client retransmits on a schedule of its own; the capture ends %s s after the last one", seconds(after))
+	}
+	if t.RequestCount == 7 {
 		if after >= 8*time.Second {
 			return fmt.Sprintf("then the client gave up, as RFC 8489 §6.2.1 has it do after 7 sends (no answer in the %s s the capture goes on)", seconds(after))
 		}

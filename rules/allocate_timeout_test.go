@@ -36,6 +36,14 @@ func TestAllocateTimeout(t *testing.T) {
 			filter:   "stun.id == a00100000000000000000000",
 		},
 		{
+			// Chromium: RTO 250 ms doubling, capped at 8 s, 9 sends.
+			name:     "nine sends on the client's own schedule",
+			a:        analysis(resent(txn(1, a, 1, 0), 2, 0.265, 3, 0.781, 4, 1.796, 5, 3.812, 6, 7.828, 7, 15.843, 8, 23.859, 9, 31.874)),
+			want:     1,
+			contains: []string{"sent 9 times", "more than the 7 sends of RFC 8489 §6.2.1's default", "schedule of its own"},
+			excludes: []string{"as many as"},
+		},
+		{
 			name:     "capture ends while retrying",
 			a:        analysis(resent(txn(1, a, 1, 0), 2, 0.5, 3, 1.5, 4, 3.5)),
 			want:     1,

@@ -115,7 +115,7 @@ func (r DSCPMissing) finding(p *Profile, f *diagnose.Flow, want int, total uint6
 	}
 	fmt.Fprintf(&d, " The %s profile expects %s for %s.", p.Name, dscpName(want), what)
 	filter := fmt.Sprintf("%s != %d && %s", dscpField(f.Src.Addr()), want, directionFilter(f.Src, f.Dst, f.Transport))
-	if f.Class == "sip" {
+	if f.Class == "sip" && sipDissected(f.Src, f.Dst, f.Transport) {
 		filter += " && sip"
 	}
 	title := fmt.Sprintf("%s from %s to %s not marked %s", capitalize(what), endpointString(f.Src), endpointString(f.Dst), dscpName(want))

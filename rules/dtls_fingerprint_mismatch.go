@@ -199,7 +199,7 @@ func (r DTLSFingerprintMismatch) finding(c *diagnose.TLSConnection, call *diagno
 		}
 		fmt.Fprintf(&d, " The %s sent the alert %s (frame %d).", who, alertName(al.Description), al.Frame)
 	}
-	filter := "(" + tlsFilter(c, "tls.handshake.type == 11") + ") || " + callIDFilter(call.CallID)
+	filter := "(" + tlsFilter(c, "tls.handshake.type == 11") + ") || " + callSIPFilter(call, nil)
 	title := fmt.Sprintf("DTLS certificate of the %s does not match the SDP fingerprint (call %s)", strings.Join(wrong, " and "), quoted(call.CallID))
 	return ev.finding(r, title, d.String(), filter)
 }

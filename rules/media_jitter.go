@@ -59,6 +59,7 @@ func (r MediaJitter) finding(p *Profile, s *diagnose.Stream) diagnose.Finding {
 	}
 	d.WriteString(" Packets that arrive later than the receiver's jitter buffer allows are dropped and heard as loss; the delay varies between the sender and the capture point.")
 	title := fmt.Sprintf("Jitter %s ms on %s from %s to %s", ms(peak), mediaTypeWord(s.MediaType), endpointString(s.Src), endpointString(s.Dst))
+	d.WriteString(rtpHeuristicNote(s))
 	return ev.finding(r, title, d.String(), streamFilter(s))
 }
 

@@ -3,9 +3,12 @@ package rules
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/callscope/callscope/decode/sdp"
 	"github.com/callscope/callscope/diagnose"
 )
 
@@ -39,11 +42,31 @@ func (r MediaLoss) Explain() string {
 // makes a call sound bad, and a capture that starts mid-burst can fake it.
 const minLost = 2
 
+// A stream shorter than minLossErrorSpan or minLossErrorPackets is a burst
+// (a probe, early media cut short, the capture's edge): a few packets lost
+// there make a large percentage that says little, so its loss is a warning
+// at most. Constants rather than profile thresholds: they say when a
+// percentage means anything, not how much loss a network may have.
+const (
+	minLossErrorSpan    = 2 * time.Second
+	minLossErrorPackets = 100
+)
+
+// minMediaChangeGap is the silence in a stream long enough to be a pause
+// in sending rather than loss, when the call renegotiated its media then.
+const minMediaChangeGap = time.Second
+
 func (r MediaLoss) Check(a *diagnose.Analysis) []diagnose.Finding {
 	p := profileOrDefault(r.Profile)
 	var out []diagnose.Finding
 	for _, s := range a.Streams {
 		if s == nil {
+			continue
+		}
+		span := s.Last.Time.Sub(s.First.Time)
+		if s.SSRC == 0 && span < minLossErrorSpan {
+			// SSRC 0 bursts are bandwidth probes (WebRTC's padding-only
+			// probes, RFC 8888 era congestion control), not media.
 			continue
 		}
 		seen := s.LossPercent()
@@ -56,12 +79,98 @@ func (r MediaLoss) Check(a *diagnose.Analysis) []diagnose.Finding {
 			continue
 		}
 		f := r.finding(p, s, seen, remote)
-		if worst > p.Thresholds.LossErrorPercent {
+		if n := captureDropsDuring(a, s.First.Time, s.Last.Time); n > 0 && s.Lost > 0 {
+			f.Detail += fmt.Sprintf(" The capture point itself dropped %s during this stream: part of this loss may be the capture's, not the network's (see capture.drops).",
+				counted(int64(n), "packet", "packets"))
+		}
+		short := span < minLossErrorSpan || s.Packets < minLossErrorPackets
+		change := mediaChangeDuring(s)
+		if change != "" {
+			f.Detail += " " + change
+		} else if short && worst > p.Thresholds.LossErrorPercent {
+			f.Detail += fmt.Sprintf(" The stream lasted %s s with %s: too short for the percentage to mean much, so this is a warning, not an error.",
+				seconds(span), counted(int64(s.Packets), "packet", "packets"))
+		}
+		if worst > p.Thresholds.LossErrorPercent && !short && change == "" {
 			f.Severity = diagnose.Error
 		}
 		out = append(out, f)
 	}
 	return out
+}
+
+// mediaChangeDuring explains a long silence in a stream by the call's
+// re-INVITE that changed its media meanwhile (a T.38 fax switch, hold):
+// the sender paused, its sequence numbers jumped (or a gateway kept
+// counting), and the gap is not loss. Empty when there is none.
+func mediaChangeDuring(s *diagnose.Stream) string {
+	if s.Call == nil || s.MaxDelta < minMediaChangeGap {
+		return ""
+	}
+	sdps := callSDPs(s.Call)
+	found, foundFrame := "", uint64(0)
+	for i, cur := range sdps {
+		if i == 0 || !cur.Time.After(s.First.Time) || cur.Time.After(s.Last.Time) {
+			continue
+		}
+		var prev *diagnose.SDPSeen
+		for j := i - 1; j >= 0; j-- {
+			if sdps[j].From == cur.From {
+				prev = sdps[j]
+				break
+			}
+		}
+		if prev == nil {
+			continue // the first SDP of its sender: an answer, not a change
+		}
+		what := sdpMediaChange(prev.Session, cur.Session)
+		// A fax switch or a hold explains a silence best; a codec list
+		// trimmed by a re-INVITE only when nothing else does.
+		if what != "" && (found == "" || found == "new payload types" && what != found) {
+			found, foundFrame = what, cur.Frame
+		}
+	}
+	if found == "" {
+		return ""
+	}
+	return fmt.Sprintf("The longest silence in the stream, %s s with no packets, falls within the call's renegotiation of its media (%s, frame %d): the sender paused this RTP while the media was changed, so the sequence gap is not network loss, and this is a warning, not an error.",
+		seconds(s.MaxDelta), found, foundFrame)
+}
+
+// sdpMediaChange says how b changes the media of a: "a switch to T.38 fax
+// (m=image)", "hold (a=sendonly)", "new payload types"; empty when it does
+// not.
+func sdpMediaChange(a, b *sdp.Session) string {
+	if a == nil || b == nil {
+		return ""
+	}
+	for i, m := range b.Media {
+		if m.Type == "image" || strings.Contains(strings.ToLower(m.Proto), "udptl") {
+			return "a switch to T.38 fax (m=image)"
+		}
+		if d := mediaDirection(m.Direction); d != "sendrecv" {
+			return fmt.Sprintf("hold or pause (a=%s)", d)
+		}
+		if m.Port == 0 {
+			return "media disabled (port 0)"
+		}
+		if i >= len(a.Media) {
+			return "a new media section"
+		}
+		o := a.Media[i]
+		switch {
+		case o.Type != m.Type || o.Proto != m.Proto:
+			return fmt.Sprintf("m=%s %s instead of m=%s %s", m.Type, m.Proto, o.Type, o.Proto)
+		case o.Port != m.Port || o.Connection != m.Connection:
+			return "a new media address"
+		case !slices.Equal(o.Formats, m.Formats):
+			return "new payload types"
+		}
+	}
+	if len(b.Media) < len(a.Media) {
+		return "a media section removed"
+	}
+	return ""
 }
 
 // remoteLossPercent is the receiver's cumulative loss (RTCP) as a share of
@@ -109,6 +218,7 @@ func (r MediaLoss) finding(p *Profile, s *diagnose.Stream, seen, remote float64)
 		fmt.Fprintf(&d, " That is above the %s profile's warning threshold of %s %%: audible as clicks and gaps.", p.Name, formatNumber(p.Thresholds.LossWarningPercent))
 	}
 	title := fmt.Sprintf("%s %% loss on %s from %s to %s", percent(worst), mediaTypeWord(s.MediaType), endpointString(s.Src), endpointString(s.Dst))
+	d.WriteString(rtpHeuristicNote(s))
 	return ev.finding(r, title, d.String(), streamFilter(s))
 }
 

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"testing"
+	"time"
 
 	"github.com/callscope/callscope/diagnose"
 )
@@ -30,8 +31,16 @@ func TestMediaLoss(t *testing.T) {
 			want: 1,
 			contains: []string{"Audio RTP (PCMU, SSRC 0x0000abcd) from 192.0.2.10:4000 to 203.0.113.7:30000 over udp, 980 packets",
 				"missing 20 of 1,000 expected packets (2.0 %) in 4 gaps, the longest 9 packets in a row",
-				"3 packets arrived out of order and 1 packet twice", "warning threshold of 1 %"},
-			filter: "rtp.ssrc == 0x0000abcd && ip.src == 192.0.2.10 && udp.srcport == 4000 && ip.dst == 203.0.113.7 && udp.dstport == 30000",
+				"3 packets arrived out of order and 1 packet twice", "warning threshold of 1 %", "rtp.heuristic_rtp:TRUE"},
+			// Found by its headers alone: Wireshark needs its RTP heuristic.
+			filter: "ip.src == 192.0.2.10 && udp.srcport == 4000 && ip.dst == 203.0.113.7 && udp.dstport == 30000",
+		},
+		{
+			name:     "a stream announced in SDP is filtered by SSRC",
+			a:        tie(answeredCall("c1", nil, nil), lossy(1000, 20, 4, 9)),
+			want:     1,
+			excludes: []string{"heuristic"},
+			filter:   "rtp.ssrc == 0x0000abcd && ip.src == 192.0.2.10 && udp.srcport == 4000 && ip.dst == 203.0.113.7 && udp.dstport == 30000",
 		},
 		{name: "8 % is an error", a: streams(lossy(1000, 80, 30, 5)), want: 1, severity: diagnose.Error, contains: []string{"error threshold of 5 %"}},
 		{
@@ -41,10 +50,41 @@ func TestMediaLoss(t *testing.T) {
 			contains: []string{"Every packet reached the capture point", "RTCP (5 reports) reports 30 packets lost in all and 4.0 % in its last report", "after the capture point"},
 		},
 		{name: "RTCP agrees there is no loss", a: streams(reported(lossy(1000, 0, 0, 0), 0, 0)), want: 0},
+		// peafowl hangout: 11.8 % of a burst shorter than 2 s.
+		{name: "short burst: a warning at most", a: streams(lossy(60, 10, 3, 4)), want: 1, severity: diagnose.Warning,
+			contains: []string{"too short for the percentage to mean much"}},
+		{name: "SSRC 0 burst under 2 s is a bandwidth probe", a: streams(func() *diagnose.Stream {
+			s := lossy(60, 10, 3, 4)
+			s.SSRC = 0
+			return s
+		}()), want: 0},
+		{name: "SSRC 0 stream of minutes is judged", a: streams(func() *diagnose.Stream {
+			s := lossy(10000, 900, 30, 40)
+			s.SSRC = 0
+			return s
+		}()), want: 1, severity: diagnose.Error},
+		// nDPI FAX-Call-t38: the 34 s gap is the T.38 period after the
+		// re-INVITE, not loss.
+		{name: "gap across a re-INVITE to T.38", a: faxSwitch(lossy(1871, 1712, 1, 1712)), want: 1, severity: diagnose.Warning,
+			contains: []string{"34 s with no packets", "a switch to T.38 fax (m=image), frame 50", "not network loss"}},
 	})
 	p := mustProfile(t, "default")
 	p.Thresholds.LossWarningPercent, p.Thresholds.LossErrorPercent = 3, 10
 	if fs := (MediaLoss{Profile: p}).Check(streams(reordered)); len(fs) != 0 {
 		t.Errorf("2 %% loss under a 3 %% threshold: %v", fs)
 	}
+}
+
+// faxSwitch ties s to a call whose caller re-INVITEd to T.38 in the
+// middle of it, and gives s the 34 s silence that left.
+func faxSwitch(s *diagnose.Stream) *diagnose.Analysis {
+	offer := audioSDP(1, 0, callerSIP, "192.0.2.10", 4000, "192.0.2.10")
+	answer := audioSDP(3, 0.5, calleeSIP, "203.0.113.7", 30000, "203.0.113.7")
+	fax := audioSDP(50, 10, callerSIP, "192.0.2.10", 4000, "192.0.2.10")
+	fax.Session.Media[0].Type, fax.Session.Media[0].Proto, fax.Session.Media[0].Formats = "image", "udptl", []string{"t38"}
+	c := answeredCall("fax1", offer, answer)
+	c.SDPs = append(c.SDPs, fax)
+	s.MaxDelta = 34 * time.Second
+	s.Last = sipRef(s.Last.Frame, 45)
+	return tie(c, s)
 }

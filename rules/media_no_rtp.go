@@ -11,7 +11,9 @@ import (
 )
 
 // MediaNoRTP finds answered calls with no RTP to or from any address their
-// SDP announced.
+// SDP announced. A capture with no RTP at all was taken off the media path
+// (on a SIP proxy, or filtered to the SIP port): one capture-level info
+// finding says so instead of an error per call.
 type MediaNoRTP struct{}
 
 func (MediaNoRTP) ID() string                  { return "media.no-rtp" }
@@ -83,6 +85,49 @@ func (r MediaNoRTP) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}
 		out = append(out, r.finding(a, c, sdps, announced, media, ice, to.Sub(from)))
 	}
+	if len(out) > 0 && len(a.Streams) == 0 && a.Stats.RTP == 0 {
+		return []diagnose.Finding{r.signallingOnly(a, out)}
+	}
+	return out
+}
+
+// signallingOnly is the one finding for a capture without any RTP: the
+// calls' findings would each blame the network for what is the capture
+// point's view.
+func (r MediaNoRTP) signallingOnly(a *diagnose.Analysis, calls []diagnose.Finding) diagnose.Finding {
+	var ev evidence
+	var eps []string
+	for _, f := range calls {
+		ev.frames = append(ev.frames, f.Frames...)
+		for _, t := range []time.Time{f.First, f.Last} {
+			if t.IsZero() {
+				continue
+			}
+			if ev.first.IsZero() || t.Before(ev.first) {
+				ev.first = t
+			}
+			if t.After(ev.last) {
+				ev.last = t
+			}
+		}
+		for _, e := range f.Endpoints {
+			if !slices.Contains(eps, e) && len(eps) < 16 {
+				eps = append(eps, e)
+			}
+		}
+	}
+	ev.endpoints = eps
+	d := fmt.Sprintf("The capture holds signalling only: no media to judge. %s answered with SDP, but the capture holds no RTP at all, "+
+		"so it was most likely taken where media does not pass (on a SIP proxy or SBC, or filtered to the SIP port), "+
+		"and the absence of media says nothing about the calls. Capture on the media path (the phones, the media "+
+		"relay or the SBC's media interface) to judge the audio.", sentence(len(calls), "call was", "calls were"))
+	f := ev.finding(r, "The capture holds signalling only: no media to judge", d, diagnose.FilterFrames(sortedUnique(ev.frames)))
+	f.Severity = diagnose.Info
+	return f
+}
+
+func sortedUnique(frames []uint64) []uint64 {
+	out := diagnose.CapFrames(slices.Compact(slices.Sorted(slices.Values(frames))))
 	return out
 }
 
@@ -118,7 +163,7 @@ func (r MediaNoRTP) finding(a *diagnose.Analysis, c *diagnose.Call, sdps []*diag
 		d.WriteString(" Other RTP was captured, so the capture point does see media.")
 	}
 	d.WriteString(" Usual causes: a firewall blocking the media ports both ways, both sides announcing private addresses behind NAT without ICE or a media relay, or an SBC or gateway that failed to anchor the media.")
-	filter := callIDFilter(c.CallID)
+	filter := callSIPFilter(c, ev.frames)
 	const maxTerms = 6
 	for i, ep := range announced {
 		if i == maxTerms {

@@ -30,13 +30,26 @@ func TestMediaNoRTP(t *testing.T) {
 	runRuleCases(t, MediaNoRTP{}, []ruleCase{
 		{name: "media flows", a: tie(newCall(), rtpStream("192.0.2.10:4000", "203.0.113.7:30000", 1, 10, 1.1, 100)), want: 0},
 		{
-			name: "no RTP at all",
-			a:    alone(newCall()),
+			// The capture point saw RTP (counted in Stats) though none
+			// belongs to a stream the analysis kept.
+			name: "no stream, RTP elsewhere",
+			a:    withRTPStat(alone(newCall())),
 			want: 1,
 			contains: []string{"was answered in frame 3 and lasted 30 s in the capture (BYE in frame 900)",
 				"audio 192.0.2.10:4000, audio 203.0.113.7:30000", "The capture holds no RTP at all"},
 			frames: []uint64{1, 3, 900},
 			filter: `sip.Call-ID == "c1" || (ip.addr == 192.0.2.10 && udp.port == 4000) || (ip.addr == 203.0.113.7 && udp.port == 30000)`,
+		},
+		{
+			// 37 errors across the public corpus before: captures taken
+			// on a SIP proxy.
+			name:     "signalling-only capture: one info finding",
+			a:        &diagnose.Analysis{Calls: []*diagnose.Call{newCall(), secondCall(newCall())}},
+			want:     1,
+			severity: diagnose.Info,
+			contains: []string{"The capture holds signalling only: no media to judge.", "2 calls were answered"},
+			frames:   []uint64{1, 3, 900},
+			filter:   "frame.number in {1, 3, 900}",
 		},
 		{
 			name:     "other RTP in the capture",
@@ -45,10 +58,20 @@ func TestMediaNoRTP(t *testing.T) {
 			contains: []string{"Other RTP was captured"},
 		},
 		{name: "an unlinked stream to an announced address counts", a: alone(newCall(), rtpStream("198.51.100.20:4000", "203.0.113.7:30000", 1, 10, 1.1, 100)), want: 0},
-		{name: "ICE mentioned", a: alone(withICE), want: 1, contains: []string{"2 ICE candidates", "another candidate pair"}},
+		{name: "ICE mentioned", a: withRTPStat(alone(withICE)), want: 1, contains: []string{"2 ICE candidates", "another candidate pair"}},
 		{name: "ended after 0.5 s", a: alone(short), want: 0},
 		{name: "inactive media", a: alone(inactive), want: 0},
 		{name: "no SDP seen", a: alone(noSDP), want: 0},
 		{name: "not answered", a: alone(failed), want: 0},
 	})
+}
+
+func withRTPStat(a *diagnose.Analysis) *diagnose.Analysis {
+	a.Stats.RTP = 10
+	return a
+}
+
+func secondCall(c *diagnose.Call) *diagnose.Call {
+	c.CallID = "c2"
+	return c
 }

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,9 +150,14 @@ func (r MediaOneWay) finding(c *diagnose.Call, media string, active []*diagnose.
 	}
 	fmt.Fprintf(&d, " Usual causes: a firewall or pinhole that lets media through in one direction only, an SDP address the %s cannot reach, a SIP ALG that rewrote the SDP wrongly, asymmetric routing that sends the return media past the capture point, or a %s that never sent (muted at the RTP level, or its media never started).",
 		silent.role, silent.role)
-	filter := callIDFilter(c.CallID)
-	for _, s := range ssrcs {
-		filter += " || rtp.ssrc == " + s
+	sipFrames := []uint64{c.Invite.Frame, c.Answered.Frame}
+	filter := callSIPFilter(c, slices.DeleteFunc(sipFrames, func(f uint64) bool { return f == 0 }))
+	for i, s := range ssrcs {
+		if rtpDissected(active[i]) {
+			filter += " || rtp.ssrc == " + s
+		} else {
+			filter += " || (" + streamFilter(active[i]) + ")"
+		}
 	}
 	if target.IsValid() {
 		filter += fmt.Sprintf(" || (%s && %s.port == %d)", addrFilter("addr", target.Addr()), transportName(s0.Transport), target.Port())

@@ -58,6 +58,7 @@ func ForProfile(p *Profile) []diagnose.Rule {
 		TLSHandshakeFailure{},
 		TLSLegacyVersion{},
 		DTLSFingerprintMismatch{},
+		CaptureDrops{},
 	}
 }
 

@@ -136,7 +136,7 @@ func TestAllStable(t *testing.T) {
 		"media.port-outside-range", "media.unexpected-peer",
 		"ice.failed", "ice.consent-lost", "ice.role-conflict",
 		"tls.self-signed", "tls.name-mismatch", "tls.expired", "tls.handshake-failure", "tls.legacy-version",
-		"dtls.fingerprint-mismatch"}
+		"dtls.fingerprint-mismatch", "capture.drops"}
 	var got []string
 	for _, r := range All() {
 		if seen[r.ID()] {

@@ -15,6 +15,12 @@ import (
 // matches the body. It says "suspected": an SBC rewrites SIP on purpose,
 // and a user agent that learnt its public address with STUN may write it
 // in c= only.
+//
+// A private address in the Call-ID is never evidence on its own: the
+// Call-ID is an opaque identifier (RFC 3261 §8.1.1.4) that many user
+// agents build from a local address, and nothing needs to rewrite it. It
+// only supports an o=/c= disagreement or a Content-Length mismatch from
+// the same source.
 type SIPALGSuspected struct{}
 
 func (SIPALGSuspected) ID() string                  { return "sip.alg-suspected" }
@@ -88,7 +94,7 @@ func (r SIPALGSuspected) Check(a *diagnose.Analysis) []diagnose.Finding {
 	}
 	var out []diagnose.Finding
 	for _, g := range groups {
-		if g[0].src.IsValid() {
+		if g[0].src.IsValid() && slices.ContainsFunc(g, func(s algSighting) bool { return s.callIDOf == "" }) {
 			out = append(out, r.finding(g))
 		}
 	}
@@ -195,7 +201,7 @@ func (r SIPALGSuspected) finding(g []algSighting) diagnose.Finding {
 	}
 	if len(callIDSeen) > 0 {
 		c := callIDSeen[0]
-		fmt.Fprintf(&d, " The Call-ID %s names the private address %s, while Via and Contact name the public address %s the packets came from: the user agent sits behind NAT at %s and its addresses were rewritten on the way (a user agent that learnt its public address with STUN looks the same).",
+		fmt.Fprintf(&d, " In support: the Call-ID %s names the private address %s, while Via and Contact name the public address %s the packets came from, so the user agent likely sits behind NAT at %s (the Call-ID is opaque, RFC 3261 §8.1.1.4: on its own this proves nothing, and a user agent that learnt its public address with STUN looks the same).",
 			quoted(c.callID), c.callIDOf, src, c.callIDOf)
 		if len(callIDSeen) > 1 {
 			fmt.Fprintf(&d, " %d Call-IDs show this.", len(callIDSeen))
@@ -203,13 +209,6 @@ func (r SIPALGSuspected) finding(g []algSighting) diagnose.Finding {
 	}
 	d.WriteString(" This is what a SIP ALG (\"SIP fixup\", \"SIP helper\", \"SIP inspection\") on a router or firewall does; an SBC may do the same on purpose, and a phone that learnt its public address with STUN may write it in c= only. If no SBC is on the path, turn the ALG off.")
 	filter := ""
-	if len(lengthSeen) == 0 && len(sdpSeen) == 0 {
-		var ids []*diagnose.SIPTransaction
-		for _, c := range callIDSeen {
-			ids = append(ids, &diagnose.SIPTransaction{CallID: c.callID})
-		}
-		return ev.finding(r, fmt.Sprintf("SIP from %s rewritten by a middlebox (SIP ALG suspected)", src), d.String(), sipTxsFilter(ids, ev.frames))
-	}
 	switch {
 	case len(lengthSeen) == 0 && len(callIDSeen) == 0 && len(terms) > 0:
 		filter = addrFilter("src", src) + " && " + strings.Join(terms, " || ")

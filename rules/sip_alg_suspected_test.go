@@ -24,13 +24,20 @@ func TestSIPALGSuspected(t *testing.T) {
 		return sipAnalysis(tx)
 	}
 	runRuleCases(t, SIPALGSuspected{}, []ruleCase{
+		// The Call-ID is opaque (RFC 3261 §8.1.1.4): a private address in
+		// it proves nothing alone (suricata sip_compact_form, heplify erspan).
+		{name: "private Call-ID alone is not evidence", a: callIDTx("1-3387@10.0.1.10", "198.51.100.20:5060", "198.51.100.20:5060"), want: 0},
 		{
-			name:     "Call-ID keeps the private address the ALG rewrote elsewhere",
-			a:        callIDTx("1-3387@10.0.1.10", "198.51.100.20:5060", "198.51.100.20:5060"),
+			name: "private Call-ID supports a Content-Length mismatch",
+			a: func() *diagnose.Analysis {
+				a := callIDTx("1-3387@10.0.1.10", "198.51.100.20:5060", "198.51.100.20:5060")
+				a.SIPTransactions[0].ContentLengthMismatch = true
+				return a
+			}(),
 			want:     1,
-			contains: []string{`The Call-ID "1-3387@10.0.1.10" names the private address 10.0.1.10, while Via and Contact name the public address 198.51.100.20`},
+			contains: []string{"Content-Length that does not match", `In support: the Call-ID "1-3387@10.0.1.10" names the private address 10.0.1.10`},
 			frames:   []uint64{5},
-			filter:   `sip.Call-ID == "1-3387@10.0.1.10"`,
+			filter:   "frame.number == 5",
 		},
 		{name: "Call-ID private, Via private too: plain NAT", a: callIDTx("1-3387@10.0.1.10", "10.0.1.10:5060", "198.51.100.20:5060"), want: 0},
 		{name: "Call-ID with a host name", a: callIDTx("abc@phone.local", "198.51.100.20:5060", "198.51.100.20:5060"), want: 0},

@@ -9,9 +9,15 @@ import (
 	"github.com/callscope/callscope/diagnose"
 )
 
-// SIPAuthFailure finds SIP requests rejected with 401 or 407 although they
-// carried credentials. The first 401/407 to a request without credentials
-// is the digest challenge (RFC 3261 §22.2) and never a finding.
+// SIPAuthFailure finds SIP requests rejected with 401, 407 or 403
+// although they carried credentials. The first 401/407 to a request
+// without credentials is the digest challenge (RFC 3261 §22.2) and never a
+// finding.
+//
+// A de-REGISTER (Expires 0) is judged apart from the REGISTERs that ask
+// for a binding: its failure leaves the binding in place, it does not undo
+// the registration. A failure followed by a success of the same user and
+// realm (any request) is a warning: the credentials work.
 type SIPAuthFailure struct{}
 
 func (SIPAuthFailure) ID() string                  { return "sip.auth-failure" }
@@ -21,13 +27,17 @@ func (SIPAuthFailure) Title() string               { return "SIP credentials rej
 func (SIPAuthFailure) Explain() string {
 	return "Checks SIP requests (REGISTER, INVITE and others) that answered a digest challenge with an " +
 		"Authorization or Proxy-Authorization header and were rejected with 401 Unauthorized or 407 Proxy " +
-		"Authentication Required again. The first 401/407 to a request without credentials is the normal " +
+		"Authentication Required again, or with 403 Forbidden. The first 401/407 to a request without credentials is the normal " +
 		"challenge that hands the client a realm and nonce. A second one means the registrar or proxy did not " +
 		"accept the credentials: a wrong password, an authentication ID (often not the same as the phone " +
-		"number) or realm the server does not know, or an account locked after too many attempts. When the " +
+		"number) or realm the server does not know, or an account locked after too many attempts. A 403 after " +
+		"credentials is a wrong password on some servers, or an authenticated user not allowed to make that " +
+		"request (a calling permission, a domain). When the " +
 		"rejection says stale=true, the password was right and only the nonce had expired (RFC 7616 §3.3): " +
 		"the client should retry at once with the new nonce, and if it keeps failing, look at the client's " +
-		"nonce handling or at registrars in a cluster that do not share nonces, not at the password."
+		"nonce handling or at registrars in a cluster that do not share nonces, not at the password. A refused " +
+		"de-REGISTER (Expires 0) is reported on its own: the binding stays until it expires. When a later " +
+		"request of the same user and realm succeeded, the finding is a warning: the credentials work."
 }
 
 type sipAuthKey struct {
@@ -35,6 +45,7 @@ type sipAuthKey struct {
 	client, server netip.AddrPort
 	transport      decode.Transport
 	scope          string // the AOR for REGISTER, the Call-ID otherwise
+	deregister     bool
 }
 
 func (r SIPAuthFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
@@ -46,7 +57,7 @@ func (r SIPAuthFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}
 		k := sipAuthKey{method: t.Method, client: t.Client, server: t.Server, transport: t.Transport, scope: t.CallID}
 		if t.Method == "REGISTER" {
-			k.scope = t.ToURI
+			k.scope, k.deregister = t.ToURI, t.Deregister
 		}
 		i, ok := index[k]
 		if !ok {
@@ -67,14 +78,37 @@ func (r SIPAuthFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if len(failed) == 0 || sipRecovered(txs, failed[len(failed)-1]) {
 			continue
 		}
-		out = append(out, r.finding(txs, failed))
+		out = append(out, r.finding(txs, failed, laterSIPSuccess(a.SIPTransactions, failed[len(failed)-1])))
 	}
 	return out
 }
 
 func isSIPAuthFailure(t *diagnose.SIPTransaction) bool {
 	f := finalResponse(t)
-	return t.Authorization != nil && f != nil && (f.Status == 401 || f.Status == 407)
+	return t.Authorization != nil && f != nil && (f.Status == 401 || f.Status == 407 || f.Status == 403)
+}
+
+// laterSIPSuccess is the first request sent after last with credentials of
+// the same user and realm that got a 2xx, whatever its method, address of
+// record or Call-ID; nil when none.
+func laterSIPSuccess(all []*diagnose.SIPTransaction, last *diagnose.SIPTransaction) *diagnose.SIPTransaction {
+	user, realm := last.Authorization.Username, last.Authorization.Realm
+	after := firstRequest(last).Time
+	var best *diagnose.SIPTransaction
+	for _, t := range all {
+		if t == nil || t == last || t.Authorization == nil || t.Authorization.Username != user || t.Authorization.Realm != realm {
+			continue
+		}
+		f := finalResponse(t)
+		sent := firstRequest(t).Time
+		if f == nil || f.Status < 200 || f.Status >= 300 || !sent.After(after) {
+			continue
+		}
+		if best == nil || sent.Before(firstRequest(best).Time) {
+			best = t
+		}
+	}
+	return best
 }
 
 // sipRecovered tells whether a request with credentials sent after the
@@ -93,21 +127,30 @@ func sipRecovered(txs []*diagnose.SIPTransaction, last *diagnose.SIPTransaction)
 	return false
 }
 
-func (r SIPAuthFailure) finding(all, failed []*diagnose.SIPTransaction) diagnose.Finding {
+func (r SIPAuthFailure) finding(all, failed []*diagnose.SIPTransaction, later *diagnose.SIPTransaction) diagnose.Finding {
 	first := failed[0]
-	// The challenge before the first failure shows where the nonce came from.
-	var challenge *diagnose.SIPTransaction
+	// The challenge before each failure shows where its nonce came from.
+	var cited []*diagnose.SIPTransaction
+	var challenge, firstChallenge *diagnose.SIPTransaction
 	for _, t := range all {
-		if t == first {
-			break
-		}
 		if f := finalResponse(t); t.Authorization == nil && f != nil && (f.Status == 401 || f.Status == 407) {
 			challenge = t
+			continue
 		}
+		if !containsTx(failed, t) {
+			continue
+		}
+		if challenge != nil {
+			cited = append(cited, challenge)
+			if firstChallenge == nil && t == first {
+				firstChallenge = challenge
+			}
+			challenge = nil
+		}
+		cited = append(cited, t)
 	}
-	cited := failed
-	if challenge != nil {
-		cited = append([]*diagnose.SIPTransaction{challenge}, failed...)
+	if later != nil {
+		cited = append(cited, later)
 	}
 	var ev evidence
 	for _, t := range cited {
@@ -116,16 +159,25 @@ func (r SIPAuthFailure) finding(all, failed []*diagnose.SIPTransaction) diagnose
 
 	user, realm := first.Authorization.Username, first.Authorization.Realm
 	codes := map[int]int{}
-	var stale, same, changed int
+	var stale, same, changed, nonceReason int
+	var forbidden, nonceWords string
 	var realmMismatch string
 	for _, t := range failed {
 		f := finalResponse(t)
 		codes[f.Status]++
+		if f.Status == 403 && forbidden == "" {
+			forbidden = f.Reason
+		}
 		ch := f.Challenge
 		switch {
 		case ch == nil:
 		case ch.Stale:
 			stale++
+		case strings.Contains(strings.ToLower(f.Reason), "nonce"):
+			// "401 nonce has changed": the server says in words what
+			// stale=true would have said.
+			nonceReason++
+			nonceWords = f.Reason
 		case ch.Nonce != "" && ch.Nonce == t.Authorization.Nonce:
 			same++
 		case ch.Nonce != "":
@@ -136,44 +188,106 @@ func (r SIPAuthFailure) finding(all, failed []*diagnose.SIPTransaction) diagnose
 				quoted(t.Authorization.Realm), quoted(ch.Realm))
 		}
 	}
+	challenges := len(failed) - codes[403]
 
 	var d strings.Builder
-	what := first.Method + " request with credentials"
+	method := first.Method
+	if first.Deregister {
+		method = "de-REGISTER"
+	}
+	what := method + " request with credentials"
 	fmt.Fprintf(&d, "%s from %s to %s (%s) for %s %s rejected with ",
-		sentence(len(failed), what, first.Method+" requests with credentials"),
+		sentence(len(failed), what, method+" requests with credentials"),
 		endpointString(first.Client), endpointString(first.Server), first.Transport, userRealm(user, realm), wasWere(len(failed)))
 	var parts []string
-	for _, c := range []int{401, 407} {
-		if n := codes[c]; n > 0 {
-			name := "401 Unauthorized"
-			if c == 407 {
-				name = "407 Proxy Authentication Required"
-			}
-			parts = append(parts, fmt.Sprintf("%s (%s)", name, plural(n, "time", "times")))
+	for _, c := range []int{401, 407, 403} {
+		n := codes[c]
+		if n == 0 {
+			continue
 		}
+		name := "401 Unauthorized"
+		switch c {
+		case 407:
+			name = "407 Proxy Authentication Required"
+		case 403:
+			name = statusText(403, forbidden)
+			if forbidden == "" {
+				name = "403 Forbidden"
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", name, plural(n, "time", "times")))
 	}
 	d.WriteString(strings.Join(parts, " and "))
-	if challenge != nil {
-		fmt.Fprintf(&d, ", after the normal challenge in frame %d", finalResponse(challenge).Frame)
+	if firstChallenge != nil {
+		fmt.Fprintf(&d, ", after the normal challenge in frame %d", finalResponse(firstChallenge).Frame)
 	}
-	if first.Method == "REGISTER" && first.ToURI != "" {
+	switch {
+	case first.Deregister:
+		d.WriteString(". This was a de-REGISTER (Expires 0), not a registration")
+		if first.ToURI != "" {
+			fmt.Fprintf(&d, ": the registrar keeps the binding of %s until it expires, so calls may still be sent to the contact being removed", quoted(first.ToURI))
+		}
+	case first.Method == "REGISTER" && first.ToURI != "" && later == nil:
 		fmt.Fprintf(&d, ". The address of record %s stays unregistered, so calls to it fail", quoted(first.ToURI))
 	}
 	d.WriteString(".")
 	switch {
-	case stale == len(failed):
+	case challenges == 0:
+	case stale == challenges:
 		d.WriteString(" Every rejection said stale=true: the server accepted the password but the nonce had expired, so this is not a password problem. The client should retry at once with the new nonce; look at how it caches nonces, or at registrars in a cluster that do not share nonce state.")
 	case stale > 0:
 		fmt.Fprintf(&d, " %s said stale=true (only the nonce had expired); the others rejected the credentials themselves.", sentence(stale, "rejection", "rejections"))
-	case same > 0 && changed == 0:
+	case nonceReason == challenges:
+		fmt.Fprintf(&d, " The server said %s without stale=true: it rejected the nonce the client used, not necessarily the password (RFC 7616 §3.3 has it say stale=true so the client retries with the new nonce). Look at how the client reuses nonces, or at registrars that do not share nonce state.", quoted(nonceWords))
+	case same > 0 && changed == 0 && nonceReason == 0:
 		d.WriteString(" The nonce was unchanged and stale=true was absent: the server accepted the nonce and rejected the credentials themselves (wrong password, or an authentication ID or realm the server does not know).")
 	case changed > 0:
 		d.WriteString(" The server sent a new nonce without stale=true: it rejected the credentials, not the nonce (a server that only wants a fresh nonce says stale=true).")
+	}
+	if codes[403] > 0 {
+		d.WriteString(" 403 after credentials: the server checked them and refused, either the password (some servers answer 403 instead of a new challenge) or this user's right to make the request (a calling permission, or a domain the account does not belong to).")
 	}
 	d.WriteString(realmMismatch)
 	if codes[407] > 0 {
 		d.WriteString(" 407 comes from a proxy (an SBC or outbound proxy), not the registrar: the proxy's credentials are the ones to check.")
 	}
-	title := fmt.Sprintf("SIP %s credentials rejected for %s", first.Method, userRealm(user, realm))
-	return ev.finding(r, title, d.String(), sipTxsFilter(cited, ev.frames))
+	if first.Method == "INVITE" {
+		d.WriteString(" The call failed because of it (see sip.call-failed).")
+	}
+	if later != nil {
+		lf := finalResponse(later)
+		lm := later.Method
+		if later.Deregister {
+			lm = "de-REGISTER"
+		}
+		d.WriteString(" ")
+		if lm == method {
+			d.WriteString("It recovered: a")
+		} else {
+			d.WriteString("A")
+		}
+		fmt.Fprintf(&d, " later %s with the same user and realm succeeded (%s in frame %d), so the credentials work", lm, statusText(lf.Status, lf.Reason), lf.Frame)
+		if codes[403] > 0 {
+			d.WriteString(" and the 403 refused this request for this user (a permission or a domain), not the password")
+		}
+		d.WriteString(".")
+	}
+	title := fmt.Sprintf("SIP %s credentials rejected for %s", method, userRealm(user, realm))
+	if later != nil {
+		title += " (accepted later)"
+	}
+	f := ev.finding(r, title, d.String(), sipTxsFilter(cited, ev.frames))
+	if later != nil {
+		f.Severity = diagnose.Warning
+	}
+	return f
+}
+
+func containsTx(list []*diagnose.SIPTransaction, t *diagnose.SIPTransaction) bool {
+	for _, v := range list {
+		if v == t {
+			return true
+		}
+	}
+	return false
 }

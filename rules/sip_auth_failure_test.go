@@ -73,5 +73,64 @@ func TestSIPAuthFailure(t *testing.T) {
 				challenged(creds(reg(3, 5, 600), "alice", "example.org", "n1"), 401, 6, 600.1, "example.org", "n1", false)),
 			want: 1,
 		},
+		{
+			// nDPI sip.pcap frames 3-5: "403 Wrong password" after credentials.
+			name: "403 after credentials",
+			a: sipAnalysis(first(),
+				respond(creds(reg(2, 3, 0.05), "alice", "example.org", "n1"), 403, "Wrong password", 5, 0.08)),
+			want:     1,
+			contains: []string{`403 Wrong password (1 time)`, "normal challenge in frame 2", "403 after credentials", "stays unregistered"},
+			frames:   []uint64{1, 2, 3, 5},
+			severity: diagnose.Error,
+		},
+		{
+			// nDPI sip.pcap frames 61-64: the de-REGISTER after a
+			// registration is refused; the registration itself stands.
+			name: "refused de-REGISTER is reported as such",
+			a: sipAnalysis(first(),
+				respond(creds(reg(2, 3, 0.05), "alice", "example.org", "n1"), 200, "OK", 4, 0.08),
+				deregister(challenged(reg(3, 5, 600), 401, 6, 600.1, "example.org", "n2", false)),
+				deregister(challenged(creds(reg(4, 7, 600.2), "alice", "example.org", "n2"), 401, 8, 600.3, "example.org", "n3", false))),
+			want: 1,
+			contains: []string{"A de-REGISTER request with credentials", "This was a de-REGISTER (Expires 0), not a registration",
+				`keeps the binding of "sip:alice@example.org" until it expires`},
+			excludes: []string{"stays unregistered"},
+			frames:   []uint64{5, 6, 7, 8},
+			severity: diagnose.Error,
+		},
+		{
+			name: "nonce named in the reason phrase",
+			a: sipAnalysis(first(),
+				reason(challenged(creds(reg(2, 3, 0.05), "alice", "example.org", "n1"), 401, 4, 0.08, "example.org", "n2", false), "nonce has changed")),
+			want:     1,
+			contains: []string{`said "nonce has changed" without stale=true`},
+			excludes: []string{"rejected the credentials, not the nonce"},
+		},
+		{
+			// nDPI sip.pcap: the same user registers another AOR later.
+			name: "later success of the same user and realm makes a warning",
+			a: sipAnalysis(first(),
+				challenged(creds(reg(2, 3, 0.05), "alice", "example.org", "n1"), 401, 4, 0.08, "example.org", "n2", false),
+				aor(respond(creds(reg(1, 9, 10), "alice", "example.org", "n2"), 200, "OK", 10, 10.1), "sip:bob@example.org")),
+			want:     1,
+			severity: diagnose.Warning,
+			contains: []string{"It recovered: a later REGISTER with the same user and realm succeeded (200 OK in frame 10)"},
+			excludes: []string{"stays unregistered"},
+		},
 	})
+}
+
+func deregister(t *diagnose.SIPTransaction) *diagnose.SIPTransaction {
+	t.Deregister, t.Expires = true, 0
+	return t
+}
+
+func reason(t *diagnose.SIPTransaction, phrase string) *diagnose.SIPTransaction {
+	t.Responses[len(t.Responses)-1].Reason = phrase
+	return t
+}
+
+func aor(t *diagnose.SIPTransaction, uri string) *diagnose.SIPTransaction {
+	t.ToURI, t.CallID = uri, "reg2"
+	return t
 }

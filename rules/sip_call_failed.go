@@ -15,7 +15,13 @@ import (
 // 486 Busy Here, 600 Busy Everywhere, 603 Decline, or a Q.850 cause 17
 // (user busy) or 21 (call rejected); and 3xx redirections, which the
 // caller is expected to follow. Those are warnings: worth seeing, rarely a
-// fault of the network.
+// fault of the network. So is a final response other than 487 after the
+// caller's own CANCEL (a 408 when the CANCEL was not answered): the caller
+// gave up, and what is left to see is the CANCEL nobody answered.
+//
+// A 401/407/403 to an INVITE that carried credentials is also reported by
+// sip.auth-failure, from the credentials' side; each finding names the
+// other.
 type SIPCallFailed struct{}
 
 func (SIPCallFailed) ID() string                  { return "sip.call-failed" }
@@ -65,14 +71,28 @@ func callFailureIsChoice(c *diagnose.Call) bool {
 func (r SIPCallFailed) finding(c *diagnose.Call) diagnose.Finding {
 	var ev evidence
 	var final *diagnose.SIPResponse
+	var finalTx, cancel *diagnose.SIPTransaction
 	for _, t := range c.Transactions {
-		if t == nil || t.Method != "INVITE" {
+		if t == nil {
+			continue
+		}
+		if t.Method == "CANCEL" && t.Client == c.Caller && cancel == nil {
+			cancel = t
+		}
+		if t.Method != "INVITE" {
 			continue
 		}
 		ev.addSIPTransaction(t)
 		if f := finalResponse(t); f != nil && f.Status == c.FinalStatus {
-			final = f
+			final, finalTx = f, t
 		}
+	}
+	// A CANCEL counts when the caller sent it before the final response.
+	if cancel != nil && (final == nil || len(cancel.Requests) == 0 || cancel.Requests[0].Time.After(final.Time)) {
+		cancel = nil
+	}
+	if cancel != nil {
+		ev.addSIPTransaction(cancel)
 	}
 	ev.addFrame(c.Invite)
 	ev.addEndpoint(c.Caller)
@@ -98,11 +118,42 @@ func (r SIPCallFailed) finding(c *diagnose.Call) diagnose.Finding {
 	if c.ReasonHeader != "" {
 		fmt.Fprintf(&d, " Reason header: %s.", explainReason(c.ReasonHeader))
 	}
-	if hint := statusHint(c.FinalStatus); hint != "" {
-		d.WriteString(" " + hint)
+	title := fmt.Sprintf("Call to %s failed: %s", quoted(c.To), status)
+	authorized := finalTx != nil && finalTx.Authorization != nil
+	switch {
+	case cancel != nil:
+		// RFC 3261 §9.2: the CANCEL gets its own 200 and the INVITE a 487.
+		fmt.Fprintf(&d, " The caller had given up: it sent a CANCEL in frame %d", cancel.Requests[0].Frame)
+		if n := sipSends(cancel); n > 1 {
+			fmt.Fprintf(&d, " (sent %d times)", n)
+		}
+		cf := finalResponse(cancel)
+		switch {
+		case cf == nil:
+			d.WriteString(" that was never answered")
+		case cf.Status >= 300:
+			fmt.Fprintf(&d, " that was answered only with %s in frame %d", statusText(cf.Status, cf.Reason), cf.Frame)
+		default:
+			fmt.Fprintf(&d, " answered with %s in frame %d", statusText(cf.Status, cf.Reason), cf.Frame)
+		}
+		d.WriteString(", and the INVITE ended with this instead of 487 Request Terminated (RFC 3261 §9.2). The caller gave up and the CANCEL was not handled: look at the proxy that should have answered it, not at the callee.")
+		title = fmt.Sprintf("Call to %s cancelled, CANCEL not answered: %s", quoted(c.To), status)
+	case authorized && (c.FinalStatus == 403 || c.FinalStatus == 401 || c.FinalStatus == 407):
+		fmt.Fprintf(&d, " The INVITE carried credentials (%s) answering the server's challenge, so this is an authorization failure: ", userRealm(finalTx.Authorization.Username, finalTx.Authorization.Realm))
+		if c.FinalStatus == 403 {
+			d.WriteString("the server checked the credentials and refused the call, either the password or this user's right to place it (a calling permission, or a domain the account does not belong to).")
+		} else {
+			d.WriteString("the server did not accept the credentials.")
+		}
+		d.WriteString(" See sip.auth-failure for the credentials.")
+		title = fmt.Sprintf("Call to %s refused after authentication: %s", quoted(c.To), status)
+	default:
+		if hint := statusHint(c.FinalStatus); hint != "" {
+			d.WriteString(" " + hint)
+		}
 	}
-	f := ev.finding(r, fmt.Sprintf("Call to %s failed: %s", quoted(c.To), status), d.String(), callIDFilter(c.CallID))
-	if callFailureIsChoice(c) {
+	f := ev.finding(r, title, d.String(), callSIPFilter(c, ev.frames))
+	if callFailureIsChoice(c) || cancel != nil {
 		f.Severity = diagnose.Warning
 	}
 	return f

@@ -23,7 +23,25 @@ func TestSIPCallFailed(t *testing.T) {
 	answered.Calls[0].Outcome = "answered"
 	cancelled := failedCall(487, "Request Terminated", "")
 	cancelled.Calls[0].Outcome = "cancelled"
+	// nDPI sip.pcap Call-ID 105090259: CANCEL sent, answered with 408
+	// after the INVITE got its 408.
+	cancelledTimeout := failedCall(408, "Request Timeout", "")
+	cancelTx := again(sipReq("CANCEL", "c1", 1, 4, 1), 5, 1.5)
+	respond(cancelTx, 408, "Request Timeout", 6, 40)
+	cancelledTimeout.Calls[0].Transactions = append(cancelledTimeout.Calls[0].Transactions, cancelTx)
+	cancelledTimeout.SIPTransactions = append(cancelledTimeout.SIPTransactions, cancelTx)
+	// nDPI sip.pcap Call-ID 85216695: 403 to the INVITE with credentials.
+	forbidden := failedCall(403, "Wrong password or domain", "")
+	creds(forbidden.Calls[0].Transactions[0], "voi18062", "sip.cybercity.dk", "n1")
 	runRuleCases(t, SIPCallFailed{}, []ruleCase{
+		{name: "408 after the caller's CANCEL", a: cancelledTimeout, want: 1, severity: diagnose.Warning,
+			contains: []string{"The caller had given up: it sent a CANCEL in frame 4 (sent 2 times)",
+				"answered only with 408 Request Timeout in frame 6", "CANCEL was not handled"},
+			excludes: []string{"did not answer or is not registered"},
+			frames:   []uint64{1, 2, 3, 4, 5, 6}},
+		{name: "403 after credentials is an authorization failure", a: forbidden, want: 1, severity: diagnose.Error,
+			contains: []string{`carried credentials (user "voi18062" in realm "sip.cybercity.dk")`, "authorization failure", "See sip.auth-failure"},
+			excludes: []string{"blocked number"}},
 		{name: "answered", a: answered, want: 0},
 		{name: "cancelled by the caller", a: cancelled, want: 0},
 		{

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,9 +55,63 @@ func callIDFilter(callID string) string {
 	return "sip.Call-ID == " + wiresharkString(callID)
 }
 
+// sipFilterable says whether a SIP header value can be matched in a
+// Wireshark filter: printable ASCII only (Wireshark shows other bytes of
+// a fuzzed or mis-encoded header as replacement characters, and a NUL ends
+// its string), and not cut at diagnose.MaxSIPFieldLen.
+func sipFilterable(v string) bool {
+	if v == "" || len(v) >= diagnose.MaxSIPFieldLen {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// sipDissected says whether Wireshark (tshark 4.0, default settings)
+// dissects the SIP between two endpoints as SIP, so that sip.* fields
+// match: over UDP its heuristic finds SIP on any port, over TCP only port
+// 5060 is SIP's; elsewhere the TCP heuristic misses messages split over
+// segments.
+func sipDissected(a, b netip.AddrPort, t decode.Transport) bool {
+	return t != decode.TCP || a.Port() == 5060 || b.Port() == 5060
+}
+
+func sipTxDissected(t *diagnose.SIPTransaction) bool {
+	return sipDissected(t.Client, t.Server, t.Transport)
+}
+
+// callSIPFilter shows a call's SIP: by its Call-ID when Wireshark can match
+// it, else by the frames the finding cites.
+func callSIPFilter(c *diagnose.Call, frames []uint64) string {
+	ok := sipFilterable(c.CallID) && sipDissected(c.Caller, c.Callee, c.Transport)
+	for _, t := range c.Transactions {
+		if t != nil && !sipTxDissected(t) {
+			ok = false
+		}
+	}
+	if ok || len(frames) == 0 {
+		return callIDFilter(c.CallID)
+	}
+	return diagnose.FilterFrames(sortedFrames(frames))
+}
+
+// sortedFrames sorts, deduplicates and caps frames as a finding does.
+func sortedFrames(frames []uint64) []uint64 {
+	out := slices.Clone(frames)
+	slices.Sort(out)
+	return diagnose.CapFrames(slices.Compact(out))
+}
+
 // sipTxFilter shows a SIP transaction: by Call-ID and CSeq when the Call-ID
 // is known, else by the Via branch, else by its frames.
 func sipTxFilter(t *diagnose.SIPTransaction, frames []uint64) string {
+	if !sipTxDissected(t) || (t.CallID != "" && !sipFilterable(t.CallID)) || (t.CallID == "" && t.Branch != "" && !sipFilterable(t.Branch)) {
+		return diagnose.FilterFrames(sortedFrames(frames))
+	}
 	switch {
 	case t.CallID != "" && t.CSeq != 0:
 		return fmt.Sprintf("%s && sip.CSeq.seq == %d && sip.CSeq.method == %s", callIDFilter(t.CallID), t.CSeq, wiresharkString(t.Method))
@@ -76,6 +131,9 @@ func sipTxsFilter(txs []*diagnose.SIPTransaction, frames []uint64) string {
 	}
 	var ids []string
 	for _, t := range txs {
+		if !sipTxDissected(t) || (t.CallID != "" && !sipFilterable(t.CallID)) {
+			return diagnose.FilterFrames(sortedFrames(frames))
+		}
 		if t.CallID == "" {
 			ids = nil
 			break
@@ -115,9 +173,48 @@ func directionFilter(src, dst netip.AddrPort, t decode.Transport) string {
 		addrFilter("src", src.Addr()), tr, src.Port(), addrFilter("dst", dst.Addr()), tr, dst.Port())
 }
 
-// streamFilter shows one RTP stream: its SSRC on its 5-tuple.
+// streamFilter shows one RTP stream: its SSRC on its 5-tuple. Wireshark
+// dissects RTP only on the ports an SDP it dissected announced (its RTP
+// heuristic is off by default), so a stream found by its headers alone,
+// one relayed through TURN, or one whose SDP came over SIP Wireshark does
+// not dissect is shown by its 5-tuple only; rtpHeuristicNote says so.
 func streamFilter(s *diagnose.Stream) string {
+	if !rtpDissected(s) {
+		return directionFilter(s.Src, s.Dst, s.Transport)
+	}
 	return fmt.Sprintf("rtp.ssrc == 0x%08x && %s", s.SSRC, directionFilter(s.Src, s.Dst, s.Transport))
+}
+
+func rtpDissected(s *diagnose.Stream) bool {
+	if !s.Signalled || s.Allocation != nil || s.Transport != decode.UDP {
+		return false
+	}
+	if c := s.Call; c != nil {
+		for _, t := range c.Transactions {
+			if t != nil && !sipTxDissected(t) {
+				return false
+			}
+		}
+		// After an SDP that moves the port to T.38 (m=image), Wireshark
+		// dissects its packets as T.38 whatever comes next.
+		for _, sd := range callSDPs(c) {
+			for _, m := range sd.Session.Media {
+				if m.Type == "image" {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// rtpHeuristicNote tells how to see a stream that streamFilter shows by
+// its 5-tuple as RTP in Wireshark; empty when Wireshark dissects it.
+func rtpHeuristicNote(s *diagnose.Stream) string {
+	if rtpDissected(s) {
+		return ""
+	}
+	return " The filter shows this stream by its addresses and ports: Wireshark does not dissect it as RTP (no SDP it dissected announced it, or a T.38 renegotiation took the port over). To see its RTP fields, enable RTP's heuristic (Analyze › Enabled Protocols › rtp_udp, or tshark -o rtp.heuristic_rtp:TRUE) or use Decode As… RTP."
 }
 
 func addrFilter(dir string, a netip.Addr) string {

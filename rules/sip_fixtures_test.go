@@ -125,7 +125,7 @@ func rtpStream(src, dst string, ssrc uint32, first uint64, sec float64, n int) *
 
 func tie(c *diagnose.Call, streams ...*diagnose.Stream) *diagnose.Analysis {
 	for _, s := range streams {
-		s.Call = c
+		s.Call, s.Signalled = c, true
 		c.Streams = append(c.Streams, s)
 	}
 	return &diagnose.Analysis{Calls: []*diagnose.Call{c}, Streams: streams}

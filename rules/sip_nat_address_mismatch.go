@@ -19,7 +19,10 @@ import (
 // a proxy forwards requests with the caller's Contact, and media servers
 // are often not the signalling host, so a public address that differs from
 // the source is normal. The topmost Via is always written by the sender of
-// the packet, so any difference there is the NAT (or a multi-homed host).
+// the packet, but only a private (RFC 1918, RFC 6598, ULA, link-local) or
+// loopback sent-by is a problem: a host behind a 1:1 NAT configured with
+// its external address announces that public address from its private
+// one, and responses reach it there.
 type SIPNATAddressMismatch struct{}
 
 func (SIPNATAddressMismatch) ID() string                  { return "sip.nat-address-mismatch" }
@@ -69,7 +72,7 @@ func (r SIPNATAddressMismatch) Check(a *diagnose.Analysis) []diagnose.Finding {
 			continue
 		}
 		src := t.Client.Addr().Unmap()
-		if via := hostAddr(t.ViaSentBy); via.IsValid() && via != src && !via.IsUnspecified() {
+		if via := hostAddr(t.ViaSentBy); via.IsValid() && via != src && isPrivate(via) {
 			add(natSighting{where: "Via", announced: via, frame: t.Requests[0], src: t.Client, what: t.Method})
 		}
 		if c := hostAddr(t.ContactHost); c.IsValid() && c != src && isPrivate(c) && !isPrivate(src) {

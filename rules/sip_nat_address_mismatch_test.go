@@ -31,6 +31,13 @@ func TestSIPNATAddressMismatch(t *testing.T) {
 			frames: []uint64{1},
 			filter: `ip.src == 198.51.100.20 && sip && (sip.Via.sent-by.address == "192.168.1.10" || sip.contact.host == "192.168.1.10")`,
 		},
+		// heplify sip_tcp_websocket: a host behind 1:1 NAT configured with
+		// its external address announces it from its private source.
+		{name: "public Via from a private source is a configured NAT", a: sipAnalysis(func() *diagnose.SIPTransaction {
+			tx := natted("198.51.100.99:5060", "198.51.100.99:5060")
+			tx.Client = netipAP("10.0.0.5:5060")
+			return tx
+		}()), want: 0},
 		{name: "a public Contact of another host is a proxy's business", a: sipAnalysis(natted("198.51.100.20", "203.0.113.99")), want: 0},
 		{name: "captured inside the NAT", a: sipAnalysis(func() *diagnose.SIPTransaction {
 			tx := natted("192.168.1.10", "192.168.1.10")

@@ -17,6 +17,12 @@ import (
 // for longer than the profile's sip_timeout_s. An INVITE that got a
 // provisional response is not timing out: the client stops retransmitting
 // and waits for the callee (a proxy's Timer C, minutes).
+//
+// Over UDP the rule is "a request retransmitted with no final response":
+// a request sent once and never again got its answer (a client
+// retransmits until it does, Timer A), only the capture did not see it -
+// one direction captured, or a response on another path. Such requests
+// are not reported.
 type SIPTransactionTimeout struct {
 	Profile *Profile
 }
@@ -34,7 +40,8 @@ func (SIPTransactionTimeout) Explain() string {
 		"SIP ALG that swallows what it cannot parse, a large INVITE fragmented over UDP whose fragments a " +
 		"firewall drops (RFC 3261 §18.1.1 moves requests above 1300 bytes to TCP), a wrong server address, " +
 		"or a server that is down. When other requests on the same flow were answered, the server is alive " +
-		"and something dropped this request or its answer."
+		"and something dropped this request or its answer. A UDP request sent only once is not reported: its " +
+		"client stopped retransmitting, so it got an answer the capture did not see (one direction captured)."
 }
 
 type sipFlowKey struct {
@@ -59,6 +66,9 @@ func (r SIPTransactionTimeout) Check(a *diagnose.Analysis) []diagnose.Finding {
 			continue
 		}
 		if t.Method == "INVITE" && len(t.Responses) > 0 {
+			continue
+		}
+		if t.Transport == decode.UDP && sipSends(t) < 2 {
 			continue
 		}
 		waited := end.Sub(firstRequest(t).Time)

@@ -82,11 +82,16 @@ func TestSIPTransactionTimeout(t *testing.T) {
 			contains: []string{"(8 sends in all). The last send was at 8.5 s; no response in the 1.5 s the capture goes on after it, before the 32 s timeout (Timer F)"},
 		},
 		{name: "ACK is never answered", a: withEnd(sipAnalysis(sipReq("ACK", "a", 1, 1, 0)), 40), want: 0},
+		// heplify sip_ipv6_udp: the INVITE and BYE were sent once over UDP
+		// and the capture goes on for minutes: the client had its answer,
+		// the capture holds one direction only.
+		{name: "UDP request sent once is not a timeout", a: withEnd(sipAnalysis(sipReq("INVITE", "once", 1, 1, 0), sipReq("BYE", "once", 2, 2, 5)), 400), want: 0},
+		{name: "UDP request sent twice is", a: withEnd(sipAnalysis(again(sipReq("BYE", "twice", 2, 2, 5), 3, 5.5)), 400), want: 1},
 	})
 	// A profile with another timeout.
 	p := mustProfile(t, "default")
 	p.Thresholds.SIPTimeoutS = 5
-	fs := SIPTransactionTimeout{Profile: p}.Check(withEnd(sipAnalysis(sipReq("REGISTER", "r", 1, 1, 0)), 6))
+	fs := SIPTransactionTimeout{Profile: p}.Check(withEnd(sipAnalysis(again(sipReq("REGISTER", "r", 1, 1, 0), 2, 0.5)), 6))
 	if len(fs) != 1 || !strings.Contains(fs[0].Detail, "5 s transaction timeout") {
 		t.Errorf("profile timeout: %+v", fs)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -270,10 +271,99 @@ func tlsFilter(c *diagnose.TLSConnection, field string) string {
 	if field == "" {
 		return flow
 	}
+	field = citedField([]*diagnose.TLSConnection{c}, field)
+	if field == "" {
+		return flow
+	}
 	if c.DTLS {
 		field = strings.ReplaceAll(field, "tls.", "dtls.")
 	}
-	return flow + " && " + field
+	return flow + " && " + orCitedFrames([]*diagnose.TLSConnection{c}, field)
+}
+
+// tlsPorts are the TCP ports tshark 4.0 hands to TLS by default ("tshark
+// -G decodes"). On others its TLS heuristic finds TLS too, unless another
+// dissector owns the port (8080 is HTTP's): then tls.* fields match
+// nothing, and only the frame numbers show the evidence.
+var tlsPorts = []uint16{443, 465, 636, 853, 993, 995, 2443, 5061, 5349, 5671, 8883}
+
+// orCitedFrames adds the cited frames to field for TLS over TCP on ports
+// tshark does not give to TLS.
+func orCitedFrames(conns []*diagnose.TLSConnection, field string) string {
+	c := conns[0]
+	if c.DTLS || c.Transport != decode.TCP || slices.Contains(tlsPorts, c.Server.Port()) || slices.Contains(tlsPorts, c.Client.Port()) {
+		return field
+	}
+	var ev evidence
+	for _, x := range conns {
+		ev.addConnection(x)
+	}
+	return "(" + field + " || " + diagnose.FilterFrames(sortedFrames(ev.frames)) + ")"
+}
+
+// citedField widens field (a condition in the "tls." namespace) to every
+// handshake message and alert that addConnection cites for conns, so that
+// the filter shows each frame the finding lists: a finding about the
+// certificate still cites the ClientHello and ServerHello around it.
+// Empty when a connection is cited by its first frame only (no hello, no
+// certificate): then only the flow shows it.
+func citedField(conns []*diagnose.TLSConnection, field string) string {
+	var types []int
+	alertTerm := ""
+	switch {
+	case strings.HasPrefix(field, "tls.handshake.type == "):
+		if n, err := strconv.Atoi(strings.TrimPrefix(field, "tls.handshake.type == ")); err == nil {
+			types = append(types, n)
+		}
+	case strings.HasPrefix(field, "tls.handshake.type in {"):
+		for _, f := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(field, "tls.handshake.type in {"), "}"), ",") {
+			if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
+				types = append(types, n)
+			}
+		}
+	case strings.HasPrefix(field, "tls.alert_message"):
+		alertTerm = field
+	default:
+		return field
+	}
+	for _, c := range conns {
+		if c.ClientHello.Frame == 0 && c.ServerHello.Frame == 0 && c.CertificateFrame.Frame == 0 {
+			return ""
+		}
+		if c.ClientHello.Frame != 0 || c.ServerClientHello.Frame != 0 {
+			types = append(types, 1)
+		}
+		if c.ServerHello.Frame != 0 {
+			types = append(types, 2)
+		}
+		if c.CertificateFrame.Frame != 0 {
+			types = append(types, 11)
+		}
+		if len(c.Alerts) > 0 && alertTerm == "" {
+			alertTerm = "tls.alert_message"
+		}
+	}
+	slices.Sort(types)
+	types = slices.Compact(types)
+	var terms []string
+	switch len(types) {
+	case 0:
+	case 1:
+		terms = append(terms, "tls.handshake.type == "+strconv.Itoa(types[0]))
+	default:
+		list := make([]string, len(types))
+		for i, t := range types {
+			list[i] = strconv.Itoa(t)
+		}
+		terms = append(terms, "tls.handshake.type in {"+strings.Join(list, ", ")+"}")
+	}
+	if alertTerm != "" {
+		terms = append(terms, alertTerm)
+	}
+	if len(terms) == 1 {
+		return terms[0]
+	}
+	return "(" + strings.Join(terms, " || ") + ")"
 }
 
 // connectionsFilter is tlsFilter for a group of connections to one
@@ -289,10 +379,14 @@ func connectionsFilter(conns []*diagnose.TLSConnection, field string) string {
 			return tlsFilter(c, field)
 		}
 	}
+	field = citedField(conns, field)
+	if field == "" {
+		return diagnose.FilterEndpoint(c.Server, c.Transport)
+	}
 	if c.DTLS {
 		field = strings.ReplaceAll(field, "tls.", "dtls.")
 	}
-	return diagnose.FilterEndpoint(c.Server, c.Transport) + " && " + field
+	return diagnose.FilterEndpoint(c.Server, c.Transport) + " && " + orCitedFrames(conns, field)
 }
 
 // connectionFlow is the connection's flow as Wireshark sees it: for DTLS

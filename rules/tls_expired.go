@@ -10,7 +10,11 @@ import (
 )
 
 // TLSExpired finds certificates in a server's chain (or a client's) that
-// had expired, or were not valid yet, when the capture saw them.
+// had expired, or were not valid yet, when the capture saw them. The leaf
+// is an error; an intermediate or root in the sent chain is a warning:
+// clients build their own path from their trust store (RFC 4158) and one
+// that finds another path ignores it (e.g. an expired cross-sign such as
+// Let's Encrypt's DST Root CA X3 in 2021).
 type TLSExpired struct{}
 
 func (TLSExpired) ID() string                  { return "tls.expired" }
@@ -20,9 +24,10 @@ func (TLSExpired) Title() string               { return "TLS certificate expired
 func (TLSExpired) Explain() string {
 	return "Checks every certificate of the chains visible in the capture (TLS 1.2 and earlier, DTLS 1.2) against " +
 		"the time of the packet that carried it: a certificate past its notAfter date, or before its notBefore " +
-		"date, in the server's chain or the client's. Any certificate of the chain counts: an expired " +
-		"intermediate breaks the chain as surely as an expired leaf. Clients reject it (alert " +
-		"certificate_expired, browsers show NET::ERR_CERT_DATE_INVALID). A certificate that is not valid yet " +
+		"date, in the server's chain or the client's. An expired leaf is an error: clients reject it (alert " +
+		"certificate_expired, browsers show NET::ERR_CERT_DATE_INVALID). An expired intermediate or root in " +
+		"the chain the server sends is a warning: clients that build another path ignore it (e.g. an expired " +
+		"cross-sign), while those that follow the chain as sent fail. A certificate that is not valid yet " +
 		"usually means a wrong clock, on the box that generated it or on the one that captured (the capture's " +
 		"timestamps come from the capturing machine); captures stamped before 2000 come from a machine whose " +
 		"clock was never set and are not judged. DTLS-SRTP certificates of WebRTC and SIP calls are not " +
@@ -43,6 +48,7 @@ func (r TLSExpired) Check(a *diagnose.Analysis) []diagnose.Finding {
 		cert     *tls.Certificate
 		position string // "server certificate", "intermediate certificate 2", "client certificate"
 		when     time.Time
+		leaf     bool
 	}
 	problems := map[connectionKey]problem{}
 	order, groups := groupConnections(a.TLSConnections, func(c *diagnose.TLSConnection) (connectionKey, bool) {
@@ -64,7 +70,7 @@ func (r TLSExpired) Check(a *diagnose.Analysis) []diagnose.Finding {
 				}
 				k := connectionKey{server: c.Server, transport: c.Transport, dtls: c.DTLS, cert: cert.SHA256}
 				if _, ok := problems[k]; !ok {
-					problems[k] = problem{cert, chainPosition(i, len(chain.certs), chain.client), when}
+					problems[k] = problem{cert, chainPosition(i, len(chain.certs), chain.client), when, i == 0}
 				}
 				return k, true
 			}
@@ -74,7 +80,11 @@ func (r TLSExpired) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var found []serverFinding
 	for _, k := range order {
 		p := problems[k]
-		found = append(found, serverFinding{r.finding(groups[k], p.cert, p.position, p.when), k.server, k.transport})
+		f := r.finding(groups[k], p.cert, p.position, p.when, p.leaf)
+		if !p.leaf {
+			f.Severity = diagnose.Warning
+		}
+		found = append(found, serverFinding{f, k.server, k.transport})
 	}
 	return capFindings(r, found)
 }
@@ -93,7 +103,7 @@ func chainPosition(i, n int, client bool) string {
 	return fmt.Sprintf("intermediate certificate %d of the %s's chain", i+1, who)
 }
 
-func (r TLSExpired) finding(conns []*diagnose.TLSConnection, cert *tls.Certificate, position string, when time.Time) diagnose.Finding {
+func (r TLSExpired) finding(conns []*diagnose.TLSConnection, cert *tls.Certificate, position string, when time.Time, leaf bool) diagnose.Finding {
 	c := conns[0]
 	var ev evidence
 	for _, x := range conns {
@@ -105,11 +115,16 @@ func (r TLSExpired) finding(conns []*diagnose.TLSConnection, cert *tls.Certifica
 		lowerFirst(connectionsPhrase(conns)), position, quoted(cert.Subject), quoted(cert.Issuer),
 		certFingerprint(cert.SHA256), c.CertificateFrame.Frame)
 	var title string
-	if expired {
+	switch {
+	case expired && !leaf:
+		fmt.Fprintf(&d, " expired on %s, %s before the capture saw it (%s).", dateTime(cert.NotAfter), humanDuration(when.Sub(cert.NotAfter)), dateTime(when))
+		d.WriteString(" It is not the leaf: clients that build another path ignore it (e.g. an expired cross-sign, when their trust store holds a newer root for the same issuer), while clients that follow the chain as sent, often older phones and embedded stacks, reject it. Remove it from the chain the server sends, or replace it with the current intermediate.")
+		title = fmt.Sprintf("Expired certificate in the chain of %s (%s)", endpointString(c.Server), certSubject(cert))
+	case expired:
 		fmt.Fprintf(&d, " expired on %s, %s before the capture saw it (%s).", dateTime(cert.NotAfter), humanDuration(when.Sub(cert.NotAfter)), dateTime(when))
 		d.WriteString(" Clients reject it: browsers show NET::ERR_CERT_DATE_INVALID, phones and SIP trunks end the handshake with certificate_expired. Renew the certificate and install it with its chain; check that automatic renewal (e.g. ACME) reaches this box.")
 		title = fmt.Sprintf("Expired certificate on %s (%s)", endpointString(c.Server), certSubject(cert))
-	} else {
+	default:
 		fmt.Fprintf(&d, " is not valid before %s, %s after the capture saw it (%s).", dateTime(cert.NotBefore), humanDuration(cert.NotBefore.Sub(when)), dateTime(when))
 		d.WriteString(" Clients reject it until then. A certificate from the future usually means a wrong clock: on the machine that issued it, or on the one that captured (check NTP on both).")
 		title = fmt.Sprintf("Certificate on %s not valid yet (%s)", endpointString(c.Server), certSubject(cert))

@@ -8,7 +8,9 @@ import (
 )
 
 // TLSHandshakeFailure finds TLS and DTLS handshakes ended by a fatal alert,
-// and says what the alert means and who sent it.
+// and says what the alert means and who sent it. A DTLS handshake in which
+// both ends sent a ClientHello failed on roles, whatever alert follows:
+// both took the active side of the SDP a=setup negotiation.
 type TLSHandshakeFailure struct{}
 
 func (TLSHandshakeFailure) ID() string                  { return "tls.handshake-failure" }
@@ -23,11 +25,16 @@ func (TLSHandshakeFailure) Explain() string {
 		"certificate: self-signed, a private CA, or a missing intermediate, typical of an edge box with its " +
 		"default certificate), certificate_expired, unrecognized_name (the server has no certificate for the " +
 		"requested name), no_application_protocol (ALPN mismatch), certificate_required (mutual TLS without a " +
-		"client certificate). Alerts after the handshake, and alerts TLS 1.3 encrypts, are not judged."
+		"client certificate). A DTLS handshake where both ends sent a ClientHello is a role conflict: both acted as " +
+		"the DTLS client, because the SDP a=setup negotiation (RFC 5763 §5: the offer says actpass, the answer " +
+		"active or passive) was mishandled. Alerts after the handshake, and alerts TLS 1.3 encrypts, are not judged."
 }
 
 func (r TLSHandshakeFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
 	order, groups := groupConnections(a.TLSConnections, func(c *diagnose.TLSConnection) (connectionKey, bool) {
+		if roleConflict(c) {
+			return connectionKey{server: c.Server, transport: c.Transport, dtls: c.DTLS, detail: "both client"}, true
+		}
 		al, ok := handshakeAlert(c)
 		if !ok {
 			return connectionKey{}, false
@@ -40,6 +47,12 @@ func (r TLSHandshakeFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
 		found = append(found, serverFinding{r.finding(groups[k]), k.server, k.transport})
 	}
 	return capFindings(r, found)
+}
+
+// roleConflict: both ends sent a ClientHello and the handshake did not
+// complete.
+func roleConflict(c *diagnose.TLSConnection) bool {
+	return c.BothClientHello && c.Outcome != "established"
 }
 
 // handshakeAlert is the fatal alert that ended a failed handshake.
@@ -60,6 +73,9 @@ func handshakeAlert(c *diagnose.TLSConnection) (diagnose.TLSAlert, bool) {
 
 func (r TLSHandshakeFailure) finding(conns []*diagnose.TLSConnection) diagnose.Finding {
 	c := conns[0]
+	if roleConflict(c) {
+		return r.roleConflictFinding(conns)
+	}
 	al, _ := handshakeAlert(c)
 	var ev evidence
 	for _, x := range conns {
@@ -83,6 +99,35 @@ func (r TLSHandshakeFailure) finding(conns []*diagnose.TLSConnection) diagnose.F
 	}
 	title := fmt.Sprintf("%s handshake with %s failed: %s from the %s", protocolName(c), endpointString(c.Server), alertName(al.Description), sender)
 	return ev.finding(r, title, d.String(), connectionsFilter(conns, fmt.Sprintf("tls.alert_message.desc == %d", al.Description)))
+}
+
+func (r TLSHandshakeFailure) roleConflictFinding(conns []*diagnose.TLSConnection) diagnose.Finding {
+	c := conns[0]
+	var ev evidence
+	for _, x := range conns {
+		ev.addConnection(x)
+		ev.addFrame(x.ServerClientHello)
+	}
+	var d strings.Builder
+	fmt.Fprintf(&d, "%s failed: both ends sent a ClientHello, %s in frame %d and %s in frame %d, so both acted as the %s client and neither as the server.",
+		connectionsPhrase(conns), endpointString(c.Client), c.ClientHello.Frame, endpointString(c.Server), c.ServerClientHello.Frame, protocolName(c))
+	if al, ok := handshakeAlert(c); ok {
+		sender := "client"
+		if al.FromServer {
+			sender = "server"
+		}
+		fmt.Fprintf(&d, " The %s then gave up with the alert %s (%d, frame %d).", sender, alertName(al.Description), al.Description, al.Frame)
+	}
+	if len(conns) > 1 {
+		fmt.Fprintf(&d, " Each of the %d handshakes ended the same way.", len(conns))
+	}
+	d.WriteString(" This is a DTLS role conflict: the SDP a=setup negotiation decides who is the DTLS client (RFC 5763 §5: the offerer says actpass, the answerer picks active or passive, and the active side sends the ClientHello). Here both sides took the active role: an answer that said actpass or active back to an active offer, or a gateway that rewrote a=setup on one leg only. Compare the a=setup lines of the offer and the answer.")
+	if c.Call != nil {
+		fmt.Fprintf(&d, " The call is %s.", quoted(c.Call.CallID))
+	}
+	filter := connectionsFilter(conns, "tls.handshake.type == 1")
+	title := fmt.Sprintf("%s handshake with %s failed: both ends sent a ClientHello (role conflict)", protocolName(c), endpointString(c.Server))
+	return ev.finding(r, title, d.String(), filter)
 }
 
 // handshakeContext says how far the handshake got: what was offered and

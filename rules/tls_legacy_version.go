@@ -96,11 +96,16 @@ func (r TLSLegacyVersion) finding(conns []*diagnose.TLSConnection) diagnose.Find
 	title = fmt.Sprintf("%s client %s offers at most %s", protocolName(c), client, tlsVersionName(offered))
 	filter = tlsFilter(c, "tls.handshake.type == 1")
 	if len(conns) > 1 {
-		field := "tls.handshake.type == 1"
+		// The client's address, not only as the source: the finding also
+		// cites the servers' hellos and certificates.
+		field := citedField(conns, "tls.handshake.type == 1")
 		if c.DTLS {
-			field = "dtls.handshake.type == 1"
+			field = strings.ReplaceAll(field, "tls.", "dtls.")
 		}
-		filter = addrFilter("src", c.Client.Addr()) + " && " + field
+		filter = addrFilter("addr", c.Client.Addr())
+		if field != "" {
+			filter += " && " + orCitedFrames(conns, field)
+		}
 	}
 	return ev.finding(r, title, d.String(), filter)
 }

@@ -28,7 +28,7 @@ func TestTLSLegacyVersion(t *testing.T) {
 			a:        tlsAnalysis(downgraded),
 			want:     1,
 			contains: []string{"used TLS 1.0: the client offered up to TLS 1.3 (frame 1), yet the server chose TLS 1.0 (frame 2)", "enable TLS 1.2 and 1.3"},
-			filter:   "ip.addr == 192.0.2.10 && ip.addr == 203.0.113.20 && tcp.port == 51000 && tcp.port == 443 && tls.handshake.type == 2",
+			filter:   "ip.addr == 192.0.2.10 && ip.addr == 203.0.113.20 && tcp.port == 51000 && tcp.port == 443 && tls.handshake.type in {1, 2, 11}",
 		},
 		{name: "both ends at TLS 1.1", a: tlsAnalysis(oldBoth), want: 1, contains: []string{"The TLS client 192.0.2.10 offered at most TLS 1.1 (client hello in frame 1) to 203.0.113.20:443, and the server accepted TLS 1.1 (frame 2)"}},
 		{
@@ -36,7 +36,7 @@ func TestTLSLegacyVersion(t *testing.T) {
 			a:        tlsAnalysis(oldClient),
 			want:     1,
 			contains: []string{"The TLS client 192.0.2.10 offered at most TLS 1.0 (client hello in frame 1) to 203.0.113.20:443; 1 handshake failed."},
-			filter:   "ip.addr == 192.0.2.10 && ip.addr == 203.0.113.20 && tcp.port == 51000 && tcp.port == 443 && tls.handshake.type == 1",
+			filter:   "ip.addr == 192.0.2.10 && ip.addr == 203.0.113.20 && tcp.port == 51000 && tcp.port == 443 && (tls.handshake.type in {1, 11} || tls.alert_message)",
 		},
 		{
 			name: "one old client, many servers",
@@ -52,7 +52,7 @@ func TestTLSLegacyVersion(t *testing.T) {
 			}(),
 			want:     1,
 			contains: []string{"offered at most TLS 1.0 (client hello in frame 1) in 3 connections to 2 servers (203.0.113.20:443, 203.0.113.21:443), and the servers accepted it"},
-			filter:   "ip.src == 192.0.2.10 && tls.handshake.type == 1",
+			filter:   "ip.addr == 192.0.2.10 && tls.handshake.type in {1, 2, 11}",
 		},
 		{name: "DTLS 1.0", a: tlsAnalysis(dtls10), want: 1, contains: []string{"The DTLS client 192.0.2.10 offered at most DTLS 1.0"}},
 	})

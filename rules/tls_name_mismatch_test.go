@@ -25,7 +25,7 @@ func TestTLSNameMismatch(t *testing.T) {
 			want: 1,
 			contains: []string{`asked for "join.example.com" (server name indication, frame 1)`,
 				`subject "CN=edge01.corp.local"`, `covers only "edge01.corp.local", "10.0.0.5".`, "NET::ERR_CERT_COMMON_NAME_INVALID"},
-			filter: "ip.addr == 192.0.2.10 && ip.addr == 203.0.113.20 && tcp.port == 51000 && tcp.port == 443 && tls.handshake.type in {1, 11}",
+			filter: "ip.addr == 192.0.2.10 && ip.addr == 203.0.113.20 && tcp.port == 51000 && tcp.port == 443 && tls.handshake.type in {1, 2, 11}",
 		},
 		{
 			name:     "wildcard one label short",

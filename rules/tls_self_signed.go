@@ -7,10 +7,14 @@ import (
 	"github.com/callscope/callscope/diagnose"
 )
 
-// TLSSelfSigned finds TLS servers that present a self-signed certificate.
-// DTLS is left out: WebRTC and SIP DTLS-SRTP certificates are self-signed
-// by design and authenticated by the SDP fingerprint (RFC 8827 §6.5,
-// RFC 5763 §5), and TURN over DTLS clients rarely check them either.
+// TLSSelfSigned finds TLS servers that present a self-signed certificate,
+// and DTLS servers that are servers in the TLS sense: TURN over DTLS
+// (RFC 7350), whose certificate the client checks as a TLS client would.
+// DTLS-SRTP is left out: WebRTC and SIP DTLS-SRTP certificates are
+// self-signed by design and authenticated by the SDP fingerprint (RFC 8827
+// §6.5, RFC 5763 §5). DTLS is taken for DTLS-SRTP when use_srtp was offered
+// or chosen (RFC 5764 §4.1), or when it runs on an ICE pair or belongs to a
+// call.
 type TLSSelfSigned struct{}
 
 func (TLSSelfSigned) ID() string                  { return "tls.self-signed" }
@@ -22,16 +26,17 @@ func (TLSSelfSigned) Explain() string {
 		"and reports a server certificate that is self-signed: its issuer is its own subject and it " +
 		"verifies with its own key. No client trusts it unless told to: browsers show \"not secure\" or refuse " +
 		"the page of a web bridge, SIP phones and trunks to a cloud reject the TLS connection (often with an " +
-		"unknown_ca or bad_certificate alert), TURN-over-TLS clients fail to allocate. It is typical of an edge " +
-		"box or TURN server still running with the certificate it generated at installation. Install a " +
-		"certificate from a public CA (or from the private CA the clients trust) with the full chain. DTLS " +
-		"certificates are not checked: WebRTC and DTLS-SRTP use self-signed certificates by design and " +
-		"authenticate them with the SDP fingerprint (see dtls.fingerprint-mismatch)."
+		"unknown_ca or bad_certificate alert), TURN-over-TLS and TURN-over-DTLS clients fail to allocate. It is " +
+		"typical of an edge box or TURN server still running with the certificate it generated at installation. " +
+		"Install a certificate from a public CA (or from the private CA the clients trust) with the full chain. " +
+		"DTLS-SRTP certificates are not checked (DTLS offering use_srtp, on an ICE pair or tied to a call): " +
+		"WebRTC and DTLS-SRTP use self-signed certificates by design and authenticate them with the SDP " +
+		"fingerprint (see dtls.fingerprint-mismatch)."
 }
 
 func (r TLSSelfSigned) Check(a *diagnose.Analysis) []diagnose.Finding {
 	order, groups := groupConnections(a.TLSConnections, func(c *diagnose.TLSConnection) (connectionKey, bool) {
-		if c.DTLS || len(c.Certificates) == 0 || !c.Certificates[0].SelfSigned {
+		if dtlsSRTP(c) || len(c.Certificates) == 0 || !c.Certificates[0].SelfSigned {
 			return connectionKey{}, false
 		}
 		return connectionKey{server: c.Server, transport: c.Transport, cert: c.Certificates[0].SHA256}, true
@@ -63,7 +68,7 @@ func (r TLSSelfSigned) finding(conns []*diagnose.TLSConnection) diagnose.Finding
 	if c.SNI != "" {
 		fmt.Fprintf(&d, " The client asked for %s.", quoted(c.SNI))
 	}
-	d.WriteString(" No client trusts such a certificate unless it was installed on it: browsers show \"not secure\" or refuse the page, phones and SIP trunks reject the connection, TURN-over-TLS clients cannot allocate.")
+	fmt.Fprintf(&d, " No client trusts such a certificate unless it was installed on it: browsers show \"not secure\" or refuse the page, phones and SIP trunks reject the connection, TURN-over-%s clients cannot allocate.", protocolName(c))
 	if rejected := rejectingAlert(conns); rejected != "" {
 		d.WriteString(" " + rejected)
 	} else if c.Outcome == "established" {
@@ -72,6 +77,12 @@ func (r TLSSelfSigned) finding(conns []*diagnose.TLSConnection) diagnose.Finding
 	d.WriteString(" Install a certificate from a CA the clients trust, with its intermediate certificates.")
 	title := fmt.Sprintf("Self-signed certificate on %s (%s)", endpointString(c.Server), certSubject(cert))
 	return ev.finding(r, title, d.String(), connectionsFilter(conns, "tls.handshake.type == 11"))
+}
+
+// dtlsSRTP says whether a DTLS association keys SRTP, or at least belongs
+// to media: its certificates are then self-signed by design.
+func dtlsSRTP(c *diagnose.TLSConnection) bool {
+	return c.DTLS && (len(c.OfferedSRTPProfiles) > 0 || c.SRTPProfile != 0 || c.ICE != nil || c.Call != nil)
 }
 
 // rejectingAlert says when a client refused the certificate with an alert.

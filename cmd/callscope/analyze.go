@@ -1,13 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
 
+	"github.com/callscope/callscope/decode/capture"
 	"github.com/callscope/callscope/diagnose"
 	"github.com/callscope/callscope/rules"
 	"github.com/mattn/go-isatty"
@@ -41,7 +40,10 @@ func newAnalyzeCommand() *cobra.Command {
 		Long: `analyze reads the capture, correlates STUN transactions and TURN allocations,
 applies every rule (see "callscope rules") and writes a report: text by
 default, one JSON document with --format json (README, "JSON report"), or with
---format jsonl one JSON object a line: each finding, then the report.
+--format jsonl one JSON object a line: each finding as soon as the capture
+makes it certain ({"type":"finding",...}), then one record per allocation,
+binding flow, call, registration, RTP stream, ICE session and TLS connection,
+and a last {"type":"summary",...} (README, "JSON lines").
 
 Exit status: 0, or 1 when a finding at or above --fail-on exists, or 2 for bad
 usage or unreadable input. A file cut short or corrupted half-way is analyzed
@@ -74,7 +76,7 @@ never printed.`,
 
 // register adds the report flags, which analyze and live share.
 func (f *analyzeFlags) register(fl *pflag.FlagSet) {
-	fl.StringVar(&f.format, "format", "text", "report format: text, json, or jsonl (one JSON object a line: each finding, then the report)")
+	fl.StringVar(&f.format, "format", "text", "report format: text, json, or jsonl (one JSON object a line: each finding as it becomes certain, then one record per allocation, call, stream... and a summary)")
 	fl.StringVar(&f.color, "color", "auto", "color the text report: auto, always or never (NO_COLOR is honoured)")
 	fl.StringVar(&f.failOn, "fail-on", "none", "exit 1 when a finding at or above this severity exists: info, warning, error or none")
 	fl.StringArrayVar(&f.credentials, "turn-credentials", nil, "TURN long-term credentials user:password for the integrity check (repeatable)")
@@ -92,6 +94,8 @@ type reportSetup struct {
 	options  diagnose.Options
 	profile  *rules.Profile
 	rules    []diagnose.Rule
+	// stream is where findings were streamed while reading, if they were.
+	stream *findingStream
 }
 
 // resolve checks the report flags and loads what they name.
@@ -137,7 +141,24 @@ func analyze(cmd *cobra.Command, f analyzeFlags, paths []string) error {
 	if err != nil {
 		return err
 	}
-	analysis, findings, readErr := diagnose.Analyze(paths, rs.options, rs.rules)
+	if rs.format != "jsonl" {
+		analysis, findings, readErr := diagnose.Analyze(paths, rs.options, rs.rules)
+		return rs.write(cmd, analysis, findings, readErr)
+	}
+	// jsonl streams findings as the capture is read, as live does.
+	r, err := capture.Open(paths...)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	rs.stream = newFindingStream(cmd.OutOrStdout(), rs.format, false)
+	analysis, findings, readErr := diagnose.StreamSource(r, rs.options, rs.rules, diagnose.StreamOptions{OnFinding: rs.stream.write})
+	if readErr != nil {
+		readErr = fmt.Errorf("reading capture: %w", readErr)
+	}
+	if rs.stream.err != nil {
+		return rs.stream.err
+	}
 	return rs.write(cmd, analysis, findings, readErr)
 }
 
@@ -155,7 +176,7 @@ func (rs *reportSetup) write(cmd *cobra.Command, analysis *diagnose.Analysis, fi
 	case "json":
 		err = report.WriteJSON(out)
 	case "jsonl":
-		err = writeJSONLines(out, report)
+		err = writeJSONLines(out, report, rs.stream)
 	default:
 		err = report.WriteText(out, diagnose.TextOptions{Color: rs.useColor, ExpectedDSCP: map[string]int{
 			"audio": rs.profile.DSCP.Audio, "video": rs.profile.DSCP.Video}})
@@ -178,25 +199,6 @@ func (rs *reportSetup) write(cmd *cobra.Command, analysis *diagnose.Analysis, fi
 		return exitError{exitFindings}
 	}
 	return nil
-}
-
-// writeJSONLines writes each finding as one JSON object a line, then the
-// whole report as the last line: a consumer acts on findings as lines
-// arrive (live capture) and still gets the summaries.
-func writeJSONLines(w io.Writer, report *diagnose.Report) error {
-	enc := json.NewEncoder(w)
-	for i := range report.Findings {
-		if err := enc.Encode(struct {
-			Type    string            `json:"type"`
-			Finding *diagnose.Finding `json:"finding"`
-		}{"finding", &report.Findings[i]}); err != nil {
-			return err
-		}
-	}
-	return enc.Encode(struct {
-		Type   string           `json:"type"`
-		Report *diagnose.Report `json:"report"`
-	}{"report", report})
 }
 
 func colorWanted(mode string) (bool, error) {

@@ -531,7 +531,7 @@ func TestRulesCommand(t *testing.T) {
 		"tls.expired",
 		"tls.handshake-failure",
 		"tls.legacy-version",
-		"dtls.fingerprint-mismatch",
+		"dtls.fingerprint-mismatch", "capture.drops",
 	}
 	if !slices.Equal(ids, want) {
 		t.Errorf("rules lists %q, want %q", ids, want)
@@ -580,6 +580,23 @@ type decodeRecord struct {
 	RTCP *struct {
 		Types []uint8 `json:"types"`
 	} `json:"rtcp,omitempty"`
+	TLS  *tlsRecord `json:"tls,omitempty"`
+	DTLS *tlsRecord `json:"dtls,omitempty"`
+}
+
+// tlsRecord is the "tls" or "dtls" object of a decode record
+// (decode.AppendRecord): content types per record, handshake types per
+// message or DTLS fragment.
+type tlsRecord struct {
+	Version      string  `json:"version"`
+	ContentTypes []uint8 `json:"content_types"`
+	Handshake    []uint8 `json:"handshake"`
+	SNI          string  `json:"sni"`
+	Alert        *struct {
+		Level       string `json:"level"`
+		Description string `json:"description"`
+	} `json:"alert"`
+	Encrypted bool `json:"encrypted"`
 }
 
 func decodeRecords(t *testing.T, paths ...string) []decodeRecord {

@@ -44,6 +44,9 @@ type expectedCapture struct {
 	Calls         []expectedCall             `json:"calls"`
 	Registrations []expectedRegistration     `json:"registrations"`
 	Evidence      map[string]json.RawMessage `json:"evidence"`
+	// TLS, DTLS and WebRTC captures (golden_webrtc_test.go).
+	TLSConnections []expectedTLSConnection `json:"tls_connections"`
+	ICESessions    []expectedICESession    `json:"ice_sessions"`
 }
 
 type tsharkCounts struct {
@@ -63,6 +66,14 @@ type tsharkCounts struct {
 	// SDP alone.
 	RTPFromSDP int            `json:"rtp_packets_without_heuristic"`
 	Streams    []tsharkStream `json:"streams"`
+
+	// TLS, DTLS and WebRTC captures (make-webrtc-captures.sh --summary,
+	// with tshark's TURN payload heuristics).
+	TLS        *tsharkTLS     `json:"tls"`
+	DTLS       *tsharkTLS     `json:"dtls"`
+	STUNInTURN map[string]int `json:"stun_in_turn"`
+	RTPInTURN  int            `json:"rtp_in_turn"`
+	RTPSSRCs   int            `json:"rtp_ssrcs"`
 }
 
 // tsharkStream is one RTP stream as tshark's rtp,streams lists it.
@@ -103,6 +114,10 @@ type mustFire struct {
 	RequestFrame uint64    `json:"request_frame"`
 	ICMPFrame    uint64    `json:"icmp_frame"`
 	Frames       []uint64  `json:"frames"`
+	// Count is how many findings the rule must give; 0 means exactly 1. A
+	// per-allocation rule gives one per allocation (webrtc-turn-blocked:
+	// two peers, two allocations), and each must carry the evidence.
+	Count int `json:"count"`
 }
 
 func loadExpectations(t *testing.T) *expectations {
@@ -164,14 +179,20 @@ func TestGoldenCaptures(t *testing.T) {
 					t.Fatalf("expected.json %s must_fire %s: %v (teach golden_test.go the new evidence)", name, rule, err)
 				}
 				fs := findingsOf(r, rule)
-				if len(fs) != 1 {
-					t.Errorf("%s: %d findings, want exactly 1", rule, len(fs))
+				count := max(ev.Count, 1)
+				if len(fs) != count {
+					t.Errorf("%s: %d findings, want exactly %d", rule, len(fs), count)
 					continue
 				}
-				checkEvidence(t, rule, fs[0], ev, transactionFrames)
+				for _, f := range fs {
+					checkEvidence(t, rule, f, ev, transactionFrames)
+				}
 			}
 			if strings.HasPrefix(name, "sip-") {
 				checkSIPCapture(t, name, want, r, recs)
+			}
+			if isWebRTCCapture(want) {
+				checkWebRTCCapture(t, want, r)
 			}
 			for _, rule := range want.MustNotFire {
 				for _, f := range findingsOf(r, rule) {
@@ -331,6 +352,7 @@ func TestDecodeMatchesTshark(t *testing.T) {
 			if strings.HasPrefix(name, "sip-") {
 				checkSIPDecode(t, want, recs)
 			}
+			checkTLSDecode(t, want, recs)
 			if want.ChanneldataNumber != "" {
 				n, err := strconv.ParseUint(strings.TrimPrefix(want.ChanneldataNumber, "0x"), 16, 16)
 				if err != nil {

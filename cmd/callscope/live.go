@@ -28,6 +28,13 @@ type liveFlags struct {
 	count      uint64
 	snaplen    int
 	write      string
+
+	// Engine limits (diagnose.Options), for long runs.
+	idleTimeout     time.Duration
+	maxStreams      int
+	maxCalls        int
+	maxTransactions int
+	maxAllocations  int
 }
 
 // heartbeatEvery is how often a terminal is told the capture is alive.
@@ -66,6 +73,11 @@ dropped because callscope fell behind are counted on standard error.`,
 	fl.Uint64Var(&f.count, "count", 0, "stop after this many packets; 0 for no limit")
 	fl.IntVar(&f.snaplen, "snaplen", capture.DefaultSnaplen, "bytes kept of each packet")
 	fl.StringVar(&f.write, "write", "", "save the captured packets to this pcapng file")
+	fl.DurationVar(&f.idleTimeout, "idle-timeout", diagnose.DefaultIdleTimeout, "summarize and forget calls, allocations and RTP streams ended or idle this long")
+	fl.IntVar(&f.maxStreams, "max-streams", diagnose.MaxStreams, "most RTP streams tracked; later ones are counted, not analyzed")
+	fl.IntVar(&f.maxCalls, "max-calls", diagnose.MaxCalls, "most SIP calls kept")
+	fl.IntVar(&f.maxTransactions, "max-transactions", diagnose.MaxTransactions, "most STUN transactions kept")
+	fl.IntVar(&f.maxAllocations, "max-allocations", diagnose.MaxAllocations, "most TURN allocations kept")
 	f.register(fl)
 	cmd.MarkFlagRequired("interface")
 	return cmd
@@ -82,6 +94,22 @@ func live(cmd *cobra.Command, f *liveFlags) error {
 	if f.snaplen < 1 || f.snaplen > capture.DefaultSnaplen {
 		return fmt.Errorf("--snaplen %d: want 1 to %d", f.snaplen, capture.DefaultSnaplen)
 	}
+	if f.idleTimeout <= 0 {
+		return fmt.Errorf("--idle-timeout %v: want a positive duration", f.idleTimeout)
+	}
+	for _, l := range []struct {
+		name string
+		v    int
+	}{{"--max-streams", f.maxStreams}, {"--max-calls", f.maxCalls}, {"--max-transactions", f.maxTransactions}, {"--max-allocations", f.maxAllocations}} {
+		if l.v < 1 {
+			return fmt.Errorf("%s %d: want 1 or more", l.name, l.v)
+		}
+	}
+	rs.options.IdleTimeout = f.idleTimeout
+	rs.options.MaxStreams = f.maxStreams
+	rs.options.MaxCalls = f.maxCalls
+	rs.options.MaxTransactions = f.maxTransactions
+	rs.options.MaxAllocations = f.maxAllocations
 	expr := f.filter
 	// Check the filter once before opening anything, so that a typo is
 	// one message rather than one per interface.
@@ -132,7 +160,14 @@ func live(cmd *cobra.Command, f *liveFlags) error {
 		defer stopBeat()
 	}
 	fmt.Fprintf(stderr, "callscope: capturing on %s (filter %q)\n", strings.Join(src.Interfaces(), ", "), expr)
-	analysis, findings, readErr := diagnose.AnalyzeSource(src, rs.options, rs.rules, func(*capture.Record) { packets.Add(1) })
+	// Findings go out as they become certain (text lines or jsonl
+	// records); the report follows at the end.
+	so := diagnose.StreamOptions{OnRecord: func(*capture.Record) { packets.Add(1) }}
+	if rs.format != "json" {
+		rs.stream = newFindingStream(&heartbeatSafe{w: cmd.OutOrStdout(), clear: isTerminal(stderr) && sameTerminal(cmd.OutOrStdout(), stderr)}, rs.format, rs.useColor)
+		so.OnFinding = rs.stream.write
+	}
+	analysis, findings, readErr := diagnose.StreamSource(src, rs.options, rs.rules, so)
 	stopSignals()
 	closeErr := src.Close()
 	if save != nil {
@@ -143,6 +178,9 @@ func live(cmd *cobra.Command, f *liveFlags) error {
 	printDrops(stderr, src.Stats())
 	if readErr == nil {
 		readErr = closeErr
+	}
+	if rs.format == "text" && len(rs.stream.written) > 0 {
+		fmt.Fprintln(cmd.OutOrStdout())
 	}
 	return rs.write(cmd, analysis, findings, readErr)
 }
@@ -193,4 +231,28 @@ func printDrops(w io.Writer, stats []capture.InterfaceStats) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && isatty.IsTerminal(f.Fd())
+}
+
+// heartbeatSafe writes finding lines where the heartbeat rewrites its
+// status line: on a shared terminal the line is cleared first, so that a
+// finding never lands after the status text.
+type heartbeatSafe struct {
+	w     io.Writer
+	clear bool
+}
+
+func (h *heartbeatSafe) Write(p []byte) (int, error) {
+	if h.clear {
+		if _, err := io.WriteString(h.w, "\r\033[K"); err != nil {
+			return 0, err
+		}
+	}
+	return h.w.Write(p)
+}
+
+// sameTerminal tells whether two writers are files on one terminal.
+func sameTerminal(a, b io.Writer) bool {
+	fa, ok1 := a.(*os.File)
+	fb, ok2 := b.(*os.File)
+	return ok1 && ok2 && isatty.IsTerminal(fa.Fd()) && isatty.IsTerminal(fb.Fd())
 }

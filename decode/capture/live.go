@@ -319,7 +319,11 @@ func (s *LiveSource) Stop() {
 // until then are read; when an interface named in Interfaces goes down or
 // disappears, the error wraps ErrInterfaceDown and names it. The Record
 // and its Data are reused by the next call.
-func (s *LiveSource) Next() (*Record, error) {
+func (s *LiveSource) Next() (*Record, error) { return s.next(nil) }
+
+// next is Next, giving up with ErrIdle when timeout fires first (a nil
+// timeout never does).
+func (s *LiveSource) next(timeout <-chan time.Time) (*Record, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -334,7 +338,13 @@ func (s *LiveSource) Next() (*Record, error) {
 		s.Stop()
 		return nil, io.EOF
 	}
-	p, ok := <-s.packets
+	var p *livePacket
+	var ok bool
+	select {
+	case p, ok = <-s.packets:
+	case <-timeout:
+		return nil, ErrIdle
+	}
 	if !ok {
 		s.mu.Lock()
 		err := s.err

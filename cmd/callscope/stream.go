@@ -1,0 +1,179 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/callscope/callscope/diagnose"
+	"github.com/fatih/color"
+)
+
+// findingStream writes findings as they are streamed: one line each in
+// text, one "finding" record each with --format jsonl. It remembers what
+// it wrote, so that the jsonl end writes the rest (see writeJSONLines).
+type findingStream struct {
+	w        io.Writer
+	format   string
+	useColor bool
+	written  map[string]bool
+	err      error
+}
+
+func newFindingStream(w io.Writer, format string, useColor bool) *findingStream {
+	return &findingStream{w: w, format: format, useColor: useColor, written: make(map[string]bool)}
+}
+
+// findingRecord is a jsonl "finding" record: the finding's JSON fields,
+// its identity and the packet time it became certain.
+type findingRecord struct {
+	Type string    `json:"type"`
+	At   time.Time `json:"at"`
+	Key  string    `json:"key"`
+	*diagnose.Finding
+}
+
+// write reports one finding as it becomes certain.
+func (s *findingStream) write(f diagnose.Finding, at time.Time) {
+	if s.err != nil {
+		return
+	}
+	s.written[f.Identity()] = true
+	switch s.format {
+	case "jsonl":
+		s.err = writeFindingRecord(s.w, f, at)
+	case "text":
+		_, s.err = fmt.Fprintln(s.w, findingLine(f, at, s.useColor))
+	}
+}
+
+func writeFindingRecord(w io.Writer, f diagnose.Finding, at time.Time) error {
+	f.First, f.Last = f.First.UTC(), f.Last.UTC()
+	if f.Frames == nil {
+		f.Frames = []uint64{}
+	}
+	if f.Endpoints == nil {
+		f.Endpoints = []string{}
+	}
+	return json.NewEncoder(w).Encode(findingRecord{Type: "finding", At: at.UTC(), Key: f.Identity(), Finding: &f})
+}
+
+// findingLine is a finding on one line, for a person watching a capture:
+// "12:00:03.512 ERROR turn.integrity-failure TURN credentials rejected
+// for user "alice" (frames 3-64)".
+func findingLine(f diagnose.Finding, at time.Time, useColor bool) string {
+	sev := strings.ToUpper(f.Severity.String())
+	if useColor {
+		c := color.New(color.FgCyan)
+		switch f.Severity {
+		case diagnose.Error:
+			c = color.New(color.FgRed, color.Bold)
+		case diagnose.Warning:
+			c = color.New(color.FgYellow)
+		}
+		c.EnableColor()
+		sev = c.Sprint(sev)
+	}
+	line := fmt.Sprintf("%s %s %s %s", at.UTC().Format("15:04:05.000"), sev, f.Rule, f.Title)
+	switch n := len(f.Frames); {
+	case n == 1:
+		line += fmt.Sprintf(" (frame %d)", f.Frames[0])
+	case n > 1:
+		line += fmt.Sprintf(" (frames %d-%d)", slices.Min(f.Frames), slices.Max(f.Frames))
+	}
+	return line
+}
+
+// writeJSONLines ends a jsonl stream: the findings not streamed yet (those
+// only the end of the capture made certain, at the time of its last
+// packet), one record per allocation, binding flow, call, registration,
+// RTP stream, ICE session and TLS connection, then the summary. Record
+// types are documented in the README ("JSON lines").
+func writeJSONLines(w io.Writer, report *diagnose.Report, streamed *findingStream) error {
+	var end time.Time
+	for _, c := range report.Captures {
+		if c.Last.After(end) {
+			end = c.Last
+		}
+	}
+	for i := range report.Findings {
+		f := report.Findings[i]
+		if streamed != nil && streamed.written[f.Identity()] {
+			continue
+		}
+		if err := writeFindingRecord(w, f, end); err != nil {
+			return err
+		}
+	}
+	write := func(typ string, v any) error {
+		// The record is the summary's own JSON object with "type" first.
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		if len(b) < 2 || b[0] != '{' {
+			return fmt.Errorf("jsonl: %s record is not an object", typ)
+		}
+		line := `{"type":` + string(mustJSON(typ))
+		if len(b) > 2 {
+			line += ","
+		}
+		_, err = io.WriteString(w, line+string(b[1:])+"\n")
+		return err
+	}
+	for _, a := range report.Allocations {
+		if err := write("allocation", a); err != nil {
+			return err
+		}
+	}
+	for _, b := range report.Bindings {
+		if err := write("binding", b); err != nil {
+			return err
+		}
+	}
+	for _, c := range report.Calls {
+		if err := write("call", c); err != nil {
+			return err
+		}
+	}
+	for _, r := range report.Registrations {
+		if err := write("registration", r); err != nil {
+			return err
+		}
+	}
+	for _, s := range report.Streams {
+		if err := write("stream", s); err != nil {
+			return err
+		}
+	}
+	for _, s := range report.ICESessions {
+		if err := write("ice_session", s); err != nil {
+			return err
+		}
+	}
+	for _, c := range report.TLSConnections {
+		if err := write("tls_connection", c); err != nil {
+			return err
+		}
+	}
+	counts := map[string]int{"error": 0, "warning": 0, "info": 0}
+	for _, f := range report.Findings {
+		counts[f.Severity.String()]++
+	}
+	return write("summary", struct {
+		Tool         diagnose.ToolInfo         `json:"tool"`
+		Captures     []diagnose.CaptureReport  `json:"captures"`
+		Warnings     any                       `json:"warnings"`
+		CaptureDrops []diagnose.InterfaceDrops `json:"capture_drops,omitempty"`
+		Stats        diagnose.StatsReport      `json:"stats"`
+		Findings     map[string]int            `json:"findings"`
+	}{report.Tool, report.Captures, report.Warnings, report.CaptureDrops, report.Stats, counts})
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}

@@ -1,0 +1,41 @@
+package diagnose_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/callscope/callscope/diagnose"
+	"github.com/callscope/callscope/rules"
+)
+
+// BenchmarkAnalyzeFile analyzes the capture named by CALLSCOPE_BENCH_PCAP
+// (make bench's captures, for profiling: -cpuprofile, -memprofile), read
+// ahead in another goroutine as the CLI does, and all in one goroutine.
+func BenchmarkAnalyzeFile(b *testing.B) {
+	path := os.Getenv("CALLSCOPE_BENCH_PCAP")
+	if path == "" {
+		b.Skip("CALLSCOPE_BENCH_PCAP names no capture")
+	}
+	b.Run("read-ahead", func(b *testing.B) { analyzeFile(b, path) })
+	b.Run("one-goroutine", func(b *testing.B) {
+		defer diagnose.SetReadAhead(false)()
+		analyzeFile(b, path)
+	})
+}
+
+func analyzeFile(b *testing.B, path string) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(fi.Size())
+	var packets uint64
+	for b.Loop() {
+		a, _, err := diagnose.Analyze([]string{path}, diagnose.Options{}, rules.All())
+		if err != nil {
+			b.Fatal(err)
+		}
+		packets = a.Stats.Packets
+	}
+	b.ReportMetric(float64(packets)*float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+}
