@@ -1,6 +1,13 @@
 // Package decode turns capture records into typed messages: link, IP and
 // transport headers, IP defragmentation, TCP reassembly and the application
-// protocols callscope understands (STUN/TURN and TURN ChannelData today).
+// protocols callscope understands: STUN/TURN and TURN ChannelData, SIP with
+// its SDP bodies, RTP and RTCP, TLS and DTLS handshakes, and the ICMP
+// errors that quote any of them.
+//
+// A Decoder reads one capture: give it the records in order (Decode), and
+// it calls back with each Message it completes; Flush at the end gives up
+// what reassembly still holds. A Decoder is used from one goroutine; two
+// Decoders share nothing.
 //
 // decode keeps no cross-packet state beyond what reassembly needs: it says
 // what a packet is, never what it means for a call or an allocation (that is

@@ -10,17 +10,29 @@ import (
 )
 
 // Analysis is everything correlated from one capture: what rules read and
-// what reports print. Slices are in order of first appearance.
+// what reports print. Slices are in order of first appearance. Records
+// point at each other (a Stream at its Call and Allocation, a Transaction
+// at its ICMP error), never at the packets: an Analysis holds no capture
+// buffers. Each slice is capped (see Options and the Max constants); what
+// a cap left out is counted in a Dropped field.
 type Analysis struct {
+	// Captures describes what was read: the files, or the interfaces of a
+	// live capture, with packet counts and first and last packet times.
 	Captures []capture.FileInfo `json:"captures"`
-	Warnings []capture.Warning  `json:"warnings,omitempty"`
+	// Warnings are problems in the input that did not stop the analysis:
+	// truncated or malformed records, unknown link types.
+	Warnings []capture.Warning `json:"warnings,omitempty"`
 	// CaptureDrops counts, per interface of a live capture, the packets
 	// lost at the capture point (empty for files).
 	CaptureDrops []InterfaceDrops `json:"capture_drops,omitempty"`
-	Stats        decode.Stats     `json:"stats"`
-	Transactions []*Transaction   `json:"-"` // every STUN/TURN transaction, allocations' included
-	Allocations  []*Allocation    `json:"allocations"`
-	ICMPErrors   []*ICMPEvent     `json:"-"`
+	// Stats are the decoder's counters: packets, bytes, messages per
+	// protocol, what could not be decoded.
+	Stats        decode.Stats   `json:"stats"`
+	Transactions []*Transaction `json:"-"` // every STUN/TURN transaction, allocations' included
+	Allocations  []*Allocation  `json:"allocations"`
+	// ICMPErrors are the ICMP errors that quote a packet of the capture,
+	// tied to its transaction or allocation.
+	ICMPErrors []*ICMPEvent `json:"-"`
 	// SIP and media (filled when the capture holds them).
 	SIPTransactions []*SIPTransaction `json:"-"`
 	Calls           []*Call           `json:"-"`
@@ -34,8 +46,9 @@ type Analysis struct {
 	// MaxTLSConnections.
 	DroppedICESessions    int `json:"dropped_ice_sessions,omitempty"`
 	DroppedTLSConnections int `json:"dropped_tls_connections,omitempty"`
-	// Credentials were given with --turn-credentials: integrity verdicts in
-	// Transaction.Integrity are meaningful.
+	// CredentialsGiven: Options.Credentials were given (the CLI's
+	// --turn-credentials), so integrity verdicts in Transaction.Integrity
+	// are meaningful.
 	CredentialsGiven bool `json:"-"`
 
 	// Bindings summarizes Binding transactions (ICE checks, keepalives) per
@@ -174,10 +187,14 @@ type Allocation struct {
 
 	// Outcome is one of "allocated", "deleted", "expired", "rejected",
 	// "unanswered", "challenged" (only the 401 challenge seen).
-	Outcome  string         `json:"outcome"`
-	Relayed  netip.AddrPort `json:"relayed,omitzero"`
-	Mapped   netip.AddrPort `json:"mapped,omitzero"`
-	Lifetime int64          `json:"lifetime_s,omitempty"`
+	Outcome string         `json:"outcome"`
+	Relayed netip.AddrPort `json:"relayed,omitzero"` // XOR-RELAYED-ADDRESS of the success response
+	Mapped  netip.AddrPort `json:"mapped,omitzero"`  // XOR-MAPPED-ADDRESS: the client as the server saw it
+	// Lifetime is the last nonzero lifetime granted, in seconds, by the
+	// success response to the Allocate or a later Refresh (RFC 8656 §7.2):
+	// its LIFETIME, else the one requested, else the 600 s default; 0
+	// when no success response was seen.
+	Lifetime int64 `json:"lifetime_s,omitempty"`
 
 	Attempts    []*Transaction `json:"-"` // the Allocate transactions
 	Requests    []*Transaction `json:"-"` // Refresh, CreatePermission, ChannelBind on this 5-tuple

@@ -46,9 +46,9 @@ type iceState struct {
 	// Checks are matched to their answers by transaction ID and the exact
 	// pair of addresses: RFC 8445 §7.2.5.2.1 fails a check whose answer
 	// comes from elsewhere, so there is no by-ID fallback as for TURN.
-	checks     map[iceCheckKey]*iceCheck
-	checkOrder []queuedICECheck
-	checkHead  int
+	checks map[iceCheckKey]*iceCheck
+	// checkOrder queues each check's key with the time it was sent.
+	checkOrder lingerQueue[iceCheckKey]
 
 	// relayed decodes STUN carried in TURN ChannelData or Send/Data
 	// indications (checks on a relay candidate).
@@ -135,11 +135,6 @@ type iceCheckKey struct {
 	id        stun.TransactionID
 	src, dst  netip.AddrPort
 	transport decode.Transport
-}
-
-type queuedICECheck struct {
-	key  iceCheckKey
-	sent time.Time
 }
 
 // iceCheck is one check transaction in flight or lingering.
@@ -353,8 +348,8 @@ func (ic *iceState) open(key iceCheckKey, ck *iceCheck) {
 		ic.checks = make(map[iceCheckKey]*iceCheck)
 	}
 	ic.checks[key] = ck
-	ic.checkOrder = append(ic.checkOrder, queuedICECheck{key: key, sent: ck.sent})
-	for len(ic.checks) > maxOpenICEChecks && ic.checkHead < len(ic.checkOrder) {
+	ic.checkOrder.push(key, ck.sent)
+	for len(ic.checks) > maxOpenICEChecks && !ic.checkOrder.empty() {
 		ic.pop()
 	}
 }
@@ -362,23 +357,15 @@ func (ic *iceState) open(key iceCheckKey, ck *iceCheck) {
 // expire forgets checks sent TransactionLinger ago: their retransmissions
 // and answers are over (RFC 8489 §6.2.1).
 func (ic *iceState) expire(now time.Time) {
-	for ic.checkHead < len(ic.checkOrder) && now.Sub(ic.checkOrder[ic.checkHead].sent) >= TransactionLinger {
+	for !ic.checkOrder.empty() && now.Sub(ic.checkOrder.peek().since) >= TransactionLinger {
 		ic.pop()
 	}
 }
 
 func (ic *iceState) pop() {
-	q := ic.checkOrder[ic.checkHead]
-	ic.checkOrder[ic.checkHead] = queuedICECheck{}
-	ic.checkHead++
-	if ck := ic.checks[q.key]; ck != nil && ck.sent.Equal(q.sent) {
-		delete(ic.checks, q.key)
-	}
-	if ic.checkHead > 1024 && ic.checkHead*2 > len(ic.checkOrder) {
-		n := copy(ic.checkOrder, ic.checkOrder[ic.checkHead:])
-		clear(ic.checkOrder[n:])
-		ic.checkOrder = ic.checkOrder[:n]
-		ic.checkHead = 0
+	q := ic.checkOrder.pop()
+	if ck := ic.checks[q.item]; ck != nil && ck.sent.Equal(q.since) {
+		delete(ic.checks, q.item)
 	}
 }
 

@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"time"
 
@@ -85,6 +86,12 @@ type mediaState struct {
 	// maintain (see decode's endpointSet).
 	cand, candPrev map[streamKey]*candidate
 
+	// recent is a direct-mapped cache in front of streams: hashing the
+	// map's 72-byte keys (two netip.AddrPorts) was a quarter of the time
+	// spent on an RTP packet. A slot holds only a stream that streams
+	// holds (see forget).
+	recent *[streamCacheSize]*streamState
+
 	announced    map[netip.AddrPort]*announcement
 	announceRing []netip.AddrPort // oldest first from announceHead
 	announceHead int
@@ -132,7 +139,7 @@ func (e *Engine) observeRTPHeader(p *decode.Packet, h *rtp.Header, as *allocStat
 		at: p.Time, frame: p.Frame, ts: h.Timestamp, payload: h.PayloadLen,
 		seq: h.Sequence, pt: h.PayloadType, dscp: p.DSCP & 63, marker: h.Marker,
 	}
-	if st := ms.streams[key]; st != nil {
+	if st := ms.lookup(&key); st != nil {
 		ms.account(st, &pk)
 		return
 	}
@@ -163,6 +170,49 @@ func (e *Engine) observeRTPHeader(p *decode.Packet, h *rtp.Header, as *allocStat
 	if st != nil {
 		delete(ms.cand, key)
 		delete(ms.candPrev, key)
+	}
+}
+
+// streamCacheSize is the number of slots of mediaState.recent, a power of
+// two well above the streams of a busy capture point's active calls.
+const streamCacheSize = 4096
+
+// streamSlot is key's slot in mediaState.recent: a multiplicative hash of
+// the low halves of the addresses, the ports and the SSRC, which tell
+// active streams apart.
+func streamSlot(key *streamKey) uint32 {
+	s, d := key.src.Addr().As16(), key.dst.Addr().As16()
+	h := binary.LittleEndian.Uint64(s[8:])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(d[8:])
+	h ^= uint64(key.src.Port())<<48 | uint64(key.dst.Port())<<32 | uint64(key.ssrc)
+	h *= 0xff51afd7ed558ccd
+	return uint32(h>>40) & (streamCacheSize - 1)
+}
+
+// lookup returns the stream with key, nil when there is none.
+func (ms *mediaState) lookup(key *streamKey) *streamState {
+	if ms.recent == nil {
+		return nil
+	}
+	slot := &ms.recent[streamSlot(key)]
+	if st := *slot; st != nil && st.key == *key {
+		return st
+	}
+	st := ms.streams[*key]
+	if st != nil {
+		*slot = st
+	}
+	return st
+}
+
+// forget removes st from the streams looked up by key, for good.
+func (ms *mediaState) forget(st *streamState) {
+	if ms.streams[st.key] == st {
+		delete(ms.streams, st.key)
+	}
+	if ms.recent != nil {
+		if slot := &ms.recent[streamSlot(&st.key)]; *slot == st {
+			*slot = nil
+		}
 	}
 }
 
@@ -254,6 +304,7 @@ func (ms *mediaState) promote(key streamKey, c *candidate, ann *announcement, as
 	st.link(ann)
 	if ms.streams == nil {
 		ms.streams = make(map[streamKey]*streamState)
+		ms.recent = new([streamCacheSize]*streamState)
 		ms.bySSRC = make(map[uint32]*streamState)
 	}
 	ms.streams[key] = st

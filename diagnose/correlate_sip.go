@@ -94,37 +94,12 @@ type openSIPTx struct {
 	regRemoveAll bool
 }
 
-type queuedSIPTx struct {
-	st    *openSIPTx
-	since time.Time
-}
-
 // sipTxQueue holds open transactions in order of activity for one linger
 // time, so that its head always expires first (see expireSIP).
 type sipTxQueue struct {
-	entries []queuedSIPTx
-	head    int
-	linger  time.Duration
+	lingerQueue[*openSIPTx]
+	linger time.Duration
 }
-
-func (q *sipTxQueue) push(st *openSIPTx, since time.Time) {
-	q.entries = append(q.entries, queuedSIPTx{st: st, since: since})
-}
-
-func (q *sipTxQueue) pop() queuedSIPTx {
-	e := q.entries[q.head]
-	q.entries[q.head] = queuedSIPTx{}
-	q.head++
-	if q.head > 1024 && q.head*2 > len(q.entries) {
-		n := copy(q.entries, q.entries[q.head:])
-		clear(q.entries[n:])
-		q.entries = q.entries[:n]
-		q.head = 0
-	}
-	return e
-}
-
-func (q *sipTxQueue) empty() bool { return q.head >= len(q.entries) }
 
 // sipState is the Engine's SIP correlation state. It is set up on the first
 // SIP message, so that captures without SIP pay nothing.
@@ -478,8 +453,9 @@ func (e *Engine) expireSIP(now time.Time) {
 	s := &e.sip
 	for _, q := range []*sipTxQueue{&s.queue, &s.proceeding} {
 		for !q.empty() {
-			head := q.entries[q.head]
-			if s.open[head.st.key] != head.st {
+			head := q.peek()
+			st := head.item
+			if s.open[st.key] != st {
 				q.pop()
 				continue
 			}
@@ -487,11 +463,11 @@ func (e *Engine) expireSIP(now time.Time) {
 				break
 			}
 			q.pop()
-			if head.st.last.After(head.since) || (q == &s.queue && head.st.proceeding()) {
-				s.requeue(head.st)
+			if st.last.After(head.since) || (q == &s.queue && st.proceeding()) {
+				s.requeue(st)
 				continue
 			}
-			s.remove(head.st)
+			s.remove(st)
 		}
 	}
 }
@@ -516,9 +492,9 @@ func (e *Engine) closeOldestSIP() {
 	s := &e.sip
 	for _, q := range []*sipTxQueue{&s.queue, &s.proceeding} {
 		for !q.empty() {
-			head := q.pop()
-			if s.open[head.st.key] == head.st {
-				s.remove(head.st)
+			st := q.pop().item
+			if s.open[st.key] == st {
+				s.remove(st)
 				return
 			}
 		}

@@ -73,13 +73,6 @@ type openTx struct {
 	prevSameID, nextSameID *openTx
 }
 
-// queuedTx is an entry of Engine.openOrder: since is the activity time the
-// entry was queued with.
-type queuedTx struct {
-	st    *openTx
-	since time.Time
-}
-
 // bindingFlow is the summary of one flow's Binding transactions and how many
 // of its unanswered and error ones are already kept.
 type bindingFlow struct {
@@ -176,7 +169,7 @@ func (e *Engine) observeRequest(m *decode.Message) {
 		st.nextSameID = head
 	}
 	e.openByID[key.id] = st
-	e.openOrder = append(e.openOrder, queuedTx{st: st, since: m.Time})
+	e.openOrder.push(st, m.Time)
 	e.lastOnFlow[flow] = st
 	for len(e.open) > e.maxOpen {
 		e.closeOldest()
@@ -339,47 +332,34 @@ func (e *Engine) bindingFlow(flow flowKey, m *decode.Message) *bindingFlow {
 // one closed meanwhile: expire runs for every message, and a closed entry
 // can as well wait at the head until it is old.
 func (e *Engine) expire(now time.Time) {
-	for e.openHead < len(e.openOrder) {
-		q := e.openOrder[e.openHead]
+	for !e.openOrder.empty() {
+		q := e.openOrder.peek()
 		if now.Sub(q.since) < TransactionLinger {
 			break
 		}
-		e.popOpen()
-		if e.open[q.st.key] != q.st {
+		e.openOrder.pop()
+		st := q.item
+		if e.open[st.key] != st {
 			continue
 		}
-		if q.st.last.After(q.since) {
-			e.openOrder = append(e.openOrder, queuedTx{st: q.st, since: q.st.last})
+		if st.last.After(q.since) {
+			e.openOrder.push(st, st.last)
 			continue
 		}
-		e.closeTx(q.st)
+		e.closeTx(st)
 	}
 }
 
 // closeOldest closes the transaction at the head of openOrder, whatever
 // its age: the open table is full.
 func (e *Engine) closeOldest() {
-	for e.openHead < len(e.openOrder) {
-		q := e.popOpen()
-		if e.open[q.st.key] == q.st {
-			e.closeTx(q.st)
+	for !e.openOrder.empty() {
+		st := e.openOrder.pop().item
+		if e.open[st.key] == st {
+			e.closeTx(st)
 			return
 		}
 	}
-}
-
-func (e *Engine) popOpen() queuedTx {
-	q := e.openOrder[e.openHead]
-	e.openOrder[e.openHead] = queuedTx{}
-	e.openHead++
-	// Reuse the slice once its dead prefix is the larger part.
-	if e.openHead > 1024 && e.openHead*2 > len(e.openOrder) {
-		n := copy(e.openOrder, e.openOrder[e.openHead:])
-		clear(e.openOrder[n:])
-		e.openOrder = e.openOrder[:n]
-		e.openHead = 0
-	}
-	return q
 }
 
 // closeTx ends a transaction: nothing more will be matched to it. An

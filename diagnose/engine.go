@@ -9,17 +9,23 @@ import (
 	"github.com/callscope/callscope/decode/stun"
 )
 
-// Credential is a TURN long-term credential given for offline integrity
-// checks. It is never printed.
+// Credential is a TURN long-term credential (RFC 8489 §9.2) given for
+// offline integrity checks. It is never printed.
 type Credential struct {
 	Username string
 	Password string
 }
 
-// Options configure an Engine.
+// Options configure an Engine, and the one Analyze or StreamSource makes.
+// The zero Options are ready to use: no credentials, default limits.
 type Options struct {
+	// Credentials are the passwords clients are expected to use: each
+	// authenticated TURN request of a user listed here is checked against
+	// them offline, and Transaction.Integrity says whether the client
+	// used the expected password (the CLI's --turn-credentials). Never
+	// printed.
 	Credentials []Credential
-	// ICEPasswords are ice-pwd values given with --ice-password to verify
+	// ICEPasswords are ice-pwd values (the CLI's --ice-password) to verify
 	// ICE checks' short-term MESSAGE-INTEGRITY (RFC 8489 §9.1.1). Never
 	// printed.
 	ICEPasswords []string
@@ -81,10 +87,17 @@ const (
 	MaxICMPEvents = 1_000
 )
 
-// Engine correlates decoded messages into transactions and allocations.
+// Engine correlates decoded messages into the records of an Analysis:
+// STUN transactions and TURN allocations, SIP transactions, calls and
+// registrations, RTP streams, ICE sessions and TLS connections. Feed it
+// the messages of one capture in order (Observe), then call Finish; in
+// between, Snapshot shows what is already certain. Analyze and
+// StreamSource drive one for you; drive one yourself when you decode
+// packets yourself.
+//
 // It is driven by packet timestamps only, so files and live capture behave
 // the same. An Engine is not safe for concurrent use; two Engines share
-// nothing.
+// nothing and may run in parallel.
 type Engine struct {
 	opts     Options
 	analysis Analysis
@@ -100,9 +113,8 @@ type Engine struct {
 	// to another client address than the request left from (an asymmetric
 	// capture, a NAT rebinding); see openMatching.
 	openByID   map[stun.TransactionID]*openTx
-	openOrder  []queuedTx // oldest activity first, roughly; see sweep
-	openHead   int
-	now        time.Time // latest packet time seen
+	openOrder  lingerQueue[*openTx] // oldest activity first, roughly; see expire
+	now        time.Time            // latest packet time seen
 	lastOnFlow map[flowKey]*openTx
 
 	bindingFlows    map[flowKey]*bindingFlow
@@ -135,7 +147,8 @@ type Engine struct {
 	snapStreams map[*streamState]*Stream
 }
 
-// NewEngine returns an Engine.
+// NewEngine returns an Engine ready for its first Observe; zero limits in
+// opts take their defaults.
 func NewEngine(opts Options) *Engine {
 	return &Engine{
 		opts:            opts,
@@ -162,7 +175,9 @@ type flowKey struct {
 	transport      decode.Transport
 }
 
-// Observe correlates one message. The message is only valid during the call.
+// Observe correlates one message; messages come in capture order, as a
+// decode.Decoder emits them. The message is only valid during the call:
+// the Engine copies what it keeps. After Finish, Observe does nothing.
 func (e *Engine) Observe(m *decode.Message) {
 	if e.finished || m == nil {
 		return
@@ -228,7 +243,8 @@ func (e *Engine) Finish(end time.Time) *Analysis {
 	e.finishICE(end)
 	e.finishTLS()
 	// Drop the correlation state: only the Analysis outlives Finish.
-	e.open, e.openOrder, e.lastOnFlow, e.bindingFlows, e.allocations, e.allocList = nil, nil, nil, nil, nil, nil
+	e.open, e.lastOnFlow, e.bindingFlows, e.allocations, e.allocList = nil, nil, nil, nil, nil
+	e.openOrder = lingerQueue[*openTx]{}
 	return &e.analysis
 }
 

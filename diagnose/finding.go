@@ -12,12 +12,17 @@ import (
 // info something worth knowing.
 type Severity uint8
 
+// The severities, least severe first; the zero Severity is none of them.
 const (
+	// Info is something worth knowing that explains no failure.
 	Info Severity = iota + 1
+	// Warning is a risk: a misconfiguration or a degradation.
 	Warning
+	// Error explains why something failed.
 	Error
 )
 
+// String returns "info", "warning" or "error", as reports print it.
 func (s Severity) String() string {
 	switch s {
 	case Info:
@@ -43,8 +48,12 @@ func ParseSeverity(s string) (Severity, error) {
 	return 0, fmt.Errorf("unknown severity %q (want info, warning or error)", s)
 }
 
+// MarshalText writes the severity as String does, so that JSON reports
+// say "error" rather than 3.
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads what MarshalText writes (and "warn"), as
+// ParseSeverity does.
 func (s *Severity) UnmarshalText(b []byte) error {
 	v, err := ParseSeverity(string(b))
 	*s = v
@@ -53,16 +62,32 @@ func (s *Severity) UnmarshalText(b []byte) error {
 
 // Finding is one diagnosis with the evidence for it. Every finding names the
 // frames that prove it and a Wireshark display filter that shows them.
+// Its JSON form is part of the report's contract.
 type Finding struct {
-	Rule      string    `json:"rule"`
-	Severity  Severity  `json:"severity"`
-	Title     string    `json:"title"`
-	Detail    string    `json:"detail"`
-	Frames    []uint64  `json:"frames"`
-	First     time.Time `json:"first"`
-	Last      time.Time `json:"last"`
-	Endpoints []string  `json:"endpoints"` // "ip:port" strings, IPv6 as "[ip]:port"
-	Filter    string    `json:"filter"`
+	// Rule is the ID of the rule that found it ("turn.integrity-failure");
+	// rule IDs never change.
+	Rule string `json:"rule"`
+	// Severity is usually the rule's; a rule may lower or raise it for
+	// one finding (a summary takes the most severe of what it folds).
+	Severity Severity `json:"severity"`
+	// Title is one line naming the problem and who has it.
+	Title string `json:"title"`
+	// Detail explains the problem, its likely causes and what to check,
+	// with exact counts.
+	Detail string `json:"detail"`
+	// Frames are the evidence: frame numbers as Wireshark numbers them
+	// (1-based, across the files of one capture), sorted, at most
+	// MaxFramesPerFinding (see CapFrames). Never nil in a Report.
+	Frames []uint64 `json:"frames"`
+	// First and Last are the packet times of the earliest and latest
+	// evidence.
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
+	// Endpoints are the transport addresses concerned, usually client
+	// first: "ip:port", IPv6 as "[ip]:port".
+	Endpoints []string `json:"endpoints"`
+	// Filter is a Wireshark display filter that shows the evidence.
+	Filter string `json:"filter"`
 	// Key identifies the finding across the runs of its rule while a
 	// capture goes on (see Streamer): the same problem found again with
 	// more evidence has the same Key. Rules may set it; when empty,
@@ -93,12 +118,20 @@ func (f *Finding) Identity() string {
 }
 
 // Rule is one diagnostic rule. A rule reads the correlated Analysis and
-// returns its findings; it never sees packets.
+// returns its findings; it never sees packets. Package rules holds the
+// built-in ones; a program adds its own by passing them along (see the
+// custom rule example).
+//
+// Check must not modify the Analysis, which other rules and the report
+// read too, and should keep no state between calls: the same rule value
+// may check several Analyses, also at the same time from several
+// goroutines, and is run repeatedly on snapshots when it is an EarlyRule.
 type Rule interface {
-	ID() string // stable, e.g. "turn.integrity-failure"
+	ID() string // stable, e.g. "turn.integrity-failure"; users filter and script on it
 	Severity() Severity
 	Title() string   // one line
 	Explain() string // a paragraph: what is checked and what usually causes it
+	// Check returns the findings on a, in a stable order; nil when none.
 	Check(a *Analysis) []Finding
 }
 

@@ -108,9 +108,7 @@ func (e *Engine) retireStreams(before time.Time) {
 			list = append(list, st)
 			continue
 		}
-		if ms.streams[st.key] == st {
-			delete(ms.streams, st.key)
-		}
+		ms.forget(st)
 		e.unlinkSSRC(st)
 		delete(e.snapStreams, st)
 		st.seq.finish(st.s)

@@ -141,7 +141,7 @@ func (r AllocateTimeout) finding(a *diagnose.Analysis, g []*diagnose.Transaction
 			fmt.Fprintf(&d, ". %s sent once and never retransmitted; %s.", what, gaveUp(longest, end))
 		} else {
 			fmt.Fprintf(&d, ". %s sent %s with the same transaction ID, at %s after the first send; %s.",
-				what, plural(sends(longest), "time", "times"), schedule(longest), gaveUp(longest, end))
+				what, plural(sends(longest), "time", "times"), schedule(longest.Requests, longest.RequestCount), gaveUp(longest, end))
 		}
 	}
 	if n := answered; n > 0 {

@@ -59,8 +59,7 @@ func (r MediaPortOutsideRange) Check(a *diagnose.Analysis) []diagnose.Finding {
 	if len(p.MediaPorts) == 0 {
 		return nil
 	}
-	index := map[pairKey]int{}
-	var groups [][]*diagnose.Stream
+	var groups orderedGroups[pairKey, *diagnose.Stream]
 	for _, s := range a.Streams {
 		if s == nil {
 			continue
@@ -71,38 +70,41 @@ func (r MediaPortOutsideRange) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if s.Allocation != nil && (p.relayPort(s.Src.Port()) || p.relayPort(s.Dst.Port())) {
 			continue
 		}
-		k := unorderedPair(s.Src, s.Dst, s.Transport, s.MediaType)
-		i, ok := index[k]
-		if !ok {
-			i = len(groups)
-			index[k] = i
-			groups = append(groups, nil)
-		}
-		groups[i] = append(groups[i], s)
+		groups.add(unorderedPair(s.Src, s.Dst, s.Transport, s.MediaType), s)
 	}
 	var out []diagnose.Finding
-	for _, g := range groups {
+	for _, g := range groups.groups {
 		out = append(out, r.finding(p, g))
 	}
 	return out
 }
 
 func (r MediaPortOutsideRange) finding(p *Profile, g []*diagnose.Stream) diagnose.Finding {
-	var ev evidence
+	ev, subject := streamGroup(g)
+	s := g[0]
+	media := mediaTypeWord(s.MediaType)
+	var d strings.Builder
+	fmt.Fprintf(&d, "%s uses ports %d and %d, outside the %s profile's media ports for %s (%s).",
+		subject, s.Src.Port(), s.Dst.Port(), p.Name, media, p.rangesFor(s.MediaType))
+	d.WriteString(" A firewall opened only for those ranges drops this media; the device or app sending it is not configured with the service's port range, or the media bypassed the relay or SBC the profile expects.")
+	return ev.finding(r, fmt.Sprintf("%s on ports %d/%d outside the %s port ranges", capitalize(media), s.Src.Port(), s.Dst.Port(), p.Name),
+		d.String(), diagnose.FilterFlow(s.Src, s.Dst, s.Transport))
+}
+
+// streamGroup cites every stream of g, the streams of one exchange, and
+// names the exchange: "Audio between A and B (UDP, 812 packets in 2
+// streams)".
+func streamGroup(g []*diagnose.Stream) (ev evidence, subject string) {
 	var packets uint64
 	for _, s := range g {
 		addStreamEvidence(&ev, s)
 		packets += s.Packets
 	}
 	s := g[0]
-	media := mediaTypeWord(s.MediaType)
-	var d strings.Builder
-	fmt.Fprintf(&d, "%s between %s and %s (%s, %s in %s) uses ports %d and %d, outside the %s profile's media ports for %s (%s).",
-		capitalize(media), endpointString(s.Src), endpointString(s.Dst), s.Transport, counted(int64(packets), "packet", "packets"), plural(len(g), "stream", "streams"),
-		s.Src.Port(), s.Dst.Port(), p.Name, media, p.rangesFor(s.MediaType))
-	d.WriteString(" A firewall opened only for those ranges drops this media; the device or app sending it is not configured with the service's port range, or the media bypassed the relay or SBC the profile expects.")
-	return ev.finding(r, fmt.Sprintf("%s on ports %d/%d outside the %s port ranges", capitalize(media), s.Src.Port(), s.Dst.Port(), p.Name),
-		d.String(), diagnose.FilterFlow(s.Src, s.Dst, s.Transport))
+	subject = fmt.Sprintf("%s between %s and %s (%s, %s in %s)",
+		capitalize(mediaTypeWord(s.MediaType)), endpointString(s.Src), endpointString(s.Dst), s.Transport,
+		counted(int64(packets), "packet", "packets"), plural(len(g), "stream", "streams"))
+	return ev, subject
 }
 
 // addStreamEvidence cites a stream's first packets and its last.

@@ -39,8 +39,7 @@ func (r MediaUnexpectedPeer) Check(a *diagnose.Analysis) []diagnose.Finding {
 	if len(p.peers) == 0 {
 		return nil
 	}
-	index := map[pairKey]int{}
-	var groups [][]*diagnose.Stream
+	var groups orderedGroups[pairKey, *diagnose.Stream]
 	for _, s := range a.Streams {
 		if s == nil {
 			continue
@@ -49,38 +48,25 @@ func (r MediaUnexpectedPeer) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if isPrivate(src) && isPrivate(dst) || p.peerAllowed(src) || p.peerAllowed(dst) {
 			continue
 		}
-		k := unorderedPair(s.Src, s.Dst, s.Transport, "")
-		i, ok := index[k]
-		if !ok {
-			i = len(groups)
-			index[k] = i
-			groups = append(groups, nil)
-		}
-		groups[i] = append(groups[i], s)
+		groups.add(unorderedPair(s.Src, s.Dst, s.Transport, ""), s)
 	}
 	var out []diagnose.Finding
-	for _, g := range groups {
+	for _, g := range groups.groups {
 		out = append(out, r.finding(p, g))
 	}
 	return out
 }
 
 func (r MediaUnexpectedPeer) finding(p *Profile, g []*diagnose.Stream) diagnose.Finding {
-	var ev evidence
-	var packets uint64
-	for _, s := range g {
-		addStreamEvidence(&ev, s)
-		packets += s.Packets
-	}
+	ev, subject := streamGroup(g)
 	s := g[0]
 	peer := s.Dst.Addr().Unmap()
 	if isPrivate(peer) {
 		peer = s.Src.Addr().Unmap()
 	}
 	var d strings.Builder
-	fmt.Fprintf(&d, "%s between %s and %s (%s, %s in %s) is exchanged with %s, which is in none of the %s profile's %s",
-		capitalize(mediaTypeWord(s.MediaType)), endpointString(s.Src), endpointString(s.Dst), s.Transport,
-		counted(int64(packets), "packet", "packets"), plural(len(g), "stream", "streams"), peer, p.Name, plural(len(p.PeerSubnets), "peer subnet", "peer subnets"))
+	fmt.Fprintf(&d, "%s is exchanged with %s, which is in none of the %s profile's %s",
+		subject, peer, p.Name, plural(len(p.PeerSubnets), "peer subnet", "peer subnets"))
 	const shown = 4
 	if len(p.PeerSubnets) <= shown {
 		fmt.Fprintf(&d, " (%s).", strings.Join(p.PeerSubnets, ", "))

@@ -323,14 +323,20 @@ func portSpan(from, to int) string {
 	return fmt.Sprintf("%d-%d", from, to)
 }
 
-// defaultProfile is the built-in default, parsed once.
-var defaultProfile = func() *Profile {
+// defaultProfile is the built-in default, parsed once, for the rules'
+// zero values. It is never handed out (ForProfile gives a copy), so that
+// nothing writes to it after init and concurrent analyses may share it.
+var defaultProfile = newDefaultProfile()
+
+// newDefaultProfile parses the built-in default profile afresh.
+func newDefaultProfile() *Profile {
 	p, err := builtinProfile(DefaultProfile)
 	if err != nil {
+		// The embedded files are tested; a broken one is a build defect.
 		panic(err)
 	}
 	return p
-}()
+}
 
 // profileOrDefault lets a rule's zero value run with the default profile.
 func profileOrDefault(p *Profile) *Profile {

@@ -2,6 +2,16 @@
 // rule reads the correlated diagnose.Analysis and returns findings with the
 // evidence for them; it never sees packets.
 //
+// All returns every rule, checking against the default profile; pass it to
+// diagnose.Analyze or diagnose.StreamSource, with rules of your own
+// appended if you like. The SIP, media and DSCP rules check against a
+// Profile (expected DSCP marks, media ports and peer subnets, loss and
+// jitter thresholds): LoadProfile reads a built-in one by name or a JSON
+// file, and ForProfile returns the rules bound to it. Rules hold no state,
+// so one rule set may serve several analyses at once. The rules whose
+// verdict on a partial capture is final implement diagnose.EarlyRule and
+// report while a capture goes on.
+//
 // Rule IDs are a contract with users (--fail-on, JSON consumers, docs):
 // never rename one.
 package rules
@@ -27,9 +37,14 @@ func All() []diagnose.Rule { return ForProfile(nil) }
 
 // ForProfile returns every rule, in the order of All, with the SIP, media
 // and DSCP rules checking against profile p (nil: the default profile),
-// and tls.name-mismatch against its ExpectNames.
+// and tls.name-mismatch against its ExpectNames. The rules keep p: change
+// it only before they run. With a nil p they get a copy of the default
+// profile of their own, so that a caller changing it changes nobody
+// else's rules.
 func ForProfile(p *Profile) []diagnose.Rule {
-	p = profileOrDefault(p)
+	if p == nil {
+		p = newDefaultProfile()
+	}
 	return []diagnose.Rule{
 		IntegrityFailure{},
 		AllocateTimeout{},
@@ -77,22 +92,34 @@ func tupleOf(t *diagnose.Transaction) fiveTuple {
 // and their members in order of first appearance, so findings come out in a
 // stable order.
 func groupTransactions[K comparable](txs []*diagnose.Transaction, keep func(*diagnose.Transaction) bool, key func(*diagnose.Transaction) K) [][]*diagnose.Transaction {
-	index := make(map[K]int)
-	var groups [][]*diagnose.Transaction
+	var g orderedGroups[K, *diagnose.Transaction]
 	for _, t := range txs {
-		if t == nil || !keep(t) {
-			continue
+		if t != nil && keep(t) {
+			g.add(key(t), t)
 		}
-		k := key(t)
-		i, ok := index[k]
-		if !ok {
-			i = len(groups)
-			index[k] = i
-			groups = append(groups, nil)
-		}
-		groups[i] = append(groups[i], t)
 	}
-	return groups
+	return g.groups
+}
+
+// orderedGroups collects values by key, groups and their members in order
+// of first appearance, so findings come out in a stable order. The zero
+// value is ready to use.
+type orderedGroups[K comparable, V any] struct {
+	index  map[K]int
+	groups [][]V
+}
+
+func (g *orderedGroups[K, V]) add(k K, v V) {
+	i, ok := g.index[k]
+	if !ok {
+		if g.index == nil {
+			g.index = make(map[K]int)
+		}
+		i = len(g.groups)
+		g.index[k] = i
+		g.groups = append(g.groups, nil)
+	}
+	g.groups[i] = append(g.groups[i], v)
 }
 
 // evidence accumulates what a finding cites.
@@ -390,19 +417,20 @@ func captureEnd(a *diagnose.Analysis) time.Time {
 func seconds(d time.Duration) string { return diagnose.FormatSeconds(d) }
 
 // schedule prints when a request was sent, as offsets from its first send:
-// "0, 0.5, 1.5, 3.5 s". Only the sends kept in Requests are listed.
-func schedule(t *diagnose.Transaction) string {
-	if len(t.Requests) == 0 {
+// "0, 0.5, 1.5, 3.5 s". Only the sends kept in requests are listed; count
+// is all of them.
+func schedule(requests []diagnose.FrameRef, count int) string {
+	if len(requests) == 0 {
 		return ""
 	}
-	parts := make([]string, 0, len(t.Requests)+1)
-	first := t.Requests[0].Time
-	for _, r := range t.Requests {
+	parts := make([]string, 0, len(requests)+1)
+	first := requests[0].Time
+	for _, r := range requests {
 		parts = append(parts, seconds(r.Time.Sub(first)))
 	}
 	s := strings.Join(parts, ", ")
-	if t.RequestCount > len(t.Requests) {
-		s += ", … (" + strconv.Itoa(t.RequestCount-len(t.Requests)) + " more)"
+	if count > len(requests) {
+		s += ", … (" + strconv.Itoa(count-len(requests)) + " more)"
 	}
 	return s + " s"
 }

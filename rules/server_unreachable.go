@@ -66,8 +66,7 @@ func (r ServerUnreachable) Check(a *diagnose.Analysis) []diagnose.Finding {
 			agents[b.Client.Addr().Unmap()] = true
 		}
 	}
-	index := make(map[key]int)
-	var groups [][]*diagnose.ICMPEvent
+	var groups orderedGroups[key, *diagnose.ICMPEvent]
 	for _, e := range a.ICMPErrors {
 		if e == nil || !isUnreachable(e.Description) || agents[e.From.Unmap()] {
 			continue
@@ -81,18 +80,11 @@ func (r ServerUnreachable) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if _, ok := stunFlows[fiveTuple{e.Flow[0], e.Flow[1], e.Transport}]; !ok && e.Transaction == nil {
 			continue
 		}
-		k := key{e.Flow[1], e.Transport}
-		i, ok := index[k]
-		if !ok {
-			i = len(groups)
-			index[k] = i
-			groups = append(groups, nil)
-		}
-		groups[i] = append(groups[i], e)
+		groups.add(key{e.Flow[1], e.Transport}, e)
 	}
 	answers := newAnsweredBindings(a)
 	var found []serverFinding
-	for _, g := range groups {
+	for _, g := range groups.groups {
 		found = append(found, serverFinding{r.finding(a, g, stunFlows, answers), g[0].Flow[1], g[0].Transport})
 	}
 	return capFindings(r, found)

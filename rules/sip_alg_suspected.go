@@ -52,18 +52,8 @@ type algSighting struct {
 }
 
 func (r SIPALGSuspected) Check(a *diagnose.Analysis) []diagnose.Finding {
-	index := map[netip.Addr]int{}
-	var groups [][]algSighting
-	add := func(s algSighting) {
-		k := s.src.Addr().Unmap()
-		i, ok := index[k]
-		if !ok {
-			i = len(groups)
-			index[k] = i
-			groups = append(groups, nil)
-		}
-		groups[i] = append(groups[i], s)
-	}
+	var groups orderedGroups[netip.Addr, algSighting]
+	add := func(s algSighting) { groups.add(s.src.Addr().Unmap(), s) }
 	for _, c := range a.Calls {
 		if c == nil {
 			continue
@@ -93,7 +83,7 @@ func (r SIPALGSuspected) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}
 	}
 	var out []diagnose.Finding
-	for _, g := range groups {
+	for _, g := range groups.groups {
 		if g[0].src.IsValid() && slices.ContainsFunc(g, func(s algSighting) bool { return s.callIDOf == "" }) {
 			out = append(out, r.finding(g))
 		}

@@ -49,8 +49,7 @@ type sipAuthKey struct {
 }
 
 func (r SIPAuthFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
-	index := map[sipAuthKey]int{}
-	var groups [][]*diagnose.SIPTransaction
+	var groups orderedGroups[sipAuthKey, *diagnose.SIPTransaction]
 	for _, t := range a.SIPTransactions {
 		if t == nil || t.RequestCount == 0 && len(t.Requests) == 0 || t.Method == "ACK" || t.Method == "CANCEL" {
 			continue
@@ -59,16 +58,10 @@ func (r SIPAuthFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if t.Method == "REGISTER" {
 			k.scope, k.deregister = t.ToURI, t.Deregister
 		}
-		i, ok := index[k]
-		if !ok {
-			i = len(groups)
-			index[k] = i
-			groups = append(groups, nil)
-		}
-		groups[i] = append(groups[i], t)
+		groups.add(k, t)
 	}
 	var out []diagnose.Finding
-	for _, txs := range groups {
+	for _, txs := range groups.groups {
 		var failed []*diagnose.SIPTransaction
 		for _, t := range txs {
 			if isSIPAuthFailure(t) {

@@ -55,18 +55,8 @@ type natSighting struct {
 }
 
 func (r SIPNATAddressMismatch) Check(a *diagnose.Analysis) []diagnose.Finding {
-	index := map[netip.Addr]int{}
-	var groups [][]natSighting
-	add := func(s natSighting) {
-		k := s.src.Addr().Unmap()
-		i, ok := index[k]
-		if !ok {
-			i = len(groups)
-			index[k] = i
-			groups = append(groups, nil)
-		}
-		groups[i] = append(groups[i], s)
-	}
+	var groups orderedGroups[netip.Addr, natSighting]
+	add := func(s natSighting) { groups.add(s.src.Addr().Unmap(), s) }
 	for _, t := range a.SIPTransactions {
 		if t == nil || len(t.Requests) == 0 || !t.Client.IsValid() {
 			continue
@@ -93,7 +83,7 @@ func (r SIPNATAddressMismatch) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}
 	}
 	var out []diagnose.Finding
-	for _, g := range groups {
+	for _, g := range groups.groups {
 		out = append(out, r.finding(g))
 	}
 	return out

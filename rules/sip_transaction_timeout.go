@@ -3,7 +3,6 @@ package rules
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -59,8 +58,7 @@ func (r SIPTransactionTimeout) Check(a *diagnose.Analysis) []diagnose.Finding {
 	p := profileOrDefault(r.Profile)
 	timeout := time.Duration(p.Thresholds.SIPTimeoutS * float64(time.Second))
 	end := sipEnd(a)
-	index := map[sipFlowKey]int{}
-	var groups [][]*diagnose.SIPTransaction
+	var groups orderedGroups[sipFlowKey, *diagnose.SIPTransaction]
 	for _, t := range a.SIPTransactions {
 		if t == nil || len(t.Requests) == 0 || t.Method == "ACK" || finalResponse(t) != nil {
 			continue
@@ -75,17 +73,10 @@ func (r SIPTransactionTimeout) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if waited < timeout && sipSends(t) < minTimeoutSends {
 			continue
 		}
-		k := sipFlowKey{t.Client, t.Server, t.Transport, t.Method}
-		i, ok := index[k]
-		if !ok {
-			i = len(groups)
-			index[k] = i
-			groups = append(groups, nil)
-		}
-		groups[i] = append(groups[i], t)
+		groups.add(sipFlowKey{t.Client, t.Server, t.Transport, t.Method}, t)
 	}
 	var out []diagnose.Finding
-	for _, g := range groups {
+	for _, g := range groups.groups {
 		out = append(out, r.finding(a, p, g, end, timeout))
 	}
 	return out
@@ -107,7 +98,7 @@ func (r SIPTransactionTimeout) finding(a *diagnose.Analysis, p *Profile, g []*di
 		}
 		n := sipSends(first)
 		if n > 1 {
-			fmt.Fprintf(&d, ": sent %d times, at %s", n, sipSchedule(first))
+			fmt.Fprintf(&d, ": sent %d times, at %s", n, schedule(first.Requests, first.RequestCount))
 		}
 	} else {
 		fmt.Fprintf(&d, "%d %s requests from %s to %s (%s) got no final response (%s in all)", len(g), first.Method,
@@ -176,21 +167,6 @@ func timerName(method string) string {
 		return "B"
 	}
 	return "F"
-}
-
-// sipSchedule prints when a request was sent, as offsets from its first
-// send: "0, 0.5, 1.5, 3.5 s".
-func sipSchedule(t *diagnose.SIPTransaction) string {
-	parts := make([]string, 0, len(t.Requests)+1)
-	first := t.Requests[0].Time
-	for _, r := range t.Requests {
-		parts = append(parts, seconds(r.Time.Sub(first)))
-	}
-	s := strings.Join(parts, ", ")
-	if t.RequestCount > len(t.Requests) {
-		s += ", … (" + strconv.Itoa(t.RequestCount-len(t.Requests)) + " more)"
-	}
-	return s + " s"
 }
 
 // answeredOnSIPFlow counts requests between the same client and server

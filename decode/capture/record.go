@@ -1,9 +1,16 @@
-// Package capture reads packet records from capture files: pcap (micro- and
-// nanosecond, either byte order) and pcapng (several interfaces, per-interface
-// link type and timestamp resolution; EPB, SPB and OPB), gzip-compressed or
-// not, detected from the magic number rather than the file name. Several files
-// read in a row form one capture whose frames are numbered 1, 2, ... across
-// them, as Wireshark numbers the frames of a single file.
+// Package capture is where packet records come from. Open reads capture
+// files: pcap (micro- and nanosecond, either byte order) and pcapng (several
+// interfaces, per-interface link type and timestamp resolution; EPB, SPB and
+// OPB), gzip-compressed or not, detected from the magic number rather than
+// the file name. Several files read in a row form one capture whose frames
+// are numbered 1, 2, ... across them, as Wireshark numbers the frames of a
+// single file.
+//
+// OpenLive captures on network interfaces instead (Linux AF_PACKET with a
+// TPACKET_V3 ring, no cgo; root or CAP_NET_RAW), with a kernel filter such
+// as package bpf compiles, and can save what it captures as pcapng. Both
+// give Records one at a time through Next, so that package diagnose
+// analyzes files and live traffic alike.
 package capture
 
 import "time"
