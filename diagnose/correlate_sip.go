@@ -228,14 +228,7 @@ func (e *Engine) sipRequest(m *decode.Message) {
 	if a := msg.Authorization; a != nil {
 		tx.Authorization = sipAuth(a)
 	}
-	e.keepSIP(tx)
-
-	st := &openSIPTx{key: key, tx: tx, last: m.Time, regExpires: -1}
-	s.add(st)
-	s.queue.push(st, m.Time)
-	for len(s.open) > s.maxOpen {
-		e.closeOldestSIP()
-	}
+	st := e.openSIP(key, tx, m.Time)
 	if method == "REGISTER" {
 		e.registerRequest(st, m)
 		return
@@ -327,17 +320,25 @@ func (e *Engine) orphanSIPResponse(key sipTxKey, m *decode.Message) *openSIPTx {
 	if len(msg.Vias) > 0 {
 		tx.Branch = clipString(msg.Vias[0].Branch)
 	}
-	e.keepSIP(tx)
-	st := &openSIPTx{key: key, tx: tx, last: m.Time, regExpires: -1}
-	s.add(st)
-	s.queue.push(st, m.Time)
-	for len(s.open) > s.maxOpen {
-		e.closeOldestSIP()
-	}
+	st := e.openSIP(key, tx, m.Time)
 	// Tie it to a call already known; a response alone never starts one.
 	if cs := s.calls[tx.CallID]; cs != nil {
 		st.call = cs
 		cs.addTx(tx)
+	}
+	return st
+}
+
+// openSIP keeps tx in the Analysis and opens it under key, closing the
+// oldest open transaction when the open table is full.
+func (e *Engine) openSIP(key sipTxKey, tx *SIPTransaction, now time.Time) *openSIPTx {
+	s := &e.sip
+	e.keepSIP(tx)
+	st := &openSIPTx{key: key, tx: tx, last: now, regExpires: -1}
+	s.add(st)
+	s.queue.push(st, now)
+	for len(s.open) > s.maxOpen {
+		e.closeOldestSIP()
 	}
 	return st
 }

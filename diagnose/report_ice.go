@@ -79,30 +79,25 @@ type reportIndexes struct {
 }
 
 func newReportIndexes(a *Analysis) reportIndexes {
-	ix := reportIndexes{allocations: map[*Allocation]int{}, streams: map[*Stream]int{}, tls: map[*TLSConnection]int{}, ice: map[*ICESession]int{}}
 	// The same order, nils skipped, as NewReport and addSIPAndMedia fill
 	// allocations and streams.
-	for _, al := range a.Allocations {
-		if al != nil {
-			ix.allocations[al] = len(ix.allocations)
+	return reportIndexes{
+		allocations: positions(a.Allocations),
+		streams:     positions(a.Streams),
+		tls:         positions(a.TLSConnections),
+		ice:         positions(a.ICESessions),
+	}
+}
+
+// positions maps each record of list to its place among the non-nil ones.
+func positions[T any](list []*T) map[*T]int {
+	m := make(map[*T]int, len(list))
+	for _, x := range list {
+		if x != nil {
+			m[x] = len(m)
 		}
 	}
-	for _, s := range a.Streams {
-		if s != nil {
-			ix.streams[s] = len(ix.streams)
-		}
-	}
-	for _, c := range a.TLSConnections {
-		if c != nil {
-			ix.tls[c] = len(ix.tls)
-		}
-	}
-	for _, s := range a.ICESessions {
-		if s != nil {
-			ix.ice[s] = len(ix.ice)
-		}
-	}
-	return ix
+	return m
 }
 
 func indexOf[K comparable](m map[K]int, k K) *int {

@@ -219,13 +219,7 @@ func (t *textWriter) allocations(r *Report) {
 	}
 	t.printf("%s\n", t.s.heading.Sprintf("TURN allocations (%d)", len(r.Allocations)))
 	for _, a := range r.Allocations {
-		line := fmt.Sprintf("%s → %s %s", a.Client, a.Server, a.Transport)
-		if a.Username != "" {
-			line += " · user " + strconv.Quote(a.Username)
-		}
-		if a.Realm != "" {
-			line += " · realm " + strconv.Quote(a.Realm)
-		}
+		line := fmt.Sprintf("%s → %s %s", a.Client, a.Server, a.Transport) + credentials(a.Username, a.Realm)
 		t.printf("  %s\n", t.s.heading.Sprint(line))
 		outcome := a.Outcome
 		switch a.Outcome {
@@ -241,7 +235,7 @@ func (t *textWriter) allocations(r *Report) {
 		}
 		t.field("    ", "outcome", outcome)
 		if len(a.AttemptLog) > 0 {
-			t.field("    ", "attempts", attemptsLine(a.AttemptLog, a.Attempts))
+			t.field("    ", "attempts", attemptsLine(a.AttemptLog, a.Attempts, allocateStep))
 		}
 		var relay []string
 		if a.Relayed != "" {
@@ -272,34 +266,38 @@ func (t *textWriter) allocations(r *Report) {
 		if a.Sent.Packets > 0 || a.Received.Packets > 0 {
 			t.field("    ", "data", "sent "+relayed(a.Sent)+" · received "+relayed(a.Received))
 		}
-		if a.First.Frame > 0 {
-			t.field("    ", "seen", fmt.Sprintf("frames %d–%d, %s", a.First.Frame, a.Last.Frame, span(a.First.Time, a.Last.Time)))
-		}
+		t.seen(a.First, a.Last)
 	}
 	t.printf("\n")
 }
 
-// attemptsLine tells the story of the Allocate transactions:
+// credentials names the user and realm a request authenticated with, when
+// known: ` · user "alice" · realm "example.org"`.
+func credentials(user, realm string) string {
+	var s string
+	if user != "" {
+		s += " · user " + strconv.Quote(user)
+	}
+	if realm != "" {
+		s += " · realm " + strconv.Quote(realm)
+	}
+	return s
+}
+
+// seen prints the frames and the time a record spans, when it has any.
+func (t *textWriter) seen(first, last FrameRef) {
+	if first.Frame > 0 {
+		t.field("    ", "seen", fmt.Sprintf("frames %d–%d, %s", first.Frame, last.Frame, span(first.Time, last.Time)))
+	}
+}
+
+// attemptsLine tells the story of a series of attempts, each named by step:
 // "401 challenge → 401 (frames 3, 5)".
-func attemptsLine(log []AttemptReport, total int) string {
+func attemptsLine(log []AttemptReport, total int, step func(AttemptReport) string) string {
 	steps := make([]string, 0, len(log))
 	frames := make([]string, 0, len(log))
 	for _, at := range log {
-		var s string
-		switch {
-		case at.challenge:
-			s = "401 challenge"
-		case at.code != 0:
-			s = strconv.Itoa(at.code)
-		case at.Response == "none":
-			s = "no answer"
-			if at.Retransmissions > 0 {
-				s += fmt.Sprintf(" after %d sends", at.Retransmissions+1)
-			}
-		default:
-			s = at.Response
-		}
-		steps = append(steps, s)
+		steps = append(steps, step(at))
 		frames = append(frames, strconv.FormatUint(at.Frame, 10))
 	}
 	const shown = 8
@@ -313,6 +311,28 @@ func attemptsLine(log []AttemptReport, total int) string {
 		line += fmt.Sprintf(", %d attempts in all", total)
 	}
 	return line
+}
+
+// allocateStep names what came of an Allocate transaction.
+func allocateStep(at AttemptReport) string {
+	switch {
+	case at.challenge:
+		return "401 challenge"
+	case at.code != 0:
+		return strconv.Itoa(at.code)
+	case at.Response == "none":
+		return noAnswer(at)
+	}
+	return at.Response
+}
+
+// noAnswer names an attempt that got no response: "no answer after 7
+// sends".
+func noAnswer(at AttemptReport) string {
+	if at.Retransmissions > 0 {
+		return fmt.Sprintf("no answer after %d sends", at.Retransmissions+1)
+	}
+	return "no answer"
 }
 
 // abbreviateSteps joins steps with arrows, folding runs of the same step

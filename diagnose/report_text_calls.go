@@ -270,13 +270,7 @@ func (t *textWriter) registrations(r *Report) {
 	}
 	t.printf("%s\n", t.s.heading.Sprintf("Registrations (%d)", len(r.Registrations)))
 	for _, g := range r.Registrations {
-		line := fmt.Sprintf("%s at %s %s · from %s", printable(g.AOR), g.Registrar, g.Transport, g.Client)
-		if g.Username != "" {
-			line += " · user " + strconv.Quote(g.Username)
-		}
-		if g.Realm != "" {
-			line += " · realm " + strconv.Quote(g.Realm)
-		}
+		line := fmt.Sprintf("%s at %s %s · from %s", printable(g.AOR), g.Registrar, g.Transport, g.Client) + credentials(g.Username, g.Realm)
 		t.printf("  %s\n", t.s.heading.Sprint(line))
 		out := g.Outcome
 		switch g.Outcome {
@@ -308,46 +302,23 @@ func (t *textWriter) registrations(r *Report) {
 			t.field("    ", "de-register", d+": the binding stays until it expires")
 		}
 		if len(g.AttemptLog) > 0 {
-			t.field("    ", "attempts", sipAttemptsLine(g.AttemptLog, g.Attempts))
+			t.field("    ", "attempts", attemptsLine(g.AttemptLog, g.Attempts, registerStep))
 		}
-		if g.First.Frame > 0 {
-			t.field("    ", "seen", fmt.Sprintf("frames %d–%d, %s", g.First.Frame, g.Last.Frame, span(g.First.Time, g.Last.Time)))
-		}
+		t.seen(g.First, g.Last)
 	}
 	t.printf("\n")
 }
 
-// sipAttemptsLine tells the REGISTER story: "401 challenge → 200 (frames 1, 3)".
-func sipAttemptsLine(log []AttemptReport, total int) string {
-	steps := make([]string, 0, len(log))
-	frames := make([]string, 0, len(log))
-	for _, at := range log {
-		var s string
-		switch {
-		case at.challenge:
-			s = strconv.Itoa(at.code) + " challenge"
-		case at.code != 0:
-			s = strconv.Itoa(at.code)
-		default:
-			s = "no answer"
-			if at.Retransmissions > 0 {
-				s += fmt.Sprintf(" after %d sends", at.Retransmissions+1)
-			}
-		}
-		steps = append(steps, s)
-		frames = append(frames, strconv.FormatUint(at.Frame, 10))
+// registerStep names what came of a REGISTER transaction, for
+// attemptsLine: "401 challenge → 200 (frames 1, 3)".
+func registerStep(at AttemptReport) string {
+	switch {
+	case at.challenge:
+		return strconv.Itoa(at.code) + " challenge"
+	case at.code != 0:
+		return strconv.Itoa(at.code)
 	}
-	const shown = 8
-	line := abbreviateSteps(steps, shown)
-	label := "frames "
-	if len(frames) == 1 {
-		label = "frame "
-	}
-	line += " (" + label + abbreviate(frames, shown) + ")"
-	if total > len(log) {
-		line += fmt.Sprintf(", %d attempts in all", total)
-	}
-	return line
+	return noAnswer(at)
 }
 
 func (t *textWriter) otherStreams(r *Report, opt TextOptions) {

@@ -101,9 +101,7 @@ func (t *textWriter) iceSessions(r *Report) {
 			}
 			t.field("    ", "media", media)
 		}
-		if s.First.Frame > 0 {
-			t.field("    ", "seen", fmt.Sprintf("frames %d–%d, %s", s.First.Frame, s.Last.Frame, span(s.First.Time, s.Last.Time)))
-		}
+		t.seen(s.First, s.Last)
 	}
 	t.printf("\n")
 }
@@ -349,9 +347,7 @@ func (t *textWriter) tlsConnections(r *Report) {
 			}
 			t.field("    ", "alert", line)
 		}
-		if c.First.Frame > 0 {
-			t.field("    ", "seen", fmt.Sprintf("frames %d–%d, %s", c.First.Frame, c.Last.Frame, span(c.First.Time, c.Last.Time)))
-		}
+		t.seen(c.First, c.Last)
 	}
 	t.printf("\n")
 }

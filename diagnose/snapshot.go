@@ -93,13 +93,18 @@ func (e *Engine) settledTransactions(now time.Time) []*Transaction {
 			waiting[tx] = true
 		}
 	}
-	if len(waiting) == 0 {
-		return e.analysis.Transactions
+	return excluding(e.analysis.Transactions, waiting)
+}
+
+// excluding is all but the elements in drop; all itself when drop is empty.
+func excluding[T comparable](all []T, drop map[T]bool) []T {
+	if len(drop) == 0 {
+		return all
 	}
-	out := make([]*Transaction, 0, len(e.analysis.Transactions))
-	for _, tx := range e.analysis.Transactions {
-		if !waiting[tx] {
-			out = append(out, tx)
+	out := make([]T, 0, len(all))
+	for _, x := range all {
+		if !drop[x] {
+			out = append(out, x)
 		}
 	}
 	return out
@@ -135,16 +140,7 @@ func (e *Engine) settledSIPTransactions() []*SIPTransaction {
 			open[st.tx] = true
 		}
 	}
-	if len(open) == 0 {
-		return e.analysis.SIPTransactions
-	}
-	out := make([]*SIPTransaction, 0, len(e.analysis.SIPTransactions))
-	for _, tx := range e.analysis.SIPTransactions {
-		if !open[tx] {
-			out = append(out, tx)
-		}
-	}
-	return out
+	return excluding(e.analysis.SIPTransactions, open)
 }
 
 // settledCalls concludes, provisionally, the calls whose outcome is

@@ -110,13 +110,7 @@ func (r MediaOneWay) finding(c *diagnose.Call, media string, active []*diagnose.
 	var packets uint64
 	var ssrcs []string
 	for _, s := range active {
-		for _, f := range s.FirstFrames {
-			ev.addFrame(diagnose.FrameRef{Frame: f})
-		}
-		ev.addFrame(s.First)
-		ev.addFrame(s.Last)
-		ev.addEndpoint(s.Src)
-		ev.addEndpoint(s.Dst)
+		addStreamEvidence(&ev, s)
 		packets += s.Packets
 		ssrcs = append(ssrcs, fmt.Sprintf("0x%08x", s.SSRC))
 	}

@@ -139,13 +139,7 @@ func (nw *PcapngWriter) appendOption(body []byte, code uint16, val []byte) []byt
 // it in the writer's buffer so that a live capture's copy allocates
 // nothing per packet.
 func (nw *PcapngWriter) writePacket(iface int, t time.Time, data []byte, origLen int) error {
-	if iface < 0 || iface >= len(nw.ifaces) {
-		return fmt.Errorf("capture: interface %d not added", iface)
-	}
-	if len(data) > maxCapLen {
-		return fmt.Errorf("capture: %d-byte packet exceeds the %d-byte snaplen", len(data), maxCapLen)
-	}
-	ts, err := nw.ifaces[iface].units(t)
+	ts, err := nw.packetTime(iface, t, len(data))
 	if err != nil {
 		return err
 	}

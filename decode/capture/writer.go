@@ -114,13 +114,7 @@ func (nw *PcapngWriter) AddInterface(link LinkType, tsresol uint8) (int, error) 
 // WriteEPB writes an enhanced packet block; origLen below len(data) means
 // len(data).
 func (nw *PcapngWriter) WriteEPB(iface int, t time.Time, data []byte, origLen int) error {
-	if iface < 0 || iface >= len(nw.ifaces) {
-		return fmt.Errorf("capture: interface %d not added", iface)
-	}
-	if len(data) > maxCapLen {
-		return fmt.Errorf("capture: %d-byte packet exceeds the %d-byte snaplen", len(data), maxCapLen)
-	}
-	ts, err := nw.ifaces[iface].units(t)
+	ts, err := nw.packetTime(iface, t, len(data))
 	if err != nil {
 		return err
 	}
@@ -146,6 +140,18 @@ func (nw *PcapngWriter) writeBlock(typ uint32, body []byte) error {
 	nw.buf = nw.order.AppendUint32(nw.buf, length)
 	_, err := nw.w.Write(nw.buf)
 	return err
+}
+
+// packetTime checks that a packet of n bytes may be written on interface
+// iface and returns its time in the interface's units.
+func (nw *PcapngWriter) packetTime(iface int, t time.Time, n int) (uint64, error) {
+	if iface < 0 || iface >= len(nw.ifaces) {
+		return 0, fmt.Errorf("capture: interface %d not added", iface)
+	}
+	if n > maxCapLen {
+		return 0, fmt.Errorf("capture: %d-byte packet exceeds the %d-byte snaplen", n, maxCapLen)
+	}
+	return nw.ifaces[iface].units(t)
 }
 
 // units converts t to the interface's timestamp units (if_tsoffset is

@@ -287,21 +287,8 @@ func countValues(v []byte) int {
 		return 0
 	}
 	n := 1
-	angle := false
-	for i := 0; i < len(v); i++ {
-		switch v[i] {
-		case '"':
-			i, _ = skipQuoted(v, i)
-			i--
-		case '<':
-			angle = true
-		case '>':
-			angle = false
-		case ',':
-			if !angle {
-				n++
-			}
-		}
+	for i := skipToComma(v, 0); i < len(v); i = skipToComma(v, i+1) {
+		n++
 	}
 	return n
 }

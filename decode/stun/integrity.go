@@ -20,19 +20,16 @@ import (
 // with the MD5 password algorithm (the only one before RFC 8489):
 // MD5(username ":" realm ":" password).
 func LongTermKeyMD5(username, realm, password string) []byte {
-	h := md5.New() //nolint:gosec
-	h.Write([]byte(username))
-	h.Write([]byte{':'})
-	h.Write([]byte(realm))
-	h.Write([]byte{':'})
-	h.Write([]byte(password))
-	return h.Sum(nil)
+	return longTermKey(md5.New(), username, realm, password) //nolint:gosec
 }
 
 // LongTermKeySHA256 is LongTermKeyMD5 for PASSWORD-ALGORITHM SHA-256
 // (RFC 8489 §9.2.2, §18.5.1.2).
 func LongTermKeySHA256(username, realm, password string) []byte {
-	h := sha256.New()
+	return longTermKey(sha256.New(), username, realm, password)
+}
+
+func longTermKey(h hash.Hash, username, realm, password string) []byte {
 	h.Write([]byte(username))
 	h.Write([]byte{':'})
 	h.Write([]byte(realm))

@@ -357,22 +357,14 @@ func (p *parser) id(q qual) (*pred, error) {
 		mask := prefixMask(bitsLen)
 		addr <<= 32 - bitsLen
 		if p.peek().kind == tokSlash {
-			p.next()
-			n := p.next()
-			v, ok := parseNumber(n.text)
-			if n.kind != tokNum || !ok {
-				return nil, p.errAt(n, "expected a prefix length after \"/\"")
-			}
-			if v > 32 {
-				return nil, p.errAt(n, "IPv4 prefix length must be at most 32")
-			}
-			if q.addr != addrNet {
-				return nil, p.errAt(t, "a prefix length is only allowed after \"net\"")
+			v, err := p.prefixLength(t, q, "IPv4", 32)
+			if err != nil {
+				return nil, err
 			}
 			if bitsLen != 32 {
 				return nil, p.errAt(t, "a network with a prefix length must be written as four numbers")
 			}
-			mask = prefixMask(int(v))
+			mask = prefixMask(v)
 		} else if m := p.peek(); m.kind == tokWord && m.text == "mask" {
 			p.next()
 			n := p.next()
@@ -399,19 +391,11 @@ func (p *parser) id(q qual) (*pred, error) {
 		}
 		plen := 128
 		if p.peek().kind == tokSlash {
-			p.next()
-			n := p.next()
-			v, ok := parseNumber(n.text)
-			if n.kind != tokNum || !ok {
-				return nil, p.errAt(n, "expected a prefix length after \"/\"")
+			v, err := p.prefixLength(t, q, "IPv6", 128)
+			if err != nil {
+				return nil, err
 			}
-			if v > 128 {
-				return nil, p.errAt(n, "IPv6 prefix length must be at most 128")
-			}
-			if q.addr != addrNet {
-				return nil, p.errAt(t, "a prefix length is only allowed after \"net\"")
-			}
-			plen = int(v)
+			plen = v
 		}
 		if pf := netip.PrefixFrom(a, plen); pf.Masked().Addr() != a {
 			return nil, p.errAt(t, "host bits set in the network address")
@@ -435,6 +419,24 @@ func (p *parser) id(q qual) (*pred, error) {
 		return nil, p.errAt(t, "network names are not supported; give the network as an address")
 	}
 	return nil, p.errAt(t, "host names are not supported (no DNS lookups); give an IPv4 or IPv6 address")
+}
+
+// prefixLength reads "/" and the prefix length after address t, at most
+// bits long; only "net" takes one.
+func (p *parser) prefixLength(t token, q qual, family string, bits uint32) (int, error) {
+	p.next()
+	n := p.next()
+	v, ok := parseNumber(n.text)
+	if n.kind != tokNum || !ok {
+		return 0, p.errAt(n, "expected a prefix length after \"/\"")
+	}
+	if v > bits {
+		return 0, p.errAt(n, "%s prefix length must be at most %d", family, bits)
+	}
+	if q.addr != addrNet {
+		return 0, p.errAt(t, "a prefix length is only allowed after \"net\"")
+	}
+	return int(v), nil
 }
 
 func (p *parser) ports(t token, q qual, lo, hi uint32) (*pred, error) {
