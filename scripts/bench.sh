@@ -78,19 +78,20 @@ measure() {
 		head -5 "$BENCH_DIR/$tool.err" >&2
 		exit 1
 	fi
-	local rss
+	local rss cpu
 	rss=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$tv")
+	cpu=$(awk -F: '/User time|System time/ {t += $2} END {print t}' "$tv")
 	local packets bytes
 	read -r packets bytes <"$file.info"
-	awk -v tool="$tool" -v size="$size" -v run="$run" -v ns=$((t1 - t0)) -v rss="$rss" \
+	awk -v tool="$tool" -v size="$size" -v run="$run" -v ns=$((t1 - t0)) -v rss="$rss" -v cpu="$cpu" \
 		-v packets="$packets" -v bytes="$bytes" 'BEGIN {
 		s = ns / 1e9
-		printf "%-9s %12d %4d %9.2f s %12.0f pkt/s %9.1f MB/s %9.1f MB\n", tool, packets, run, s, packets / s, bytes / s / 1e6, rss / 1024
-		printf "%s\t%d\t%d\t%.6f\t%d\t%.0f\t%.0f\n", tool, size, run, s, rss, packets, bytes >> "'"$results"'"
+		printf "%-9s %12d %4d %9.2f s %12.0f pkt/s %9.1f MB/s %9.1f MB %9.2f s\n", tool, packets, run, s, packets / s, bytes / s / 1e6, rss / 1024, cpu
+		printf "%s\t%d\t%d\t%.6f\t%d\t%.0f\t%.0f\t%.2f\n", tool, size, run, s, rss, packets, bytes, cpu >> "'"$results"'"
 	}'
 }
 
-printf "%-9s %12s %4s %11s %18s %14s %12s\n" tool packets run time throughput "" "peak RSS"
+printf "%-9s %12s %4s %11s %18s %14s %12s %11s\n" tool packets run time throughput "" "peak RSS" "CPU time"
 first=1
 for size in $sizes; do
 	file="$BENCH_DIR/synth-$size-$seed.pcap"
@@ -140,18 +141,20 @@ function median(list,    n, a, i, j, t) {
 	key = $1 SUBSEP $2
 	times[key] = times[key] " " $4
 	rss[key] = rss[key] " " $5
+	cpus[key] = cpus[key] " " $8
 	packets[$2] = $6; bytes[$2] = $7
 	if (!($2 in seen)) { seen[$2] = 1; order[++nsizes] = $2 }
 }
 END {
-	printf "medians        %12s %14s %10s %12s %14s %10s %12s %12s\n", "packets", "callscope", "MB/s", "peak RSS", "tshark", "MB/s", "peak RSS", "speed, RSS"
+	printf "medians        %12s %14s %8s %10s %8s %14s %8s %10s %8s  %s\n", "packets", "callscope", "MB/s", "peak RSS", "CPU s", "tshark", "MB/s", "peak RSS", "CPU s", "ratios: time, CPU, RSS"
 	for (i = 1; i <= nsizes; i++) {
 		s = order[i]
 		ct = median(times["callscope" SUBSEP s]); tt = median(times["tshark" SUBSEP s])
 		cr = median(rss["callscope" SUBSEP s]) / 1024; tr = median(rss["tshark" SUBSEP s]) / 1024
+		cc = median(cpus["callscope" SUBSEP s]); tc = median(cpus["tshark" SUBSEP s])
 		ctime[s] = ct; ttime[s] = tt; crss[s] = cr; trss[s] = tr
-		printf "               %12d %10.0f k/s %10.1f %9.1f MB %10.0f k/s %10.1f %9.1f MB %6.1fx %4.1fx\n",
-			packets[s], packets[s] / ct / 1e3, bytes[s] / ct / 1e6, cr, packets[s] / tt / 1e3, bytes[s] / tt / 1e6, tr, tt / ct, tr / cr
+		printf "               %12d %10.0f k/s %8.1f %7.1f MB %8.2f %10.0f k/s %8.1f %7.1f MB %8.2f  %5.1fx %5.1fx %5.1fx\n",
+			packets[s], packets[s] / ct / 1e3, bytes[s] / ct / 1e6, cr, cc, packets[s] / tt / 1e3, bytes[s] / tt / 1e6, tr, tc, tt / ct, (cc > 0 ? tc / cc : 0), tr / cr
 	}
 	if (nsizes > 1) {
 		b = order[1]
@@ -162,5 +165,6 @@ END {
 				packets[s] / packets[b], ctime[s] / ctime[b], crss[s] / crss[b], ttime[s] / ttime[b], trss[s] / trss[b]
 		}
 	}
-	print "\nspeed: tshark time / callscope time; RSS: tshark peak RSS / callscope peak RSS"
+	print "\nratios: tshark over callscope (wall time, CPU time user+sys, peak RSS). On a shared machine"
+	print "wall time depends on the load; CPU time much less."
 }' "$results"
