@@ -72,7 +72,7 @@ func FuzzChannelData(f *testing.F) {
 			}
 			return
 		}
-		if number < 0x4000 || number > 0x4FFF {
+		if number < 0x4000 || number > 0x7FFF { // RFC 5766 §11 range, as coturn uses it
 			t.Fatalf("channel number %#x", number)
 		}
 		if int(length) != len(payload) || len(payload) > len(b)-4 {
