@@ -73,7 +73,7 @@ func (d *Decoder) udpPayload(p []byte, sp, dp uint16, emit func(*Message)) {
 	case sip.LooksLikeSIP(p):
 		d.emitSIP(p, emit)
 	case stun.IsChannelDataFirstByte(b0):
-		if d.endpoints.has(d.pkt.Src, d.pkt.Time) || d.endpoints.has(d.pkt.Dst, d.pkt.Time) {
+		if d.endpoints.hasEither(d.pkt.Src, d.pkt.Dst, d.pkt.Time) {
 			d.emitChannelData(p, false, emit)
 		}
 	}

@@ -54,6 +54,7 @@ func (e *Engine) newAllocation(flow flowKey, m *decode.Message, preexisting bool
 		Last:        frameRef(m),
 	}}
 	e.allocations[flow] = as
+	e.allocFlows.changed()
 	e.analysis.Allocations = append(e.analysis.Allocations, as.a)
 	e.allocList = append(e.allocList, as)
 	return as
@@ -261,15 +262,14 @@ func (e *Engine) observeIndication(m *decode.Message) {
 // allocation's 5-tuple. ChannelData alone does not make an allocation: its
 // framing is too weak a signal on an arbitrary flow.
 func (e *Engine) observeChannelData(m *decode.Message) {
-	var c *RelayCounter
-	as := e.allocations[flowKey{client: m.Src, server: m.Dst, transport: m.Transport}]
-	if as != nil {
-		c = &as.a.Sent
-	} else if as = e.allocations[flowKey{client: m.Dst, server: m.Src, transport: m.Transport}]; as != nil {
-		c = &as.a.Received
-	} else {
+	as, sent := e.allocationOnFlow(m)
+	if as == nil {
 		e.analysis.UnmatchedChannelData++
 		return
+	}
+	c := &as.a.Received
+	if sent {
+		c = &as.a.Sent
 	}
 	c.Packets++
 	c.ChannelData++

@@ -1,12 +1,12 @@
 package diagnose
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"time"
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/rtp"
+	"github.com/callscope/callscope/internal/packettime"
 )
 
 // Limits of the media correlation: memory is bounded by these, whatever
@@ -177,15 +177,11 @@ func (e *Engine) observeRTPHeader(p *decode.Packet, h *rtp.Header, as *allocStat
 // two well above the streams of a busy capture point's active calls.
 const streamCacheSize = 4096
 
-// streamSlot is key's slot in mediaState.recent: a multiplicative hash of
+// streamSlot is key's slot in mediaState.recent: a hash of
 // the low halves of the addresses, the ports and the SSRC, which tell
 // active streams apart.
 func streamSlot(key *streamKey) uint32 {
-	s, d := key.src.Addr().As16(), key.dst.Addr().As16()
-	h := binary.LittleEndian.Uint64(s[8:])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(d[8:])
-	h ^= uint64(key.src.Port())<<48 | uint64(key.dst.Port())<<32 | uint64(key.ssrc)
-	h *= 0xff51afd7ed558ccd
-	return uint32(h>>40) & (streamCacheSize - 1)
+	return uint32(mix64(flowHash(key.src, key.dst)^uint64(key.ssrc))>>40) & (streamCacheSize - 1)
 }
 
 // lookup returns the stream with key, nil when there is none.
@@ -383,7 +379,7 @@ func (st *streamState) record(pk *probePacket) {
 		s.FirstFrames = append(s.FirstFrames, pk.frame)
 	}
 	if !st.lastTime.IsZero() {
-		if d := pk.at.Sub(st.lastTime); d > s.MaxDelta {
+		if d := packettime.Sub(pk.at, st.lastTime); d > s.MaxDelta {
 			s.MaxDelta = d
 		}
 	}
@@ -403,7 +399,7 @@ func (st *streamState) updateJitter(pk *probePacket) {
 		return
 	}
 	if st.haveTransit {
-		arrival := float64(pk.at.Sub(st.lastArrival).Nanoseconds()) * float64(s.ClockRate) / 1e9
+		arrival := float64(packettime.Sub(pk.at, st.lastArrival).Nanoseconds()) * float64(s.ClockRate) / 1e9
 		d := arrival - float64(int32(pk.ts-st.lastTS))
 		if d < 0 {
 			d = -d

@@ -9,6 +9,7 @@ import (
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/stun"
+	"github.com/callscope/callscope/internal/packettime"
 )
 
 // txKey identifies a transaction: its ID, the client that sent the
@@ -334,7 +335,7 @@ func (e *Engine) bindingFlow(flow flowKey, m *decode.Message) *bindingFlow {
 func (e *Engine) expire(now time.Time) {
 	for !e.openOrder.empty() {
 		q := e.openOrder.peek()
-		if now.Sub(q.since) < TransactionLinger {
+		if packettime.Sub(now, q.since) < TransactionLinger {
 			break
 		}
 		e.openOrder.pop()

@@ -122,6 +122,7 @@ type Engine struct {
 
 	allocations map[flowKey]*allocState // the latest allocation on each 5-tuple
 	allocList   []*allocState           // all of them, in order
+	allocFlows  allocFlowCache          // in front of allocations, for ChannelData
 
 	media mediaState // RTP streams, RTCP reports and SDP-announced endpoints
 
@@ -244,6 +245,7 @@ func (e *Engine) Finish(end time.Time) *Analysis {
 	e.finishTLS()
 	// Drop the correlation state: only the Analysis outlives Finish.
 	e.open, e.lastOnFlow, e.bindingFlows, e.allocations, e.allocList = nil, nil, nil, nil, nil
+	e.allocFlows = allocFlowCache{}
 	e.openOrder = lingerQueue[*openTx]{}
 	return &e.analysis
 }

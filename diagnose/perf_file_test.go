@@ -11,6 +11,8 @@ import (
 // BenchmarkAnalyzeFile analyzes the capture named by CALLSCOPE_BENCH_PCAP
 // (make bench's captures, for profiling: -cpuprofile, -memprofile), read
 // ahead in another goroutine as the CLI does, and all in one goroutine.
+// Besides wall time it reports the process's CPU time (all goroutines,
+// the collector included), the steadier measure on a shared machine.
 func BenchmarkAnalyzeFile(b *testing.B) {
 	path := os.Getenv("CALLSCOPE_BENCH_PCAP")
 	if path == "" {
@@ -30,6 +32,7 @@ func analyzeFile(b *testing.B, path string) {
 	}
 	b.SetBytes(fi.Size())
 	var packets uint64
+	cpu0, cpuOK := processCPU()
 	for b.Loop() {
 		a, _, err := diagnose.Analyze([]string{path}, diagnose.Options{}, rules.All())
 		if err != nil {
@@ -37,5 +40,10 @@ func analyzeFile(b *testing.B, path string) {
 		}
 		packets = a.Stats.Packets
 	}
+	cpu1, _ := processCPU()
 	b.ReportMetric(float64(packets)*float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+	if cpuOK && packets > 0 {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N)/1e9, "cpu-s/op")
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N)/float64(packets), "cpu-ns/packet")
+	}
 }

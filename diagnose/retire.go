@@ -53,6 +53,7 @@ func (e *Engine) retire(now time.Time) {
 		flow := flowKey{client: as.a.Client, server: as.a.Server, transport: as.a.Transport}
 		if e.allocations[flow] == as {
 			delete(e.allocations, flow)
+			e.allocFlows.changed()
 		}
 	}
 	clear(e.allocList[len(kept):])
