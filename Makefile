@@ -40,6 +40,7 @@ lint:
 captures:
 	pcaps/make-captures.sh
 	pcaps/make-sip-captures.sh
+	pcaps/make-webrtc-captures.sh
 
 clean:
 	rm -rf bin

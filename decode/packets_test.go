@@ -214,10 +214,6 @@ func (r *recorder) next(lt capture.LinkType, data []byte) *capture.Record {
 	return r.at(lt, data, t0.Add(time.Duration(r.n)*time.Millisecond))
 }
 
-func (r *recorder) eth(t testing.TB, ip []byte) *capture.Record {
-	return r.at(capture.LinkEthernet, ether(t, ip), t0.Add(time.Duration(r.n)*time.Millisecond))
-}
-
 func kinds(ms []decoded) []Kind {
 	var k []Kind
 	for _, m := range ms {

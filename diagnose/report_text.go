@@ -30,6 +30,10 @@ const textWidth = 88
 // framesShown is how many frames a finding lists before abbreviating.
 const framesShown = 12
 
+// endpointsShown is how many endpoints a finding lists before abbreviating:
+// a scan or a busy relay can name hundreds.
+const endpointsShown = 6
+
 type textStyle struct {
 	heading, err, warn, info, ok, dim, label, filter *color.Color
 }
@@ -160,8 +164,10 @@ func (t *textWriter) captures(r *Report) {
 		parts[0] += fmt.Sprintf(" (%s classic RFC 3489)", thousands(st.ClassicSTUN))
 	}
 	parts = append(parts, thousands(st.ChannelData)+" ChannelData")
-	if st.STUN == 0 && st.ChannelData == 0 && (st.SIP > 0 || len(r.Streams) > 0) {
-		// A SIP capture without TURN: no need to count what is absent.
+	if st.STUN == 0 && st.ChannelData == 0 && len(r.Allocations) == 0 &&
+		(st.SIP > 0 || len(r.Streams) > 0 || len(r.TLSConnections) > 0) {
+		// A SIP or TLS capture without STUN/TURN: no need to count what is
+		// absent.
 		parts = parts[:0]
 	}
 	if st.Transactions > 0 {
@@ -177,10 +183,26 @@ func (t *textWriter) captures(r *Report) {
 	if n := len(r.Streams); n > 0 {
 		parts = append(parts, count(uint64(n), "RTP stream", "RTP streams"))
 	}
+	var tlsConns, dtlsConns uint64
+	for _, c := range r.TLSConnections {
+		if c.DTLS {
+			dtlsConns++
+		} else {
+			tlsConns++
+		}
+	}
+	if tlsConns > 0 {
+		parts = append(parts, count(tlsConns, "TLS connection", "TLS connections"))
+	}
+	if dtlsConns > 0 {
+		parts = append(parts, count(dtlsConns, "DTLS association", "DTLS associations"))
+	}
 	if st.ICMPErrors > 0 {
 		parts = append(parts, count(st.ICMPErrors, "ICMP error", "ICMP errors"))
 	}
-	t.printf("  %s\n", strings.Join(parts, " · "))
+	if len(parts) > 0 {
+		t.printf("  %s\n", strings.Join(parts, " · "))
+	}
 	var odd []string
 	if st.Malformed > 0 {
 		odd = append(odd, count(st.Malformed, "malformed message", "malformed messages"))
@@ -401,7 +423,7 @@ func (t *textWriter) findings(r *Report) {
 			t.field("    ", "time", span(f.First, f.Last))
 		}
 		if len(f.Endpoints) > 0 {
-			t.field("    ", "endpoints", strings.Join(f.Endpoints, ", "))
+			t.field("    ", "endpoints", abbreviate(f.Endpoints, endpointsShown))
 		}
 		if f.Filter != "" {
 			t.printf("    %s\n", t.s.label.Sprint("Wireshark filter:"))
@@ -417,6 +439,11 @@ func (t *textWriter) verdict(r *Report) {
 		n[f.Severity]++
 	}
 	if len(r.Findings) == 0 {
+		if len(r.Warnings) > 0 {
+			// Whatever was past the cut was not looked at.
+			t.printf("%s\n", t.s.ok.Sprint("No problems found in what could be read (the input was cut short: see the warnings)"))
+			return
+		}
 		t.printf("%s\n", t.s.ok.Sprint("No problems found"))
 		return
 	}
@@ -451,6 +478,10 @@ func span(first, last time.Time) string {
 	if d < time.Millisecond {
 		return s + " UTC (" + strconv.FormatInt(d.Microseconds(), 10) + " µs)"
 	}
+	// The times shown are cut to the millisecond, so the duration is taken
+	// between them: rounding the exact one could contradict them (.000 →
+	// .002 (0.003 s)).
+	d = last.Truncate(time.Millisecond).Sub(first.Truncate(time.Millisecond))
 	return s + " UTC (" + FormatSeconds(d) + " s)"
 }
 

@@ -168,9 +168,6 @@ func (s *Streamer) run() {
 	s.eng.restoreSnapshot()
 }
 
-// Streamed returns the findings reported so far, in the order they were.
-func (s *Streamer) Streamed() []Finding { return s.streamed }
-
 // CaptureDrops returns the counters sampled so far, reading them once more
 // at packet time now: what Analysis.CaptureDrops should hold at the end.
 func (s *Streamer) CaptureDrops(now time.Time) []InterfaceDrops {

@@ -19,9 +19,10 @@ const inconclusiveWait = time.Second
 // no ICMP error explains (that is ServerUnreachable).
 type AllocateTimeout struct{}
 
-func (AllocateTimeout) ID() string                  { return "turn.allocate-timeout" }
-func (AllocateTimeout) Severity() diagnose.Severity { return diagnose.Error }
-func (AllocateTimeout) Title() string               { return "TURN Allocate never answered" }
+func (AllocateTimeout) ID() string                      { return "turn.allocate-timeout" }
+func (AllocateTimeout) Severity() diagnose.Severity     { return diagnose.Error }
+func (AllocateTimeout) Severities() []diagnose.Severity { return warningOrError() }
+func (AllocateTimeout) Title() string                   { return "TURN Allocate never answered" }
 
 func (AllocateTimeout) Explain() string {
 	return "Checks for TURN Allocate requests that got no response at all: the client retransmits the " +
@@ -178,18 +179,27 @@ func gaveUp(t *diagnose.Transaction, end time.Time) string {
 		if after >= 8*time.Second {
 			return fmt.Sprintf("then the client gave up, after more than the 7 sends of RFC 8489 §6.2.1's default (no answer in the %s s the capture goes on)", seconds(after))
 		}
-		return fmt.Sprintf("that is more than the 7 sends of RFC 8489 §6.2.1's default: this client retransmits on a schedule of its own; the capture ends %s s after the last one", seconds(after))
+		return "that is more than the 7 sends of RFC 8489 §6.2.1's default: this client retransmits on a schedule of its own; " + captureEndsAfter(after, "the last one")
 	}
 	if t.RequestCount == 7 {
 		if after >= 8*time.Second {
 			return fmt.Sprintf("then the client gave up, as RFC 8489 §6.2.1 has it do after 7 sends (no answer in the %s s the capture goes on)", seconds(after))
 		}
-		return fmt.Sprintf("that is as many as RFC 8489 §6.2.1 sends before giving up, and the capture ends %s s after the last one", seconds(after))
+		return "that is as many as RFC 8489 §6.2.1 sends before giving up, and " + captureEndsAfter(after, "the last one")
 	}
 	if after > next+time.Second {
 		return fmt.Sprintf("then the client gave up (the capture goes on %s s after the last send, with no answer)", seconds(after))
 	}
-	return fmt.Sprintf("the capture ends %s s after the last send, so the client may still have been retrying", seconds(after))
+	return captureEndsAfter(after, "the last send") + ", so the client may still have been retrying"
+}
+
+// captureEndsAfter says how long the capture goes on after what: under a
+// millisecond, which seconds() would print as "0 s", it ends with it.
+func captureEndsAfter(after time.Duration, what string) string {
+	if after < time.Millisecond {
+		return "the capture ends with " + what
+	}
+	return fmt.Sprintf("the capture ends %s s after %s", seconds(after), what)
 }
 
 // clock prints a time of day for details, in UTC like the rest of reports.

@@ -20,9 +20,10 @@ type MediaLoss struct {
 	Profile *Profile
 }
 
-func (MediaLoss) ID() string                  { return "media.loss" }
-func (MediaLoss) Severity() diagnose.Severity { return diagnose.Warning }
-func (MediaLoss) Title() string               { return "RTP packet loss" }
+func (MediaLoss) ID() string                      { return "media.loss" }
+func (MediaLoss) Severity() diagnose.Severity     { return diagnose.Warning }
+func (MediaLoss) Severities() []diagnose.Severity { return warningOrError() }
+func (MediaLoss) Title() string                   { return "RTP packet loss" }
 
 func (r MediaLoss) Explain() string {
 	p := profileOrDefault(r.Profile)

@@ -16,9 +16,10 @@ import (
 // finding says so instead of an error per call.
 type MediaNoRTP struct{}
 
-func (MediaNoRTP) ID() string                  { return "media.no-rtp" }
-func (MediaNoRTP) Severity() diagnose.Severity { return diagnose.Error }
-func (MediaNoRTP) Title() string               { return "Answered call without media" }
+func (MediaNoRTP) ID() string                      { return "media.no-rtp" }
+func (MediaNoRTP) Severity() diagnose.Severity     { return diagnose.Error }
+func (MediaNoRTP) Severities() []diagnose.Severity { return infoOrError() }
+func (MediaNoRTP) Title() string                   { return "Answered call without media" }
 
 func (MediaNoRTP) Explain() string {
 	return "Checks answered calls for RTP to or from the addresses and ports their SDP offer and answer " +

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -146,11 +147,7 @@ func parseProfile(b []byte, where string) (*Profile, error) {
 	// Checks default to off, not to DSCP 0.
 	p := &Profile{DSCP: DSCP{Audio: -1, Video: -1, Signalling: -1}}
 	if err := dec.Decode(p); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			return nil, fmt.Errorf("%s: JSON syntax error at byte %d: %v", where, syn.Offset, err)
-		}
-		return nil, fmt.Errorf("%s: %v", where, err)
+		return nil, fmt.Errorf("%s: %v", where, profileJSONError(b, err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%s: data after the profile object", where)
@@ -344,4 +341,110 @@ func profileOrDefault(p *Profile) *Profile {
 		return defaultProfile
 	}
 	return p
+}
+
+// profileJSONError restates a decoding error in the profile's own terms: the
+// field path as written in the file and what was wrong, never a Go type.
+func profileJSONError(b []byte, err error) error {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Errorf("JSON syntax error at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return errors.New("the JSON ends before the profile object is complete")
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		field := typ.Field
+		if field == "" {
+			field = "profile"
+		}
+		return fmt.Errorf("%s: want %s, not a JSON %s", field, jsonKindWord(typ.Type), typ.Value)
+	}
+	if strings.HasPrefix(err.Error(), "json: unknown field") {
+		var doc any
+		if json.Unmarshal(b, &doc) == nil {
+			if field := unknownField(doc, reflect.TypeFor[Profile](), ""); field != "" {
+				return fmt.Errorf("%s: unknown field", field)
+			}
+		}
+		return errors.New(strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonKindWord names what a profile field holds in JSON's words.
+func jsonKindWord(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "another kind of value"
+}
+
+// unknownField returns the path (such as "thresholds.loss_warn" or
+// "media_ports[1].klass") of the first key in doc that t has no field for, or
+// "" when every key is known. encoding/json reports only the key's name.
+func unknownField(doc any, t reflect.Type, at string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch v := doc.(type) {
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return ""
+		}
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			fields[strings.ToLower(name)] = f.Type
+		}
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			path := k
+			if at != "" {
+				path = at + "." + k
+			}
+			// encoding/json matches keys case-insensitively.
+			ft, ok := fields[strings.ToLower(k)]
+			if !ok {
+				return path
+			}
+			if p := unknownField(v[k], ft, path); p != "" {
+				return p
+			}
+		}
+	case []any:
+		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+			return ""
+		}
+		for i, e := range v {
+			if p := unknownField(e, t.Elem(), fmt.Sprintf("%s[%d]", at, i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }

@@ -119,7 +119,12 @@ func TestLoadProfile(t *testing.T) {
 		{"cidr.json", `{"name": "x", "peer_subnets": ["10.0.0.0/8", "10.0.0/8"], ` + th + `}`, `peer_subnets[1]: "10.0.0/8" is not a CIDR prefix`},
 		{"dscp.json", `{"name": "x", "dscp": {"audio": 64}, ` + th + `}`, "dscp.audio: 64 is not a DSCP value"},
 		{"dscp2.json", `{"name": "x", "dscp": {"video": -2}, ` + th + `}`, "dscp.video: -2"},
-		{"typo.json", `{"name": "x", "dscpp": {}, ` + th + `}`, `unknown field "dscpp"`},
+		{"typo.json", `{"name": "x", "dscpp": {}, ` + th + `}`, `dscpp: unknown field`},
+		{"typo2.json", `{"name": "x", "thresholds": {"loss_warning_percent": 2, "loss_error_percent": 8, "jitter_warning_ms": 40, "sip_timeout_s": 16, "loss_warn": 1}}`, `thresholds.loss_warn: unknown field`},
+		{"typo3.json", `{"name": "x", "media_ports": [{"class": "audio", "from": 1, "to": 2}, {"klass": "audio"}], ` + th + `}`, `media_ports[1].klass: unknown field`},
+		{"type.json", `{"name": "x", "dscp": {"audio": "EF"}, ` + th + `}`, `dscp.audio: want a whole number, not a JSON string`},
+		{"type2.json", `{"name": "x", "thresholds": {"sip_timeout_s": "32"}}`, `thresholds.sip_timeout_s: want a number, not a JSON string`},
+		{"short.json", `{"name": "x", "dscp": {`, `the JSON ends before the profile object is complete`},
 		{"noname.json", `{"description": "x", ` + th + `}`, "name: missing"},
 		{"thresh.json", `{"name": "x", "thresholds": {"loss_warning_percent": 5, "loss_error_percent": 1, "jitter_warning_ms": 30, "sip_timeout_s": 32}}`, "loss_error_percent: 1 is below loss_warning_percent 5"},
 		{"zero.json", `{"name": "x"}`, "thresholds.loss_warning_percent: 0 must be above 0"},
@@ -135,6 +140,11 @@ func TestLoadProfile(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), c.name) {
 			t.Errorf("%s: error %v, want one naming the file and saying %q", c.name, err, want)
+		}
+		// Errors speak the file's terms, not encoding/json's or Go's.
+		if err != nil && (strings.Contains(err.Error(), " json: ") || strings.Contains(err.Error(), "Go struct") ||
+			strings.Contains(err.Error(), "of type")) {
+			t.Errorf("%s: error %q names a Go type or package", c.name, err)
 		}
 	}
 	if _, err := LoadProfile("webex"); err == nil || !strings.Contains(err.Error(), "default, webex-calling, cms-expressway") {

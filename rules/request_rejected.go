@@ -13,9 +13,10 @@ import (
 // credential rules explain (401, 431, 438).
 type RequestRejected struct{}
 
-func (RequestRejected) ID() string                  { return "turn.request-rejected" }
-func (RequestRejected) Severity() diagnose.Severity { return diagnose.Error }
-func (RequestRejected) Title() string               { return "TURN request rejected" }
+func (RequestRejected) ID() string                      { return "turn.request-rejected" }
+func (RequestRejected) Severity() diagnose.Severity     { return diagnose.Error }
+func (RequestRejected) Severities() []diagnose.Severity { return warningOrError() }
+func (RequestRejected) Title() string                   { return "TURN request rejected" }
 
 func (RequestRejected) Explain() string {
 	return "Checks for TURN requests (Allocate, Refresh, CreatePermission, ChannelBind, Connect) answered " +

@@ -35,6 +35,32 @@ import (
 // order of `callscope rules`. All() is ForProfile of the default profile.
 func All() []diagnose.Rule { return ForProfile(nil) }
 
+// SeverityRange is implemented by a rule whose findings can take more than
+// the one severity Severity gives (its usual one): a lost duplicate Allocate
+// is a warning where an unanswered one is an error, for instance.
+type SeverityRange interface {
+	Severities() []diagnose.Severity
+}
+
+// Severities returns every severity r's findings can have, least severe
+// first: Severities() when r implements SeverityRange, else Severity().
+func Severities(r diagnose.Rule) []diagnose.Severity {
+	if sr, ok := r.(SeverityRange); ok {
+		s := slices.Clone(sr.Severities())
+		slices.Sort(s)
+		return slices.Compact(s)
+	}
+	return []diagnose.Severity{r.Severity()}
+}
+
+func warningOrError() []diagnose.Severity {
+	return []diagnose.Severity{diagnose.Warning, diagnose.Error}
+}
+
+func infoOrError() []diagnose.Severity {
+	return []diagnose.Severity{diagnose.Info, diagnose.Error}
+}
+
 // ForProfile returns every rule, in the order of All, with the SIP, media
 // and DSCP rules checking against profile p (nil: the default profile),
 // and tls.name-mismatch against its ExpectNames. The rules keep p: change

@@ -104,6 +104,12 @@ func runRuleCases(t *testing.T, r diagnose.Rule, cases []ruleCase) {
 			if f.Severity != want {
 				t.Errorf("Severity = %v, want %v", f.Severity, want)
 			}
+			// `callscope rules` lists what a rule can emit: it must be true.
+			for _, f := range got {
+				if !slices.Contains(Severities(r), f.Severity) {
+					t.Errorf("%s emitted a %v finding, outside its declared severities %v", r.ID(), f.Severity, Severities(r))
+				}
+			}
 			for _, s := range c.contains {
 				if !strings.Contains(f.Detail, s) {
 					t.Errorf("detail lacks %q:\n%s", s, f.Detail)

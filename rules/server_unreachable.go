@@ -15,9 +15,10 @@ import (
 // destination unreachable instead of a response.
 type ServerUnreachable struct{}
 
-func (ServerUnreachable) ID() string                  { return "turn.server-unreachable" }
-func (ServerUnreachable) Severity() diagnose.Severity { return diagnose.Error }
-func (ServerUnreachable) Title() string               { return "TURN/STUN server unreachable (ICMP)" }
+func (ServerUnreachable) ID() string                      { return "turn.server-unreachable" }
+func (ServerUnreachable) Severity() diagnose.Severity     { return diagnose.Error }
+func (ServerUnreachable) Severities() []diagnose.Severity { return warningOrError() }
+func (ServerUnreachable) Title() string                   { return "TURN/STUN server unreachable (ICMP)" }
 
 func (ServerUnreachable) Explain() string {
 	return "Checks for ICMP or ICMPv6 destination-unreachable errors that quote a STUN or TURN request " +

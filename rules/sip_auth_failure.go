@@ -20,9 +20,10 @@ import (
 // realm (any request) is a warning: the credentials work.
 type SIPAuthFailure struct{}
 
-func (SIPAuthFailure) ID() string                  { return "sip.auth-failure" }
-func (SIPAuthFailure) Severity() diagnose.Severity { return diagnose.Error }
-func (SIPAuthFailure) Title() string               { return "SIP credentials rejected" }
+func (SIPAuthFailure) ID() string                      { return "sip.auth-failure" }
+func (SIPAuthFailure) Severity() diagnose.Severity     { return diagnose.Error }
+func (SIPAuthFailure) Severities() []diagnose.Severity { return warningOrError() }
+func (SIPAuthFailure) Title() string                   { return "SIP credentials rejected" }
 
 func (SIPAuthFailure) Explain() string {
 	return "Checks SIP requests (REGISTER, INVITE and others) that answered a digest challenge with an " +

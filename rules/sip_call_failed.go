@@ -24,9 +24,10 @@ import (
 // other.
 type SIPCallFailed struct{}
 
-func (SIPCallFailed) ID() string                  { return "sip.call-failed" }
-func (SIPCallFailed) Severity() diagnose.Severity { return diagnose.Error }
-func (SIPCallFailed) Title() string               { return "SIP call failed" }
+func (SIPCallFailed) ID() string                      { return "sip.call-failed" }
+func (SIPCallFailed) Severity() diagnose.Severity     { return diagnose.Error }
+func (SIPCallFailed) Severities() []diagnose.Severity { return warningOrError() }
+func (SIPCallFailed) Title() string                   { return "SIP call failed" }
 
 func (SIPCallFailed) Explain() string {
 	return "Reports calls whose INVITE was answered with a final 3xx, 4xx, 5xx or 6xx response (not the " +

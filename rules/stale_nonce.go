@@ -106,7 +106,10 @@ func (r StaleNonce) finding(a *diagnose.Analysis, run []*diagnose.Transaction, a
 		last := run[len(run)-1]
 		fmt.Fprintf(&d, "The last %s request from %s to %s (%s) for %s was answered 438 Stale Nonce in frame %d",
 			last.Method, endpointString(last.Client), endpointString(last.Server), last.Transport, userRealm(last.Username, last.Realm), last.Response.Frame)
-		if after := end.Sub(last.Response.Time); after < retryWait {
+		if after := end.Sub(last.Response.Time); after.Round(100*time.Microsecond) == 0 {
+			// shortDuration would say "0 ms".
+			d.WriteString(", and the capture ends with it: the capture may have been stopped before the client could retry with the fresh nonce the 438 carried (RFC 8489 §9.2.5).")
+		} else if after < retryWait {
 			fmt.Fprintf(&d, ", with no retry in the %s the capture goes on after it: the capture may have been stopped before the client could retry with the fresh nonce the 438 carried (RFC 8489 §9.2.5).", shortDuration(after))
 		} else {
 			fmt.Fprintf(&d, " and the client never retried with the fresh nonce the 438 carried (RFC 8489 §9.2.5) in the %s the capture goes on after it.", shortDuration(after))

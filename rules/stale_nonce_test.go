@@ -51,6 +51,14 @@ func TestStaleNonce(t *testing.T) {
 			excludes: []string{"never retried"},
 		},
 		{
+			name: "single 438 as the last packet of the capture",
+			a: withCapture(analysis(ok,
+				failed(auth(txn(2, r, 3, 300), "alice", "r", "n1"), 4, 300.1, 438, "n2")), 300.1),
+			want:     1,
+			contains: []string{"in frame 4, and the capture ends with it: the capture may have been stopped"},
+			excludes: []string{"0 ms", "never retried"},
+		},
+		{
 			name: "single 438 then a retry that succeeds",
 			a: analysis(ok,
 				failed(auth(txn(2, r, 3, 300), "alice", "r", "n1"), 4, 300.1, 438, "n2"),

@@ -17,9 +17,10 @@ import (
 // Let's Encrypt's DST Root CA X3 in 2021).
 type TLSExpired struct{}
 
-func (TLSExpired) ID() string                  { return "tls.expired" }
-func (TLSExpired) Severity() diagnose.Severity { return diagnose.Error }
-func (TLSExpired) Title() string               { return "TLS certificate expired or not yet valid" }
+func (TLSExpired) ID() string                      { return "tls.expired" }
+func (TLSExpired) Severity() diagnose.Severity     { return diagnose.Error }
+func (TLSExpired) Severities() []diagnose.Severity { return warningOrError() }
+func (TLSExpired) Title() string                   { return "TLS certificate expired or not yet valid" }
 
 func (TLSExpired) Explain() string {
 	return "Checks every certificate of the chains visible in the capture (TLS 1.2 and earlier, DTLS 1.2) against " +

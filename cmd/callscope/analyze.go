@@ -36,14 +36,15 @@ func newAnalyzeCommand() *cobra.Command {
 	var f analyzeFlags
 	cmd := &cobra.Command{
 		Use:   "analyze [flags] CAPTURE...",
-		Short: "Diagnose the STUN/TURN traffic in one capture (several files read as one)",
-		Long: `analyze reads the capture, correlates STUN transactions and TURN allocations,
+		Short: "Diagnose the STUN/TURN, ICE, SIP, media and TLS/DTLS traffic in one capture (several files read as one)",
+		Long: `analyze reads the capture, correlates STUN transactions, TURN allocations, ICE
+sessions, SIP calls and registrations, RTP streams and TLS/DTLS connections,
 applies every rule (see "callscope rules") and writes a report: text by
 default, one JSON document with --format json (README, "JSON report"), or with
 --format jsonl one JSON object a line: each finding as soon as the capture
 makes it certain ({"type":"finding",...}), then one record per allocation,
 binding flow, call, registration, RTP stream, ICE session and TLS connection,
-and a last {"type":"summary",...} (README, "JSON lines").
+and a last {"type":"summary",...} (README, "` + "`--format jsonl`" + `").
 
 Exit status: 0, or 1 when a finding at or above --fail-on exists, or 2 for bad
 usage or unreadable input. A file cut short or corrupted half-way is analyzed
@@ -223,25 +224,40 @@ func colorWanted(mode string) (bool, error) {
 // certainty: every split is offered, and the engine uses only those whose
 // username appears in a request's USERNAME attribute.
 func gatherCredentials(flags []string, file, env string) ([]diagnose.Credential, error) {
-	var lines []string
-	lines = append(lines, flags...)
+	// An entry and where it came from, for errors: the entry itself is
+	// never echoed, since a malformed one may be a bare password.
+	type entry struct{ line, source string }
+	var entries []entry
+	for i, v := range flags {
+		source := "--turn-credentials"
+		if len(flags) > 1 {
+			source += fmt.Sprintf(" (value %d of %d)", i+1, len(flags))
+		}
+		entries = append(entries, entry{v, source})
+	}
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("--turn-credentials-file: %w", err)
 		}
-		lines = append(lines, strings.Split(string(b), "\n")...)
+		for i, line := range strings.Split(string(b), "\n") {
+			entries = append(entries, entry{line, fmt.Sprintf("%s:%d", file, i+1)})
+		}
 	}
-	lines = append(lines, strings.Split(env, "\n")...)
+	for i, line := range strings.Split(env, "\n") {
+		entries = append(entries, entry{line, fmt.Sprintf("%s line %d", credentialsEnv, i+1)})
+	}
 	var creds []diagnose.Credential
-	for _, line := range lines {
-		line = strings.TrimRight(line, "\r")
+	for _, e := range entries {
+		line := strings.TrimRight(e.line, "\r")
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		if !strings.Contains(line, ":") {
-			// Say which entry without echoing it: it may be a bare password.
-			return nil, fmt.Errorf("TURN credentials must be user:password (an entry has no colon)")
+			return nil, fmt.Errorf("%s: TURN credentials must be user:password (this entry has no colon)", e.source)
+		}
+		if strings.HasPrefix(line, ":") {
+			return nil, fmt.Errorf("%s: TURN credentials must be user:password (this entry's username is empty)", e.source)
 		}
 		for i := 0; i < len(line); i++ {
 			if line[i] == ':' {

@@ -197,6 +197,9 @@ func TestTruncatedCapture(t *testing.T) {
 	})
 	t.Run("decode", func(t *testing.T) {
 		res := runCLI(t, "decode", cut)
+		if res.code != exitUsage {
+			t.Errorf("exit %d, want %d as analyze (unreadable input, partial records)", res.code, exitUsage)
+		}
 		if n := strings.Count(res.stdout, "\n"); n != 18 {
 			t.Errorf("decode wrote %d records before the cut, want 18", n)
 		}
@@ -499,7 +502,14 @@ func TestRulesCommand(t *testing.T) {
 	if res.code != exitOK {
 		t.Fatalf("exit %d", res.code)
 	}
-	heading := regexp.MustCompile(`(?m)^(\S+) \((info|warning|error)\)$`)
+	heading := regexp.MustCompile(`(?m)^(\S+) \((?:info|warning|error)(?: or (?:warning|error))?\)$`)
+	// A rule that grades its findings lists every severity it can give.
+	for _, want := range []string{"\nmedia.loss (warning or error)\n", "\nturn.allocate-timeout (warning or error)\n",
+		"\nmedia.no-rtp (info or error)\n", "\nsip.call-failed (warning or error)\n", "\nsip.transaction-timeout (error)\n"} {
+		if !strings.Contains("\n"+res.stdout, want) {
+			t.Errorf("rules output lacks %q", strings.TrimSpace(want))
+		}
+	}
 	var ids []string
 	for _, m := range heading.FindAllStringSubmatch(res.stdout, -1) {
 		ids = append(ids, m[1])

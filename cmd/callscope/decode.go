@@ -14,10 +14,10 @@ import (
 func newDecodeCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "decode CAPTURE...",
-		Short: "Write every decoded STUN, TURN, SIP, RTP and RTCP message as one JSON object per line",
+		Short: "Write every decoded STUN, TURN, SIP, RTP, RTCP, TLS and DTLS message as one JSON object per line",
 		Long: `decode writes one JSON object per decoded message, one per line (README,
-"decode records"). Every record has frame, time, src, dst, transport, dscp
-and proto, then the fields of its protocol:
+"` + "`callscope decode CAPTURE...`" + `"). Every record has frame, time, src, dst,
+transport, dscp and proto, then the fields of its protocol:
 
   stun          stun: method, class, transaction, error_code, attributes,
                 and classic: true for RFC 3489 messages
@@ -26,6 +26,8 @@ and proto, then the fields of its protocol:
                 call_id, cseq {number, method}, branch (topmost Via), sdp
   rtp           rtp: ssrc, seq, timestamp, pt, marker
   rtcp          rtcp: types (the packet types of the compound datagram)
+  tls, dtls     tls or dtls: version, content_types, handshake (message
+                types), sni, alert {level, description}, encrypted
 
 An rtp record means only that the datagram parses as RTP (version 2, where
 RFC 7983 demultiplexing leaves it to RTP), on any port: analyze is stricter
@@ -33,7 +35,11 @@ and counts a stream only at endpoints announced in SDP or when several
 packets agree (same SSRC, sequence numbers moving forward), so decode may
 list packets that analyze does not. Packets quoted in ICMP errors are not
 records. Several files are read as one capture, in the order given; "-"
-reads standard input.`,
+reads standard input.
+
+Exit status: 0, or 2 for bad usage or unreadable input. A file cut short or
+corrupted half-way is decoded as far as it can be read: the records are
+written, the warnings go to standard error, and the exit status is 2.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			return decodeCaptures(cmd.OutOrStdout(), cmd.ErrOrStderr(), paths)
@@ -70,7 +76,12 @@ func decodeCaptures(stdout, stderr io.Writer, paths []string) error {
 		decoder.Decode(rec, emit)
 	}
 	decoder.Flush(emit)
-	reportWarnings(stderr, reader.Warnings())
+	// As analyze: what could be read is written, and a file cut short or
+	// corrupted half-way exits 2 so its records are never taken for all.
+	if warnings := reader.Warnings(); len(warnings) > 0 {
+		reportWarnings(stderr, warnings)
+		return exitError{exitUsage}
+	}
 	return nil
 }
 

@@ -44,14 +44,17 @@ func newLiveCommand() *cobra.Command {
 	var f liveFlags
 	cmd := &cobra.Command{
 		Use:   "live -i IFACE [flags]",
-		Short: "Capture on network interfaces and diagnose the STUN/TURN traffic",
+		Short: "Capture on network interfaces and diagnose the STUN/TURN, ICE, SIP, media and TLS/DTLS traffic",
 		Long: `live captures on the interfaces given with -i (repeatable; "any" for every
 interface that is up, less those given with --exclude) until Ctrl-C (SIGINT),
-SIGTERM, --duration or --count, then writes the same report as analyze.
+SIGTERM, --duration or --count, and diagnoses the STUN/TURN, ICE, SIP, RTP
+media and TLS/DTLS traffic as analyze does: each finding is printed as soon
+as it is certain, and the same report as analyze's follows at the end.
 
 The capture filter (--filter) uses tcpdump's syntax for host, net, port,
 portrange, src/dst, udp/tcp/icmp/icmp6, ip/ip6, vlan, and/or/not and
-parentheses; it runs in the kernel. Without it, callscope keeps "` + bpf.DefaultFilter + `".
+parentheses; it runs in the kernel. Without it, callscope keeps
+"` + bpf.DefaultFilter + `", on Ethernet also inside an 802.1Q VLAN tag.
 On loopback each packet is captured once (the copy the kernel shows leaving
 is dropped). --write saves what was captured as pcapng, with the interface
 names and the kernel's drop counts; "callscope analyze" and Wireshark read it.
@@ -83,6 +86,17 @@ dropped because callscope fell behind are counted on standard error.`,
 	return cmd
 }
 
+// liveFilter is the capture filter for an interface of that link type: the
+// one given with --filter as written, or else the default for the link,
+// which on Ethernet also keeps the traffic inside an 802.1Q tag (see
+// bpf.DefaultFilterFor).
+func liveFilter(expr string, given bool, link capture.LinkType) string {
+	if given {
+		return expr
+	}
+	return bpf.DefaultFilterFor(link)
+}
+
 func live(cmd *cobra.Command, f *liveFlags) error {
 	rs, err := f.resolve()
 	if err != nil {
@@ -111,6 +125,7 @@ func live(cmd *cobra.Command, f *liveFlags) error {
 	rs.options.MaxTransactions = f.maxTransactions
 	rs.options.MaxAllocations = f.maxAllocations
 	expr := f.filter
+	filterGiven := cmd.Flags().Changed("filter")
 	// Check the filter once before opening anything, so that a typo is
 	// one message rather than one per interface.
 	if _, err := bpf.Compile(expr, capture.LinkEthernet, f.snaplen); err != nil {
@@ -123,7 +138,7 @@ func live(cmd *cobra.Command, f *liveFlags) error {
 		Count:      f.count,
 		Duration:   f.duration,
 		Filter: func(link capture.LinkType, snaplen int) ([]xbpf.RawInstruction, error) {
-			return bpf.Compile(expr, link, snaplen)
+			return bpf.Compile(liveFilter(expr, filterGiven, link), link, snaplen)
 		},
 	}
 	var save *os.File
@@ -159,7 +174,11 @@ func live(cmd *cobra.Command, f *liveFlags) error {
 		stopBeat := heartbeat(stderr, src, &packets)
 		defer stopBeat()
 	}
-	fmt.Fprintf(stderr, "callscope: capturing on %s (filter %q)\n", strings.Join(src.Interfaces(), ", "), expr)
+	if filterGiven {
+		fmt.Fprintf(stderr, "callscope: capturing on %s (filter %q)\n", strings.Join(src.Interfaces(), ", "), expr)
+	} else {
+		fmt.Fprintf(stderr, "callscope: capturing on %s (filter %q, on Ethernet also inside a VLAN tag)\n", strings.Join(src.Interfaces(), ", "), expr)
+	}
 	// Findings go out as they become certain (text lines or jsonl
 	// records); the report follows at the end.
 	so := diagnose.StreamOptions{OnRecord: func(*capture.Record) { packets.Add(1) }}

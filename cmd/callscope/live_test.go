@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callscope/callscope/decode/capture"
+	"github.com/callscope/callscope/decode/capture/bpf"
 	"github.com/callscope/callscope/diagnose"
 	"github.com/pion/stun/v3"
+	xbpf "golang.org/x/net/bpf"
 )
 
 // syncBuffer is a bytes.Buffer the test reads while the command writes.
@@ -172,5 +175,46 @@ func TestLiveCommandUsageErrors(t *testing.T) {
 		if res.code != exitUsage || !strings.Contains(res.stderr, tc.want) {
 			t.Errorf("callscope %s: exit %d, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), res.code, res.stderr, exitUsage, tc.want)
 		}
+	}
+}
+
+// Without --filter, live keeps UDP inside an 802.1Q tag on Ethernet (a
+// mirror port can deliver the tag in the frame); a filter given is used as
+// written.
+func TestLiveDefaultFilterKeepsVLANTraffic(t *testing.T) {
+	// Ethernet, 802.1Q tag (VLAN 100), IPv4, UDP 5000 -> 3478.
+	frame := []byte{
+		0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 6, 0x81, 0x00, 0x00, 100, 0x08, 0x00,
+		0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+		0x13, 0x88, 0x0d, 0x96, 0, 8, 0, 0,
+	}
+	accepts := func(expr string) bool {
+		t.Helper()
+		raw, err := bpf.Compile(expr, capture.LinkEthernet, 0)
+		if err != nil {
+			t.Fatalf("%q: %v", expr, err)
+		}
+		prog, ok := xbpf.Disassemble(raw)
+		if !ok {
+			t.Fatalf("%q: program does not disassemble", expr)
+		}
+		vm, err := xbpf.NewVM(prog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := vm.Run(frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+	if expr := liveFilter(bpf.DefaultFilter, false, capture.LinkEthernet); !accepts(expr) {
+		t.Errorf("default filter %q drops VLAN-tagged UDP", expr)
+	}
+	if expr := liveFilter("udp", true, capture.LinkEthernet); expr != "udp" || accepts(expr) {
+		t.Errorf("--filter udp became %q, or matched inside the tag as tcpdump's does not", expr)
+	}
+	if got := liveFilter(bpf.DefaultFilter, false, capture.LinkRaw); got != bpf.DefaultFilter {
+		t.Errorf("default filter on a raw IP link: %q", got)
 	}
 }

@@ -1,6 +1,6 @@
-// Command callscope analyzes packet captures of STUN/TURN (and, as it grows,
-// SIP and media) and says in plain words what went wrong, with the frames that
-// prove it. The command is thin: flags, wiring and output; the work is in
+// Command callscope analyzes packet captures of WebRTC and SIP calls (STUN and
+// TURN, ICE, SIP with SDP, RTP and RTCP media, TLS and DTLS handshakes) and
+// says in plain words what went wrong, with the frames that prove it. The command is thin: flags, wiring and output; the work is in
 // packages decode, diagnose and rules.
 package main
 
@@ -16,7 +16,7 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// Exit codes (README, "Exit codes").
+// Exit codes (README, "`callscope analyze [flags] CAPTURE...`").
 const (
 	exitOK       = 0
 	exitFindings = 1 // a finding at or above --fail-on
@@ -55,10 +55,12 @@ func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "callscope",
 		Short: "Explain failed WebRTC and SIP calls from packet captures",
-		Long: `callscope reads packet captures (pcap, pcapng, gzip) of STUN/TURN traffic,
-correlates transactions and TURN allocations, and applies diagnostic rules
-that say what went wrong, with the frames that prove it and a Wireshark
-display filter that shows them.`,
+		Long: `callscope reads packet captures (pcap, pcapng, gzip), or captures live, and
+decodes STUN/TURN, SIP with SDP, RTP/RTCP, ICE connectivity checks and
+TLS/DTLS handshakes. It correlates STUN transactions, TURN allocations, ICE
+sessions, SIP calls and registrations, media streams and TLS connections,
+and applies diagnostic rules that say what went wrong, with the frames that
+prove it and a Wireshark display filter that shows them.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,

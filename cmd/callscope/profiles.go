@@ -18,8 +18,10 @@ func newProfilesCommand() *cobra.Command {
 		Long: `profiles prints what each built-in profile checks: the DSCP marks for audio,
 video and SIP signalling, the media port ranges, the peer subnets, the
 service's well-known ports and the thresholds. Name profiles or JSON profile
-files to print (and validate) only those. --format json prints them in the
-profile file format, a starting point for a profile of your own.`,
+files to print (and validate) only those. --format json with one NAME prints
+that profile as one JSON object in the profile file format, a starting point
+for a profile of your own that loads back with analyze --profile FILE; with
+no NAME or several it prints a JSON array of them.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "text" && format != "json" {
 				return fmt.Errorf("--format %q: want text or json", format)
@@ -39,6 +41,11 @@ profile file format, a starting point for a profile of your own.`,
 			if format == "json" {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
+				// One named profile prints as one object, the profile file
+				// format, so the output loads back with --profile FILE.
+				if len(args) == 1 {
+					return enc.Encode(profiles[0])
+				}
 				return enc.Encode(profiles)
 			}
 			for i, p := range profiles {

@@ -54,6 +54,31 @@ func TestProfilesCommand(t *testing.T) {
 		}
 	}
 
+	// The documented round trip: one NAME prints one object that
+	// --profile FILE loads back unchanged, for every built-in profile.
+	for _, want := range rules.Profiles() {
+		res := runCLI(t, "profiles", "--format", "json", want.Name)
+		if res.code != exitOK || !strings.HasPrefix(res.stdout, "{") {
+			t.Fatalf("profiles --format json %s: exit %d, not one object:\n%s", want.Name, res.code, res.stdout)
+		}
+		path := filepath.Join(dir, want.Name+".json")
+		if err := os.WriteFile(path, []byte(res.stdout), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := rules.LoadProfile(path)
+		if err != nil {
+			t.Fatalf("%s does not load back: %v", want.Name, err)
+		}
+		gotJSON, _ := json.Marshal(got)
+		wantJSON, _ := json.Marshal(want)
+		if string(gotJSON) != string(wantJSON) {
+			t.Errorf("%s round trip:\n got %s\nwant %s", want.Name, gotJSON, wantJSON)
+		}
+		if res := runCLI(t, "analyze", "--profile", path, pcapPath("sip-loss.pcap")); res.code == exitUsage {
+			t.Errorf("analyze --profile %s: %s", path, res.stderr)
+		}
+	}
+
 	res = runCLI(t, "profiles", "cms-expressway")
 	if res.code != exitOK || !strings.HasPrefix(res.stdout, "cms-expressway\n") || strings.Contains(res.stdout, "webex") {
 		t.Errorf("profiles cms-expressway: exit %d\n%s", res.code, res.stdout)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/callscope/callscope/diagnose"
 	"github.com/callscope/callscope/rules"
 	"github.com/spf13/cobra"
 )
@@ -16,11 +17,24 @@ func newRulesCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w := cmd.OutOrStdout()
 			for _, r := range rules.All() {
-				fmt.Fprintf(w, "%s (%s)\n  %s\n\n%s\n\n", r.ID(), r.Severity(), r.Title(), indent(wrap(r.Explain(), 76), "  "))
+				fmt.Fprintf(w, "%s (%s)\n  %s\n\n%s\n\n", r.ID(), severities(r), r.Title(), indent(wrap(r.Explain(), 76), "  "))
 			}
 			return nil
 		},
 	}
+}
+
+// severities names what a rule's findings can be: "error", or "warning or
+// error" for a rule that grades them.
+func severities(r diagnose.Rule) string {
+	var names []string
+	for _, s := range rules.Severities(r) {
+		names = append(names, s.String())
+	}
+	if n := len(names); n > 1 {
+		return strings.Join(names[:n-1], ", ") + " or " + names[n-1]
+	}
+	return strings.Join(names, "")
 }
 
 // wrap folds text at word boundaries to lines of at most width runes.

@@ -91,7 +91,7 @@ func findingLine(f diagnose.Finding, at time.Time, useColor bool) string {
 // only the end of the capture made certain, at the time of its last
 // packet), one record per allocation, binding flow, call, registration,
 // RTP stream, ICE session and TLS connection, then the summary. Record
-// types are documented in the README ("JSON lines").
+// types are documented in the README ("`--format jsonl`").
 func writeJSONLines(w io.Writer, report *diagnose.Report, streamed *findingStream) error {
 	var end time.Time
 	for _, c := range report.Captures {

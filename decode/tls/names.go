@@ -160,59 +160,6 @@ func AlertLevelName(level uint8) string {
 	return "level_" + strconv.Itoa(int(level))
 }
 
-// HandshakeName names a handshake message type as RFC 8446 §4 does.
-func HandshakeName(t uint8) string {
-	if s := handshakeNames[t]; s != "" {
-		return s
-	}
-	return "handshake_" + strconv.Itoa(int(t))
-}
-
-var handshakeNames = [256]string{
-	0:   "hello_request",
-	1:   "client_hello",
-	2:   "server_hello",
-	3:   "hello_verify_request",
-	4:   "new_session_ticket",
-	5:   "end_of_early_data",
-	6:   "hello_retry_request",
-	8:   "encrypted_extensions",
-	11:  "certificate",
-	12:  "server_key_exchange",
-	13:  "certificate_request",
-	14:  "server_hello_done",
-	15:  "certificate_verify",
-	16:  "client_key_exchange",
-	20:  "finished",
-	21:  "certificate_url",
-	22:  "certificate_status",
-	23:  "supplemental_data",
-	24:  "key_update",
-	25:  "compressed_certificate",
-	254: "message_hash",
-}
-
-// ContentTypeName names a record content type.
-func ContentTypeName(t uint8) string {
-	switch t {
-	case ContentChangeCipherSpec:
-		return "change_cipher_spec"
-	case ContentAlert:
-		return "alert"
-	case ContentHandshake:
-		return "handshake"
-	case ContentApplicationData:
-		return "application_data"
-	case ContentHeartbeat:
-		return "heartbeat"
-	case ContentTLS12CID:
-		return "tls12_cid"
-	case ContentACK:
-		return "ack"
-	}
-	return "content_" + strconv.Itoa(int(t))
-}
-
 // SRTPProfileName names a DTLS-SRTP protection profile (RFC 5764 §4.1.2,
 // RFC 7714 §14.2).
 func SRTPProfileName(p uint16) string {

@@ -54,9 +54,11 @@ import (
 const DefaultFilter = "udp or tcp or icmp or icmp6"
 
 // DefaultFilterFor is DefaultFilter for a link type. On Ethernet it also
-// keeps the same traffic inside one 802.1Q tag: a mirror (SPAN) port often
-// delivers tagged frames, and the kernel only strips the tag, before the
-// filter sees the frame, when the NIC offloads VLAN receive.
+// keeps the same traffic inside one 802.1Q tag. On Linux a packet socket
+// usually sees a tagged frame with its tag already moved into metadata (by
+// the NIC's VLAN offload or by the kernel's receive path), so it looks
+// untagged and the first half matches; where the tag stays in the frame,
+// as on some mirror (SPAN) port set-ups, the second half keeps it.
 func DefaultFilterFor(link capture.LinkType) string {
 	if link == capture.LinkEthernet {
 		return DefaultFilter + " or (vlan and (" + DefaultFilter + "))"

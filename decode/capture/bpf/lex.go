@@ -1,9 +1,6 @@
 package bpf
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // tokenKind classifies a token the way libpcap's scanner does, so that the
 // parser can tell qualifiers from the values they qualify.
@@ -37,14 +34,6 @@ type token struct {
 	kind tokenKind
 	text string
 	pos  int // byte offset in the filter
-}
-
-// describe names the token for an error message.
-func (t token) describe() string {
-	if t.kind == tokEOF {
-		return "end of filter"
-	}
-	return fmt.Sprintf("%q", t.text)
 }
 
 func isNameByte(c byte) bool {
