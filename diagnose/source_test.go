@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/callscope/callscope/decode/capture"
+	"github.com/callscope/callscope/internal/synth"
 )
 
 // failingSource ends with err after limit records and reports drops, as a
@@ -33,8 +34,8 @@ func (s *failingSource) Stats() []capture.InterfaceStats {
 
 func TestAnalyzeSource(t *testing.T) {
 	var buf bytes.Buffer
-	cfg := SyntheticConfigFor(2000, 3)
-	if _, err := WriteSyntheticCapture(&buf, cfg); err != nil {
+	cfg := synth.TURNConfigFor(2000, 3)
+	if _, err := synth.WriteTURN(&buf, cfg); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "synth.pcap")

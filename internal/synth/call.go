@@ -116,7 +116,7 @@ func (g *gen) addCall(i int, start time.Duration, relayed bool) {
 	end := mediaStart + length
 	checks := &script{}
 	for t, first := mediaStart-5*time.Millisecond, true; t < end; t, first = t+consentInterval, false {
-		req, resp := ice.check(g, first, callerMedia)
+		req, resp := ice.check(g, true, first, callerMedia)
 		if relayed {
 			checks.add(t, toServer, channelData(channel, req))
 			checks.add(t+time.Millisecond, relayToPeer, req)
@@ -244,22 +244,28 @@ type iceSession struct {
 	tieBreaker                 [8]byte
 }
 
-// check builds a connectivity check from the caller (controlling) and its
-// success response; the first one nominates.
-func (ice *iceSession) check(g *gen, nominate bool, mapped netip.AddrPort) (req, resp []byte) {
+// check builds a connectivity check and its success response; the caller
+// (A) is the controlling agent. mapped is the address the checked agent
+// sees the request come from.
+func (ice *iceSession) check(g *gen, fromCaller, nominate bool, mapped netip.AddrPort) (req, resp []byte) {
 	id := g.transactionID()
+	username, pwd, role := ice.ufragB+":"+ice.ufragA, ice.pwdB, pionstun.AttrICEControlling
+	if !fromCaller {
+		username, pwd, role = ice.ufragA+":"+ice.ufragB, ice.pwdA, pionstun.AttrICEControlled
+	}
+	// PRIORITY of a peer-reflexive candidate (RFC 8445 §5.1.2.1).
 	priority := binary.BigEndian.AppendUint32(nil, 110<<24|65535<<8|255)
 	attrs := []pionstun.Setter{
-		pionstun.NewUsername(ice.ufragB + ":" + ice.ufragA),
+		pionstun.NewUsername(username),
 		pionstun.RawAttribute{Type: pionstun.AttrPriority, Value: priority},
-		pionstun.RawAttribute{Type: pionstun.AttrICEControlling, Value: ice.tieBreaker[:]},
+		pionstun.RawAttribute{Type: role, Value: ice.tieBreaker[:]},
 	}
 	if nominate {
 		attrs = append(attrs, pionstun.RawAttribute{Type: pionstun.AttrUseCandidate})
 	}
-	attrs = append(attrs, pionstun.NewShortTermIntegrity(ice.pwdB))
+	attrs = append(attrs, pionstun.NewShortTermIntegrity(pwd))
 	req = stunMessage(pionstun.MethodBinding, pionstun.ClassRequest, id, attrs...)
 	resp = stunMessage(pionstun.MethodBinding, pionstun.ClassSuccessResponse, id,
-		xorAddr{pionstun.AttrXORMappedAddress, mapped}, pionstun.NewShortTermIntegrity(ice.pwdB))
+		xorAddr{pionstun.AttrXORMappedAddress, mapped}, pionstun.NewShortTermIntegrity(pwd))
 	return req, resp
 }

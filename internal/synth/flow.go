@@ -12,6 +12,11 @@ type flow struct {
 	hdr      []byte
 	v6       bool
 	sum      uint32 // the UDP checksum's sum over addresses, protocol and ports
+	dscp     uint8
+	// checksum4 fills the UDP checksum of IPv4 datagrams too.
+	checksum4 bool
+	// tally counts the ChannelData messages sent on the flow.
+	tally *RelayCount
 }
 
 const (
@@ -23,7 +28,7 @@ const (
 )
 
 func newFlow(src, dst netip.AddrPort, dscp uint8) *flow {
-	f := &flow{src: src, dst: dst, v6: src.Addr().Is6()}
+	f := &flow{src: src, dst: dst, dscp: dscp, v6: src.Addr().Is6()}
 	h := make([]byte, 0, etherLen+40+udpLen)
 	h = append(h, mac(dst.Addr())...)
 	h = append(h, mac(src.Addr())...)
@@ -53,8 +58,8 @@ func mac(a netip.Addr) []byte {
 }
 
 // frame appends the frame carrying payload to b. IPv4 datagrams carry no
-// UDP checksum (RFC 768 allows zero), as many media gateways send them;
-// IPv6 ones must (RFC 8200 §8.1).
+// UDP checksum (RFC 768 allows zero), as many media gateways send them,
+// unless checksum4 is set; IPv6 ones must (RFC 8200 §8.1).
 func (f *flow) frame(b, payload []byte, ipID uint16) []byte {
 	b = append(b, f.hdr...)
 	b = append(b, payload...)
@@ -71,7 +76,8 @@ func (f *flow) frame(b, payload []byte, ipID uint16) []byte {
 		udp = ip[20:]
 	}
 	binary.BigEndian.PutUint16(udp[4:], uint16(n))
-	if f.v6 {
+	if f.v6 || f.checksum4 {
+		// 0 is sent as 0xffff (RFC 768).
 		sum := ^fold(onesSum(f.sum+2*uint32(n), payload))
 		if sum == 0 {
 			sum = 0xffff

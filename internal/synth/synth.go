@@ -17,12 +17,14 @@ package synth
 
 import (
 	"bufio"
+	"cmp"
 	"container/heap"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/callscope/callscope/decode/capture"
@@ -91,8 +93,8 @@ func Write(w io.Writer, cfg Config) (*Summary, error) {
 	g := &gen{
 		cfg:  cfg,
 		rng:  rand.New(rand.NewPCG(cfg.Seed, 0x73796e7468)),
-		base: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC),
-		pw:   pw,
+		base: captureStart,
+		sink: func(at time.Time, _ *flow, frame, _ []byte) error { return pw.WritePacket(at, frame, 0) },
 	}
 	g.plan()
 	if err := g.run(); err != nil {
@@ -104,16 +106,27 @@ func Write(w io.Writer, cfg Config) (*Summary, error) {
 	return &g.sum, nil
 }
 
+// captureStart is when every capture begins.
+var captureStart = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// sink receives each frame and the UDP payload in it; both are reused
+// after the call.
+type sink func(at time.Time, f *flow, frame, payload []byte) error
+
+// gen is the scheduler both scenarios share: streams of packets merged in
+// time order into one sink.
 type gen struct {
-	cfg   Config
+	cfg   Config     // the SIP scenario's
+	turn  TURNConfig // the TURN scenario's
 	rng   *rand.Rand
 	base  time.Time
-	pw    *capture.PcapWriter
+	sink  sink
 	queue queue
 	seq   int
 	ipID  uint16
 	frame []byte
 	sum   Summary
+	exp   *Expected // the TURN scenario's ground truth
 }
 
 // packetsPerCall estimates a call's packets: 50 RTP packets a second each
@@ -162,10 +175,15 @@ func (g *gen) schedule(s stream, at time.Duration) {
 	heap.Push(&g.queue, due{at: at, seq: g.seq, stream: s})
 }
 
-// write frames payload on flow f and writes it out.
+// write frames payload on flow f and hands it to the sink.
 func (g *gen) write(at time.Duration, f *flow, payload []byte) error {
 	g.ipID++
 	g.frame = f.frame(g.frame[:0], payload, g.ipID)
+	if f.tally != nil && len(payload) >= 4 && payload[0]&0xf0 == 0x40 {
+		f.tally.Packets++
+		f.tally.ChannelData++
+		f.tally.Bytes += uint64(binary.BigEndian.Uint16(payload[2:]))
+	}
 	when := g.base.Add(at)
 	if g.sum.Packets == 0 {
 		g.sum.Start = when
@@ -173,7 +191,7 @@ func (g *gen) write(at time.Duration, f *flow, payload []byte) error {
 	g.sum.End = when
 	g.sum.Packets++
 	g.sum.Bytes += len(g.frame)
-	return g.pw.WritePacket(when, g.frame, 0)
+	return g.sink(when, f, g.frame, g.frame[len(g.frame)-len(payload):])
 }
 
 // stream produces packets in time order.
@@ -232,6 +250,13 @@ func (s *script) emit(g *gen, at time.Duration) (time.Duration, bool, error) {
 		return 0, false, nil
 	}
 	return s.steps[s.next].at, true, nil
+}
+
+// scheduleSorted schedules a script whose steps were added out of time
+// order; steps at the same time keep the order they were added in.
+func (g *gen) scheduleSorted(s *script) {
+	slices.SortStableFunc(s.steps, func(a, b step) int { return cmp.Compare(a.at, b.at) })
+	g.scheduleScript(s)
 }
 
 func (g *gen) scheduleScript(s *script) {

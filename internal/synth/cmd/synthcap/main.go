@@ -17,10 +17,11 @@ func main() {
 	seed := flag.Uint64("seed", 1, "seed: the same seed gives the same bytes")
 	concurrent := flag.Int("concurrent", 0, "calls in progress at once (default: the benchmark's)")
 	callLength := flag.Duration("call-length", 0, "mean call duration (default: the benchmark's)")
+	turn := flag.Bool("turn", false, "write the TURN scenario (package diagnose's tests' captures) instead")
 	out := flag.String("o", "", "output pcap file (required)")
 	flag.Parse()
 	if *out == "" || flag.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: synthcap [-packets N] [-seed S] [-concurrent C] [-call-length D] -o FILE")
+		fmt.Fprintln(os.Stderr, "usage: synthcap [-packets N] [-seed S] [-concurrent C] [-call-length D] [-turn] -o FILE")
 		os.Exit(2)
 	}
 	cfg := synth.DefaultConfig(*packets, *seed)
@@ -34,6 +35,20 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "synthcap:", err)
 		os.Exit(1)
+	}
+	if *turn {
+		exp, err := synth.WriteTURN(f, synth.TURNConfigFor(*packets, *seed))
+		if err == nil {
+			err = f.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "synthcap:", err)
+			os.Remove(*out)
+			os.Exit(1)
+		}
+		fmt.Printf("%s: %d packets, %d bytes, %d allocations, %v of traffic\n",
+			*out, exp.Packets, exp.Bytes, len(exp.Allocations), exp.End.Sub(exp.Start).Round(1e6))
+		return
 	}
 	sum, err := synth.Write(f, cfg)
 	if err == nil {
