@@ -48,8 +48,10 @@
 # password correct-horse (wrong one: wrong-password).
 set -euo pipefail
 
-OUT_DIR=${CAPTURE_OUT_DIR:-$(cd "$(dirname "$0")" && pwd)}
+SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
+OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 CAPTURES=(udp-ok tcp-ok wrong-password port-dropped port-rejected stale-nonce ipv6-ok forbidden)
+CAPTURE_PREFIX=turn-
 
 NS_CLI=cs-cli NS_SRV=cs-srv NS_PEER=cs-peer
 CLI4=192.0.2.10 SRV4=192.0.2.1 RELAY4=198.51.100.1 PEER4=198.51.100.20
@@ -59,50 +61,22 @@ MAC_SRV1=02:00:c6:33:64:01 MAC_PEER=02:00:c6:33:64:14
 TURN_USER=alice TURN_REALM=callscope.test TURN_PASS=correct-horse
 EPOCH_START=1767225600 # 2026-01-01T00:00:00Z
 
-WORK=$(mktemp -d /tmp/callscope-captures.XXXXXX)
-PIDS=()
+NAMESPACES=("$NS_CLI" "$NS_SRV" "$NS_PEER")
+# Only IP traffic. IPv6 multicast (MLD reports on link-up) and neighbour
+# discovery (ICMPv6 133-137) are link chatter, not part of any scenario.
+CAPTURE_NS=$NS_CLI CAPTURE_DEV=cs-cli0
+CAPTURE_FILTER='(ip or ip6) and not ip6 multicast and not (icmp6 and ip6[40] >= 133 and ip6[40] <= 137)'
+EXPECT_TSHARK_OPTS=()
 
-log() { printf '== %s\n' "$*" >&2; }
-
-stop_pids() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	PIDS=()
-}
-
-topology_down() {
-	local ns
-	for ns in "$NS_CLI" "$NS_SRV" "$NS_PEER"; do
-		ip netns del "$ns" 2>/dev/null || true
-	done
-}
-
-cleanup() {
-	stop_pids
-	topology_down
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=lib.sh
+. "$SCRIPT_DIR/lib.sh"
+init_work_dir callscope-captures
 
 topology_up() {
-	topology_down
-	local ns
-	for ns in "$NS_CLI" "$NS_SRV" "$NS_PEER"; do
-		ip netns add "$ns"
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.router_solicitations=0 \
-			net.ipv6.conf.default.router_solicitations=0
-		ip -n "$ns" link set lo up
-	done
-	ip link add cs-cli0 netns "$NS_CLI" address "$MAC_CLI" type veth \
-		peer name cs-srv0 netns "$NS_SRV" address "$MAC_SRV0"
-	ip link add cs-srv1 netns "$NS_SRV" address "$MAC_SRV1" type veth \
-		peer name cs-peer0 netns "$NS_PEER" address "$MAC_PEER"
+	namespaces_create net.ipv6.conf.all.router_solicitations=0 \
+		net.ipv6.conf.default.router_solicitations=0
+	veth_pair "$NS_CLI" cs-cli0 "$MAC_CLI" "$NS_SRV" cs-srv0 "$MAC_SRV0"
+	veth_pair "$NS_SRV" cs-srv1 "$MAC_SRV1" "$NS_PEER" cs-peer0 "$MAC_PEER"
 
 	ip -n "$NS_CLI" addr add "$CLI4/24" dev cs-cli0
 	ip -n "$NS_CLI" addr add "$CLI6/64" dev cs-cli0 nodad
@@ -123,44 +97,19 @@ topology_up() {
 	ip -n "$NS_PEER" route add default via "$RELAY4"
 	ip -n "$NS_PEER" -6 route add default via "$RELAY6"
 
-	# Static neighbours: no ARP/ND in the captures, same bytes every run.
-	ip -n "$NS_CLI" neigh add "$SRV4" lladdr "$MAC_SRV0" dev cs-cli0 nud permanent
-	ip -n "$NS_CLI" neigh add "$SRV6" lladdr "$MAC_SRV0" dev cs-cli0 nud permanent
-	ip -n "$NS_SRV" neigh add "$CLI4" lladdr "$MAC_CLI" dev cs-srv0 nud permanent
-	ip -n "$NS_SRV" neigh add "$CLI6" lladdr "$MAC_CLI" dev cs-srv0 nud permanent
-	ip -n "$NS_SRV" neigh add "$PEER4" lladdr "$MAC_PEER" dev cs-srv1 nud permanent
-	ip -n "$NS_SRV" neigh add "$PEER6" lladdr "$MAC_PEER" dev cs-srv1 nud permanent
-	ip -n "$NS_PEER" neigh add "$RELAY4" lladdr "$MAC_SRV1" dev cs-peer0 nud permanent
-	ip -n "$NS_PEER" neigh add "$RELAY6" lladdr "$MAC_SRV1" dev cs-peer0 nud permanent
-}
-
-# wait_listen NS PROTO(u|t) ADDR:PORT — poll until a socket is bound.
-wait_listen() {
-	local ns=$1 proto=$2 addr=$3 i
-	for i in $(seq 50); do
-		if ip netns exec "$ns" ss -Hln"$proto" | grep -qF "$addr"; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "timed out waiting for $addr ($proto) in $ns" >&2
-	return 1
+	static_neighbours "$NS_CLI" cs-cli0 "$MAC_SRV0" "$SRV4" "$SRV6"
+	static_neighbours "$NS_SRV" cs-srv0 "$MAC_CLI" "$CLI4" "$CLI6"
+	static_neighbours "$NS_SRV" cs-srv1 "$MAC_PEER" "$PEER4" "$PEER6"
+	static_neighbours "$NS_PEER" cs-peer0 "$MAC_SRV1" "$RELAY4" "$RELAY6"
 }
 
 # start_server NAME [extra turnserver options...]
 start_server() {
 	local name=$1
 	shift
-	ip netns exec "$NS_SRV" turnserver -n \
+	run_turnserver "$NS_SRV" "$name" \
 		--listening-ip "$SRV4" --listening-ip "$SRV6" \
-		--relay-ip "$RELAY4" --relay-ip "$RELAY6" \
-		--lt-cred-mech --user "$TURN_USER:$TURN_PASS" --realm "$TURN_REALM" \
-		--no-tls --no-dtls --no-cli --no-rfc5780 \
-		--min-port 49152 --max-port 49160 \
-		--userdb "$WORK/turndb-$name" --pidfile "$WORK/turnserver-$name.pid" \
-		--log-file stdout --simple-log -v "$@" \
-		>"$WORK/$name-turnserver.log" 2>&1 &
-	PIDS+=($!)
+		--relay-ip "$RELAY4" --relay-ip "$RELAY6" --no-tls --no-dtls "$@"
 	wait_listen "$NS_SRV" u "$SRV4:3478"
 	wait_listen "$NS_SRV" t "$SRV4:3478"
 }
@@ -171,50 +120,6 @@ start_peer() {
 		>"$WORK/$name-peer.log" 2>&1 &
 	PIDS+=($!)
 	wait_listen "$NS_PEER" u "$PEER4:3480"
-}
-
-CAPTURE_PID=
-# Only IP traffic. IPv6 multicast (MLD reports on link-up) and neighbour
-# discovery (ICMPv6 133-137) are link chatter, not part of any scenario.
-CAPTURE_FILTER='(ip or ip6) and not ip6 multicast and not (icmp6 and ip6[40] >= 133 and ip6[40] <= 137)'
-
-start_capture() {
-	local name=$1
-	ip netns exec "$NS_CLI" tcpdump -i cs-cli0 -s 0 -U -n --immediate-mode -w "$WORK/$name.raw.pcap" \
-		"$CAPTURE_FILTER" >"$WORK/$name-tcpdump.log" 2>&1 &
-	CAPTURE_PID=$!
-	local i
-	for i in $(seq 50); do
-		grep -qs 'listening on' "$WORK/$name-tcpdump.log" && return 0
-		sleep 0.1
-	done
-	echo "tcpdump did not start" >&2
-	return 1
-}
-
-# finish_capture NAME — stop tcpdump, stop daemons, rebase timestamps and
-# install the capture as turn-NAME.pcap.
-finish_capture() {
-	local name=$1
-	sleep 1 # let late answers land and tcpdump drain
-	kill -INT "$CAPTURE_PID" 2>/dev/null || true
-	wait "$CAPTURE_PID" || true
-	stop_pids
-	local first shift_by
-	first=$(capinfos -T -r -a -S "$WORK/$name.raw.pcap" | cut -f2)
-	shift_by=$(awk -v f="$first" -v e="$EPOCH_START" 'BEGIN { printf "%.6f", e - f }')
-	editcap -F pcap -t "$shift_by" "$WORK/$name.raw.pcap" "$OUT_DIR/turn-$name.pcap"
-	log "wrote turn-$name.pcap ($(capinfos -c -M "$OUT_DIR/turn-$name.pcap" | awk -F': *' '/Number of packets/ {print $2}') packets)"
-}
-
-# expect NAME FILTER WHAT — warn when the capture lacks its signature
-# (a re-run raced differently); the capture is kept for inspection.
-expect() {
-	local name=$1 filter=$2 what=$3 n
-	n=$(tshark -n -r "$OUT_DIR/turn-$name.pcap" -Y "$filter" 2>/dev/null | wc -l)
-	if ((n == 0)); then
-		echo "WARNING: turn-$name.pcap has no $what ($filter)" >&2
-	fi
 }
 
 # uclient LOGNAME TIMEOUT [turnutils_uclient arguments...]
@@ -356,52 +261,19 @@ summarize() {
 		}'
 }
 
-# print_summaries — one JSON object keyed by capture file name; this is
-# where the tshark counts in expected.json come from.
-print_summaries() {
-	local name first=1
-	printf '{\n'
-	for name in "${CAPTURES[@]}"; do
-		[[ -f "$OUT_DIR/turn-$name.pcap" ]] || continue
-		((first)) || printf ',\n'
-		first=0
-		printf '  "turn-%s.pcap": %s' "$name" "$(summarize "$OUT_DIR/turn-$name.pcap")"
-	done
-	printf '\n}\n'
-}
-
 main() {
 	if [[ ${1:-} == --summary ]]; then
 		print_summaries
 		return
 	fi
-	if [[ $EUID -ne 0 ]]; then
-		echo "make-captures.sh: needs root (network namespaces, iptables, tcpdump)" >&2
-		exit 1
-	fi
-	local tool
-	for tool in turnserver turnutils_uclient turnutils_peer tcpdump editcap capinfos ip iptables ss; do
-		command -v "$tool" >/dev/null || { echo "make-captures.sh: $tool not found" >&2; exit 1; }
-	done
-	local want=("$@")
-	[[ ${#want[@]} -gt 0 ]] || want=("${CAPTURES[@]}")
+	require_root_and_tools turnserver turnutils_uclient turnutils_peer tcpdump editcap capinfos ip iptables ss
+	select_captures "$@"
 	local name
-	for name in "${want[@]}"; do
-		if ! declare -F "capture_${name//-/_}" >/dev/null; then
-			echo "make-captures.sh: unknown capture $name (known: ${CAPTURES[*]})" >&2
-			exit 2
-		fi
-	done
-	for name in "${want[@]}"; do
+	for name in "${WANT[@]}"; do
 		log "capturing turn-$name.pcap"
-		topology_up
-		"capture_${name//-/_}"
-		topology_down
+		record_once "$name"
 	done
-	if [[ -n ${KEEP_LOGS:-} ]]; then
-		mkdir -p "$KEEP_LOGS"
-		cp "$WORK"/*.log "$KEEP_LOGS"/
-	fi
+	keep_logs '*.log'
 }
 
 main "$@"

@@ -60,6 +60,7 @@ SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 SCENARIOS=$SCRIPT_DIR/sipp
 CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg loss call-failed tcp-call timeout)
+CAPTURE_PREFIX=sip-
 
 NS_A=cs-sip-a NS_R=cs-sip-r NS_B=cs-sip-b
 CALLER=10.0.1.10 ROUTER_IN=10.0.1.1 ROUTER_OUT=203.0.113.1 CALLEE=203.0.113.20
@@ -71,59 +72,18 @@ SIP_USER=alice SIP_PASS=correct-horse
 LOSS_PROBABILITY=0.08
 EPOCH_START=1767225600 # 2026-01-01T00:00:00Z
 
-WORK=$(mktemp -d /tmp/callscope-sip-captures.XXXXXX)
-PIDS=()
+NAMESPACES=("$NS_A" "$NS_R" "$NS_B")
+CAPTURE_NS=$NS_B CAPTURE_DEV=csb0 CAPTURE_FILTER=ip
+EXPECT_TSHARK_OPTS=(-o rtp.heuristic_rtp:TRUE)
 
-log() { printf '== %s\n' "$*" >&2; }
-
-stop_pids() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	PIDS=()
-}
-
-# Every iptables rule and qdisc lives inside these namespaces, so deleting
-# them removes the rules too; nothing is installed in the host's tables.
-topology_down() {
-	local ns
-	for ns in "$NS_A" "$NS_R" "$NS_B"; do
-		ip netns del "$ns" 2>/dev/null || true
-	done
-}
-
-CAPTURE_PID=
-TOPOLOGY_OWNED=0 # --summary never touches namespaces, not even on exit
-cleanup() {
-	if [[ -n $CAPTURE_PID ]]; then
-		kill "$CAPTURE_PID" 2>/dev/null || true
-		wait "$CAPTURE_PID" 2>/dev/null || true
-	fi
-	stop_pids
-	((TOPOLOGY_OWNED == 0)) || topology_down
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=lib.sh
+. "$SCRIPT_DIR/lib.sh"
+init_work_dir callscope-sip-captures
 
 topology_up() {
-	TOPOLOGY_OWNED=1
-	topology_down
-	local ns
-	for ns in "$NS_A" "$NS_R" "$NS_B"; do
-		ip netns add "$ns"
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-			net.ipv6.conf.default.disable_ipv6=1
-		ip -n "$ns" link set lo up
-	done
-	ip link add csa0 netns "$NS_A" address "$MAC_A" type veth \
-		peer name csr0 netns "$NS_R" address "$MAC_R0"
-	ip link add csr1 netns "$NS_R" address "$MAC_R1" type veth \
-		peer name csb0 netns "$NS_B" address "$MAC_B"
+	namespaces_create net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	veth_pair "$NS_A" csa0 "$MAC_A" "$NS_R" csr0 "$MAC_R0"
+	veth_pair "$NS_R" csr1 "$MAC_R1" "$NS_B" csb0 "$MAC_B"
 
 	ip -n "$NS_A" addr add "$CALLER/24" dev csa0
 	ip -n "$NS_R" addr add "$ROUTER_IN/24" dev csr0
@@ -139,13 +99,13 @@ topology_up() {
 	ip -n "$NS_B" route add default via "$ROUTER_OUT"
 	ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
 
-	# Static neighbours: no ARP in the captures.
-	ip -n "$NS_A" neigh add "$ROUTER_IN" lladdr "$MAC_R0" dev csa0 nud permanent
-	ip -n "$NS_R" neigh add "$CALLER" lladdr "$MAC_A" dev csr0 nud permanent
-	ip -n "$NS_R" neigh add "$CALLEE" lladdr "$MAC_B" dev csr1 nud permanent
-	ip -n "$NS_B" neigh add "$ROUTER_OUT" lladdr "$MAC_R1" dev csb0 nud permanent
+	static_neighbours "$NS_A" csa0 "$MAC_R0" "$ROUTER_IN"
+	static_neighbours "$NS_R" csr0 "$MAC_A" "$CALLER"
+	static_neighbours "$NS_R" csr1 "$MAC_B" "$CALLEE"
+	static_neighbours "$NS_B" csb0 "$MAC_R1" "$ROUTER_OUT"
 
 	# What a phone does: signalling CS3, audio EF, set by the sender.
+	local ns
 	for ns in "$NS_A" "$NS_B"; do
 		ip netns exec "$ns" iptables -t mangle -A OUTPUT -p udp -m multiport --ports "$SIP_PORT" \
 			-j DSCP --set-dscp 24
@@ -184,19 +144,6 @@ for name, freq in (("caller.ulaw", 440), ("callee.ulaw", 660)):
 EOF
 }
 
-# wait_listen NS PROTO(u|t) ADDR:PORT — poll until a socket is bound.
-wait_listen() {
-	local ns=$1 proto=$2 addr=$3 i
-	for i in $(seq 50); do
-		if ip netns exec "$ns" ss -Hln"$proto" | grep -qF "$addr"; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "timed out waiting for $addr ($proto) in $ns" >&2
-	return 1
-}
-
 # SIPp runs with real-time priority (chrt -f): its RTP thread paces
 # packets by the wall clock and, when it is scheduled late, sends a burst
 # and then skips ahead (sequence number and timestamp jump, nothing sent
@@ -231,56 +178,6 @@ run_caller() {
 	(cd "$WORK" && timeout "$limit" ip netns exec "$NS_A" chrt -f 20 sipp -sf "$SCENARIOS/$scenario" \
 		-i "$CALLER" -mi "$CALLER" -s bob $(sipp_common) "$@" "$CALLEE:$SIP_PORT") \
 		>"$WORK/$name-caller.log" 2>&1 || true
-}
-
-start_capture() {
-	local name=$1
-	ip netns exec "$NS_B" tcpdump -i csb0 -s 0 -U -n --immediate-mode -w "$WORK/$name.raw.pcap" \
-		ip >"$WORK/$name-tcpdump.log" 2>&1 &
-	CAPTURE_PID=$!
-	local i
-	for i in $(seq 50); do
-		grep -qs 'listening on' "$WORK/$name-tcpdump.log" && return 0
-		sleep 0.1
-	done
-	echo "tcpdump did not start" >&2
-	return 1
-}
-
-# finish_capture NAME — stop tcpdump and SIPp, rebase timestamps and
-# install the capture as sip-NAME.pcap.
-finish_capture() {
-	local name=$1
-	sleep 1 # let late answers land and tcpdump drain
-	kill -INT "$CAPTURE_PID" 2>/dev/null || true
-	wait "$CAPTURE_PID" || true
-	CAPTURE_PID=
-	stop_pids
-	local first shift_by
-	first=$(capinfos -T -r -a -S "$WORK/$name.raw.pcap" | cut -f2)
-	shift_by=$(awk -v f="$first" -v e="$EPOCH_START" 'BEGIN { printf "%.6f", e - f }')
-	editcap -F pcap -t "$shift_by" "$WORK/$name.raw.pcap" "$OUT_DIR/sip-$name.pcap"
-	log "wrote sip-$name.pcap ($(capinfos -c -M "$OUT_DIR/sip-$name.pcap" | awk -F': *' '/Number of packets/ {print $2}') packets)"
-}
-
-# expect NAME FILTER WHAT [MIN] — warn when the capture lacks its
-# signature (a re-run went differently); the capture is kept for
-# inspection.
-expect() {
-	local name=$1 filter=$2 what=$3 min=${4:-1} n
-	n=$(tshark -n -o rtp.heuristic_rtp:TRUE -r "$OUT_DIR/sip-$name.pcap" -Y "$filter" 2>/dev/null | wc -l)
-	if ((n < min)); then
-		echo "WARNING: sip-$name.pcap has $n $what ($filter), expected at least $min" >&2
-	fi
-}
-
-# expect_none NAME FILTER WHAT
-expect_none() {
-	local name=$1 filter=$2 what=$3 n
-	n=$(tshark -n -o rtp.heuristic_rtp:TRUE -r "$OUT_DIR/sip-$name.pcap" -Y "$filter" 2>/dev/null | wc -l)
-	if ((n > 0)); then
-		echo "WARNING: sip-$name.pcap has $n $what ($filter), expected none" >&2
-	fi
 }
 
 # A normal call, the callee streaming back. $1: capture name, rest: extra
@@ -392,7 +289,7 @@ capture_loss() {
 	log "router dropped $ROUTER_DROPS of the caller's RTP packets"
 	expect loss "rtp && ip.src == $CALLER" 'RTP from the caller' 100
 	local n
-	n=$(tshark -n -o rtp.heuristic_rtp:TRUE -r "$OUT_DIR/sip-loss.pcap" -Y "rtp && ip.src == $CALLER" 2>/dev/null | wc -l)
+	n=$(count_matching loss "rtp && ip.src == $CALLER")
 	((n < 150)) || echo "WARNING: sip-loss.pcap: all $n caller RTP packets arrived, no loss" >&2
 }
 
@@ -533,61 +430,27 @@ print(json.dumps(out))
 '
 }
 
-# print_summaries — one JSON object keyed by capture file name; this is
-# where the tshark counts in expected.json come from.
-print_summaries() {
-	local name first=1
-	printf '{\n'
-	for name in "${CAPTURES[@]}"; do
-		[[ -f "$OUT_DIR/sip-$name.pcap" ]] || continue
-		((first)) || printf ',\n'
-		first=0
-		printf '  "sip-%s.pcap": %s' "$name" "$(summarize "$OUT_DIR/sip-$name.pcap")"
-	done
-	printf '\n}\n'
-}
-
 main() {
 	if [[ ${1:-} == --summary ]]; then
 		print_summaries
 		return
 	fi
-	if [[ $EUID -ne 0 ]]; then
-		echo "make-sip-captures.sh: needs root (network namespaces, iptables, tcpdump)" >&2
-		exit 1
-	fi
-	local tool
-	for tool in sipp tcpdump tshark editcap capinfos ip iptables ss python3 timeout; do
-		command -v "$tool" >/dev/null || { echo "make-sip-captures.sh: $tool not found" >&2; exit 1; }
-	done
-	local want=("$@")
-	[[ ${#want[@]} -gt 0 ]] || want=("${CAPTURES[@]}")
-	local name
-	for name in "${want[@]}"; do
-		if ! declare -F "capture_${name//-/_}" >/dev/null; then
-			echo "make-sip-captures.sh: unknown capture $name (known: ${CAPTURES[*]})" >&2
-			exit 2
-		fi
-	done
+	require_root_and_tools sipp tcpdump tshark editcap capinfos ip iptables ss python3 timeout
+	select_captures "$@"
 	make_audio
-	local attempt
-	for name in "${want[@]}"; do
+	local name attempt
+	for name in "${WANT[@]}"; do
 		for attempt in 1 2 3 4 5; do
 			log "capturing sip-$name.pcap (attempt $attempt)"
 			LOSSY_SRC= ROUTER_DROPS=
-			topology_up
-			"capture_${name//-/_}"
-			topology_down
+			record_once "$name"
 			if media_check "$name"; then
 				break
 			fi
 			echo "WARNING: sip-$name.pcap: media not clean (host too busy?)" >&2
 		done
 	done
-	if [[ -n ${KEEP_LOGS:-} ]]; then
-		mkdir -p "$KEEP_LOGS"
-		cp "$WORK"/*.log "$KEEP_LOGS"/ 2>/dev/null || true
-	fi
+	keep_logs '*.log'
 }
 
 main "$@"

@@ -64,6 +64,7 @@ OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 HELPERS=$SCRIPT_DIR/webrtc
 CAPTURES=(tls12-selfsigned tls13 tls-name-mismatch tls-expired tls-handshake-failure
 	tls-legacy-version turn-tls turn-dtls webrtc-relay webrtc-turn-blocked)
+CAPTURE_PREFIX=
 
 NS_CLI=cs-web-cli NS_SRV=cs-web-srv
 CLI4=192.0.2.10 SRV4=192.0.2.1 RELAY4=198.51.100.1 PEER4=198.51.100.20
@@ -79,57 +80,20 @@ CALL_SECONDS=5
 # default in tshark 4.0; without them the relayed payload is "data".
 TURN_HEURISTICS=(--enable-heuristic stun_turn --enable-heuristic dtls_stun --enable-heuristic rtp_stun)
 
-WORK=$(mktemp -d /tmp/callscope-webrtc-captures.XXXXXX)
-PIDS=()
+NAMESPACES=("$NS_CLI" "$NS_SRV")
+# Only unicast IP: Chromium joins the mDNS group (IGMP reports to
+# 224.0.0.22) even when it gathers no host candidate; that is link
+# chatter, not part of any scenario.
+CAPTURE_NS=$NS_CLI CAPTURE_DEV=csw-cli0 CAPTURE_FILTER='ip and not ip multicast'
+EXPECT_TSHARK_OPTS=("${TURN_HEURISTICS[@]}")
 
-log() { printf '== %s\n' "$*" >&2; }
-
-stop_pids() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	PIDS=()
-}
-
-# Every iptables rule lives inside these namespaces, so deleting them
-# removes the rules too.
-topology_down() {
-	local ns
-	for ns in "$NS_CLI" "$NS_SRV"; do
-		ip netns del "$ns" 2>/dev/null || true
-	done
-}
-
-CAPTURE_PID=
-TOPOLOGY_OWNED=0 # --summary never touches namespaces, not even on exit
-cleanup() {
-	if [[ -n $CAPTURE_PID ]]; then
-		kill "$CAPTURE_PID" 2>/dev/null || true
-		wait "$CAPTURE_PID" 2>/dev/null || true
-	fi
-	stop_pids
-	((TOPOLOGY_OWNED == 0)) || topology_down
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=lib.sh
+. "$SCRIPT_DIR/lib.sh"
+init_work_dir callscope-webrtc-captures
 
 topology_up() {
-	TOPOLOGY_OWNED=1
-	topology_down
-	local ns
-	for ns in "$NS_CLI" "$NS_SRV"; do
-		ip netns add "$ns"
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-			net.ipv6.conf.default.disable_ipv6=1
-		ip -n "$ns" link set lo up
-	done
-	ip link add csw-cli0 netns "$NS_CLI" address "$MAC_CLI" type veth \
-		peer name csw-srv0 netns "$NS_SRV" address "$MAC_SRV"
+	namespaces_create net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	veth_pair "$NS_CLI" csw-cli0 "$MAC_CLI" "$NS_SRV" csw-srv0 "$MAC_SRV"
 
 	ip -n "$NS_CLI" addr add "$CLI4/24" dev csw-cli0
 	ip -n "$NS_SRV" addr add "$SRV4/24" dev csw-srv0
@@ -142,9 +106,8 @@ topology_up() {
 	ip -n "$NS_CLI" link set csw-cli0 up
 	ip -n "$NS_SRV" link set csw-srv0 up
 
-	# Static neighbours: no ARP in the captures.
-	ip -n "$NS_CLI" neigh add "$SRV4" lladdr "$MAC_SRV" dev csw-cli0 nud permanent
-	ip -n "$NS_SRV" neigh add "$CLI4" lladdr "$MAC_CLI" dev csw-srv0 nud permanent
+	static_neighbours "$NS_CLI" csw-cli0 "$MAC_SRV" "$SRV4"
+	static_neighbours "$NS_SRV" csw-srv0 "$MAC_CLI" "$CLI4"
 }
 
 # make_cert NAME START END — a self-signed certificate for SERVER_NAME
@@ -166,73 +129,6 @@ make_cert() {
 make_certs() {
 	make_cert edge 20250101000000Z 20360101000000Z
 	make_cert expired 20200101000000Z 20210101000000Z
-}
-
-# wait_listen NS PROTO(u|t) ADDR:PORT — poll until a socket is bound.
-wait_listen() {
-	local ns=$1 proto=$2 addr=$3 i
-	for i in $(seq 50); do
-		if ip netns exec "$ns" ss -Hln"$proto" | grep -qF "$addr"; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "timed out waiting for $addr ($proto) in $ns" >&2
-	return 1
-}
-
-# Only unicast IP: Chromium joins the mDNS group (IGMP reports to
-# 224.0.0.22) even when it gathers no host candidate; that is link
-# chatter, not part of any scenario.
-CAPTURE_FILTER='ip and not ip multicast'
-
-start_capture() {
-	local name=$1
-	ip netns exec "$NS_CLI" tcpdump -i csw-cli0 -s 0 -U -n --immediate-mode -w "$WORK/$name.raw.pcap" \
-		"$CAPTURE_FILTER" >"$WORK/$name-tcpdump.log" 2>&1 &
-	CAPTURE_PID=$!
-	local i
-	for i in $(seq 50); do
-		grep -qs 'listening on' "$WORK/$name-tcpdump.log" && return 0
-		sleep 0.1
-	done
-	echo "tcpdump did not start" >&2
-	return 1
-}
-
-# finish_capture NAME — stop tcpdump and the daemons, rebase timestamps
-# and install the capture as NAME.pcap.
-finish_capture() {
-	local name=$1
-	sleep 1 # let late answers land and tcpdump drain
-	kill -INT "$CAPTURE_PID" 2>/dev/null || true
-	wait "$CAPTURE_PID" || true
-	CAPTURE_PID=
-	stop_pids
-	local first shift_by
-	first=$(capinfos -T -r -a -S "$WORK/$name.raw.pcap" | cut -f2)
-	shift_by=$(awk -v f="$first" -v e="$EPOCH_START" 'BEGIN { printf "%.6f", e - f }')
-	editcap -F pcap -t "$shift_by" "$WORK/$name.raw.pcap" "$OUT_DIR/$name.pcap"
-	log "wrote $name.pcap ($(capinfos -c -M "$OUT_DIR/$name.pcap" | awk -F': *' '/Number of packets/ {print $2}') packets)"
-}
-
-# expect NAME FILTER WHAT [MIN] — warn when the capture lacks its
-# signature (a re-run went differently); the capture is kept.
-expect() {
-	local name=$1 filter=$2 what=$3 min=${4:-1} n
-	n=$(tshark -n -r "$OUT_DIR/$name.pcap" "${TURN_HEURISTICS[@]}" -Y "$filter" 2>/dev/null | wc -l)
-	if ((n < min)); then
-		echo "WARNING: $name.pcap has $n $what ($filter), expected at least $min" >&2
-	fi
-}
-
-# expect_none NAME FILTER WHAT
-expect_none() {
-	local name=$1 filter=$2 what=$3 n
-	n=$(tshark -n -r "$OUT_DIR/$name.pcap" "${TURN_HEURISTICS[@]}" -Y "$filter" 2>/dev/null | wc -l)
-	if ((n > 0)); then
-		echo "WARNING: $name.pcap has $n $what ($filter), expected none" >&2
-	fi
 }
 
 # --- TLS: openssl s_server / s_client ------------------------------------
@@ -334,15 +230,8 @@ capture_tls_legacy_version() {
 start_turn() {
 	local name=$1
 	shift
-	ip netns exec "$NS_SRV" turnserver -n \
-		--listening-ip "$SRV4" --relay-ip "$RELAY4" \
-		--lt-cred-mech --user "$TURN_USER:$TURN_PASS" --realm "$TURN_REALM" \
-		--cert "$WORK/edge.crt" --pkey "$WORK/edge.key" \
-		--no-cli --no-rfc5780 --min-port 49152 --max-port 49160 \
-		--userdb "$WORK/turndb-$name" --pidfile "$WORK/turnserver-$name.pid" \
-		--log-file stdout --simple-log -v "$@" \
-		>"$WORK/$name-turnserver.log" 2>&1 &
-	PIDS+=($!)
+	run_turnserver "$NS_SRV" "$name" --listening-ip "$SRV4" --relay-ip "$RELAY4" \
+		--cert "$WORK/edge.crt" --pkey "$WORK/edge.key" "$@"
 	wait_listen "$NS_SRV" u "$SRV4:3478"
 	wait_listen "$NS_SRV" t "$SRV4:5349"
 	wait_listen "$NS_SRV" u "$SRV4:5349"
@@ -415,14 +304,8 @@ capture_turn_dtls() {
 
 start_turn_plain() {
 	local name=$1
-	ip netns exec "$NS_SRV" turnserver -n \
-		--listening-ip "$SRV4" --relay-ip "$RELAY4" \
-		--lt-cred-mech --user "$TURN_USER:$TURN_PASS" --realm "$TURN_REALM" \
-		--no-tls --no-dtls --no-cli --no-rfc5780 --min-port 49152 --max-port 49160 \
-		--userdb "$WORK/turndb-$name" --pidfile "$WORK/turnserver-$name.pid" \
-		--log-file stdout --simple-log -v \
-		>"$WORK/$name-turnserver.log" 2>&1 &
-	PIDS+=($!)
+	run_turnserver "$NS_SRV" "$name" --listening-ip "$SRV4" --relay-ip "$RELAY4" \
+		--no-tls --no-dtls
 	wait_listen "$NS_SRV" u "$SRV4:3478"
 }
 
@@ -644,61 +527,27 @@ print(json.dumps(res))
 '
 }
 
-# print_summaries — one JSON object keyed by capture file name; this is
-# where the tshark counts in expected.json come from.
-print_summaries() {
-	local name first=1
-	printf '{\n'
-	for name in "${CAPTURES[@]}"; do
-		[[ -f "$OUT_DIR/$name.pcap" ]] || continue
-		((first)) || printf ',\n'
-		first=0
-		printf '  "%s.pcap": %s' "$name" "$(summarize "$OUT_DIR/$name.pcap")"
-	done
-	printf '\n}\n'
-}
-
 main() {
 	if [[ ${1:-} == --summary ]]; then
 		print_summaries
 		return
 	fi
-	if [[ $EUID -ne 0 ]]; then
-		echo "make-webrtc-captures.sh: needs root (network namespaces, iptables, tcpdump)" >&2
-		exit 1
-	fi
-	local tool
-	for tool in openssl turnserver turnutils_uclient turnutils_peer chromium tcpdump tshark \
-		editcap capinfos ip iptables ss python3 timeout; do
-		command -v "$tool" >/dev/null || { echo "make-webrtc-captures.sh: $tool not found" >&2; exit 1; }
-	done
-	local want=("$@")
-	[[ ${#want[@]} -gt 0 ]] || want=("${CAPTURES[@]}")
-	local name
-	for name in "${want[@]}"; do
-		if ! declare -F "capture_${name//-/_}" >/dev/null; then
-			echo "make-webrtc-captures.sh: unknown capture $name (known: ${CAPTURES[*]})" >&2
-			exit 2
-		fi
-	done
+	require_root_and_tools openssl turnserver turnutils_uclient turnutils_peer chromium tcpdump tshark \
+		editcap capinfos ip iptables ss python3 timeout
+	select_captures "$@"
 	make_certs
-	local attempt
-	for name in "${want[@]}"; do
+	local name attempt
+	for name in "${WANT[@]}"; do
 		for attempt in 1 2 3 4 5 6 7 8; do
 			log "capturing $name.pcap (attempt $attempt)"
-			topology_up
-			"capture_${name//-/_}"
-			topology_down
+			record_once "$name"
 			if ! declare -F "check_${name//-/_}" >/dev/null || "check_${name//-/_}"; then
 				break
 			fi
 			((attempt < 8)) || echo "WARNING: $name.pcap: no clean run in 8 attempts; the last one is kept" >&2
 		done
 	done
-	if [[ -n ${KEEP_LOGS:-} ]]; then
-		mkdir -p "$KEEP_LOGS"
-		cp "$WORK"/*.log "$WORK"/*.crt "$KEEP_LOGS"/ 2>/dev/null || true
-	fi
+	keep_logs '*.log' '*.crt'
 }
 
 main "$@"
