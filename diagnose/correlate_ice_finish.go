@@ -141,8 +141,10 @@ func (sess *iceSession) conclude(end time.Time, relayed, mapped map[netip.AddrPo
 		ec := ICECandidate{Addr: a, Transport: lc.transport, Priority: lc.priority, Side: sideName(lc.side), Learned: true}
 		switch alloc := lc.relayedBy; {
 		case alloc != nil || relayed[a] != nil:
-			if alloc == nil {
-				alloc = relayed[a]
+			// The allocation whose relayed address it is: a check between
+			// two relayed candidates is seen first in either one.
+			if r := relayed[a]; r != nil {
+				alloc = r
 			}
 			ec.Type, ec.Allocation = "relay", alloc
 		case mapped[a] != nil:
@@ -161,6 +163,17 @@ func (sess *iceSession) conclude(end time.Time, relayed, mapped map[netip.AddrPo
 		cp.Local, cp.Remote = p.key.lo, p.key.hi
 		if lead == 1 {
 			cp.Local, cp.Remote = cp.Remote, cp.Local
+		}
+		// A check relayed through TURN names the allocation it was seen
+		// in first, which for a relay-to-relay pair may be either end's:
+		// each candidate belongs to the allocation whose relayed address
+		// it is.
+		la, ra := candidateAllocation(s.Candidates, "local", cp.Local), candidateAllocation(s.Candidates, "remote", cp.Remote)
+		if la != nil {
+			cp.Allocation = la
+		}
+		if la != nil && ra != nil && ra != la {
+			cp.RemoteAllocation = ra
 		}
 		if cp.Allocation == nil {
 			if a := relayed[unmapAddrPort(cp.Local)]; a != nil {
@@ -201,6 +214,18 @@ func (sess *iceSession) conclude(end time.Time, relayed, mapped map[netip.AddrPo
 
 	s.IntegrityMatched, s.IntegrityMismatched = sess.integrityOK, sess.integrityFailed
 	s.LocalPassword, s.RemotePassword = sess.password[lead]-1, sess.password[1-lead]-1
+}
+
+// candidateAllocation is the allocation whose relayed address addr is,
+// among side's candidates; nil when it is not a relay candidate.
+func candidateAllocation(cands []ICECandidate, side string, addr netip.AddrPort) *Allocation {
+	addr = unmapAddrPort(addr)
+	for i := range cands {
+		if c := &cands[i]; c.Side == side && c.Addr == addr && c.Allocation != nil {
+			return c.Allocation
+		}
+	}
+	return nil
 }
 
 // concludeConsent sets the consent fields from the selected pair's
@@ -246,6 +271,9 @@ func linkICEStreams(sessions []*ICESession, streams []*Stream) {
 		byEnds[ends{l, r}], byEnds[ends{r, l}] = s, s
 		if p.Allocation != nil {
 			byAlloc[p.Allocation] = s
+		}
+		if p.RemoteAllocation != nil {
+			byAlloc[p.RemoteAllocation] = s
 		}
 		for _, c := range s.Candidates {
 			if c.Allocation == nil {

@@ -522,3 +522,47 @@ func TestICELimits(t *testing.T) {
 		t.Errorf("%d pairs, %d dropped", len(s.Pairs), s.DroppedPairs)
 	}
 }
+
+// TestICERelayToRelayAllocations: with both agents behind TURN the checks
+// cross two allocations, and the first one they are seen in says nothing
+// about which end is whose. Each candidate is its own allocation's
+// relayed address (webrtc-relay.pcap once named the remote's for both).
+func TestICERelayToRelayAllocations(t *testing.T) {
+	server := netip.MustParseAddrPort("192.0.2.1:3478")
+	local := &Allocation{Client: netip.MustParseAddrPort("192.0.2.10:46696"), Server: server, Relayed: netip.MustParseAddrPort("198.51.100.1:49159")}
+	remote := &Allocation{Client: netip.MustParseAddrPort("192.0.2.10:43914"), Server: server, Relayed: netip.MustParseAddrPort("198.51.100.1:49156")}
+	for _, c := range []struct {
+		name     string
+		firstVia *Allocation
+	}{
+		{"first seen in the remote's allocation", remote},
+		{"first seen in the local's allocation", local},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := NewEngine(Options{})
+			e.analysis.Allocations = []*Allocation{local, remote}
+			at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i, via := range []*Allocation{c.firstVia, local, remote} {
+				m := &stun.Message{Method: stun.MethodBinding, Class: stun.ClassRequest, Username: "rZHR:jciM",
+					HasPriority: true, IceControlling: true, UseCandidate: true, Transaction: [12]byte{byte(i + 1)}}
+				pkt := &decode.Packet{Frame: uint64(i + 1), Time: at.Add(time.Duration(i) * time.Millisecond)}
+				e.iceRequest(pkt, m, local.Relayed, remote.Relayed, decode.UDP, via)
+			}
+			e.finishICE(at.Add(time.Minute))
+			s := onlySession(t, &e.analysis)
+			if len(s.Pairs) != 1 {
+				t.Fatalf("%d pairs, want 1", len(s.Pairs))
+			}
+			for _, c := range s.Candidates {
+				if want := map[netip.AddrPort]*Allocation{local.Relayed: local, remote.Relayed: remote}[c.Addr]; c.Allocation != want || c.Type != "relay" {
+					t.Errorf("%s candidate %v: %s, allocation %v, want relay of %v", c.Side, c.Addr, c.Type, c.Allocation, want)
+				}
+			}
+			p := s.Pairs[0]
+			if p.Local != local.Relayed || p.Allocation != local || p.RemoteAllocation != remote {
+				t.Errorf("pair %v → %v: allocation %v, remote allocation %v; want the local's (%v) and the remote's (%v)",
+					p.Local, p.Remote, p.Allocation, p.RemoteAllocation, local.Client, remote.Client)
+			}
+		})
+	}
+}

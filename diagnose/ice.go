@@ -79,7 +79,14 @@ type ICECandidate struct {
 type CandidatePair struct {
 	Local, Remote netip.AddrPort
 	Transport     decode.Transport
-	Allocation    *Allocation
+	// Allocation is the TURN allocation the checks travel through: the
+	// local candidate's when it is relayed, else the remote one's.
+	Allocation *Allocation
+	// RemoteAllocation is set only for a relay-to-relay pair (both agents
+	// behind TURN, RFC 8656 §2) whose remote candidate is another
+	// allocation's relayed address: each end then has its own allocation,
+	// and the checks cross both.
+	RemoteAllocation *Allocation
 
 	Checks      int // requests, retransmissions included
 	Answered    int

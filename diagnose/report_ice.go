@@ -55,18 +55,21 @@ type ICECandidateReport struct {
 
 // CandidatePairReport is the checks between two addresses.
 type CandidatePairReport struct {
-	Local      string   `json:"local"`
-	Remote     string   `json:"remote"`
-	Transport  string   `json:"transport"`
-	Allocation *int     `json:"allocation,omitempty"` // relayed: index into allocations
-	Checks     int      `json:"checks"`               // requests, retransmissions included
-	Answered   int      `json:"answered"`
-	Errors     int      `json:"errors"`           // of Answered, error responses
-	RTTMS      float64  `json:"rtt_ms,omitempty"` // of the first successful check
-	Nominated  bool     `json:"nominated"`
-	State      string   `json:"state"` // succeeded, failed (error answers only), unanswered
-	First      FrameRef `json:"first"`
-	Last       FrameRef `json:"last"`
+	Local      string `json:"local"`
+	Remote     string `json:"remote"`
+	Transport  string `json:"transport"`
+	Allocation *int   `json:"allocation,omitempty"` // relayed: index into allocations (the local candidate's when both are relayed)
+	// RemoteAllocation: a relay-to-relay pair's remote candidate's
+	// allocation, when it is another one than Allocation.
+	RemoteAllocation *int     `json:"remote_allocation,omitempty"`
+	Checks           int      `json:"checks"` // requests, retransmissions included
+	Answered         int      `json:"answered"`
+	Errors           int      `json:"errors"`           // of Answered, error responses
+	RTTMS            float64  `json:"rtt_ms,omitempty"` // of the first successful check
+	Nominated        bool     `json:"nominated"`
+	State            string   `json:"state"` // succeeded, failed (error answers only), unanswered
+	First            FrameRef `json:"first"`
+	Last             FrameRef `json:"last"`
 }
 
 // reportIndexes map analysis records to their place in the report's
@@ -153,8 +156,8 @@ func newICESessionReport(s *ICESession, ix reportIndexes) ICESessionReport {
 		}
 		sr.Pairs = append(sr.Pairs, CandidatePairReport{
 			Local: addrPortString(p.Local), Remote: addrPortString(p.Remote), Transport: transportString(p.Transport),
-			Allocation: indexOf(ix.allocations, p.Allocation),
-			Checks:     p.Checks, Answered: p.Answered, Errors: p.Errors, RTTMS: durationMS(p.RTT),
+			Allocation: indexOf(ix.allocations, p.Allocation), RemoteAllocation: indexOf(ix.allocations, p.RemoteAllocation),
+			Checks: p.Checks, Answered: p.Answered, Errors: p.Errors, RTTMS: durationMS(p.RTT),
 			Nominated: p.Nominated, State: p.State, First: utcRef(p.First), Last: utcRef(p.Last),
 		})
 	}

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/callscope/callscope/decode/capture"
 	"github.com/fatih/color"
 )
 
@@ -439,8 +441,9 @@ func (t *textWriter) verdict(r *Report) {
 		n[f.Severity]++
 	}
 	if len(r.Findings) == 0 {
-		if len(r.Warnings) > 0 {
-			// Whatever was past the cut was not looked at.
+		if slices.ContainsFunc(r.Warnings, capture.Warning.ReadProblem) {
+			// Whatever was past the cut was not looked at; files that
+			// only overlap were read in full.
 			t.printf("%s\n", t.s.ok.Sprint("No problems found in what could be read (the input was cut short: see the warnings)"))
 			return
 		}

@@ -93,6 +93,17 @@ func (t *textWriter) iceSessions(r *Report) {
 				}
 			}
 			media := fmt.Sprintf("%s on the selected pair (SSRC %s)", count(uint64(n), "RTP stream", "RTP streams"), abbreviate(ssrcs, 4))
+			if len(ssrcs) < n {
+				// Relay to relay with both agents behind the capture point:
+				// each SSRC is one stream on the sender's TURN leg and one
+				// on the receiver's, not two streams.
+				legs := "each seen on both TURN legs"
+				if n != 2*len(ssrcs) {
+					legs = fmt.Sprintf("%d seen on both TURN legs", n-len(ssrcs))
+				}
+				media = fmt.Sprintf("%s on the selected pair (SSRC %s), %s (%s)",
+					count(uint64(len(ssrcs)), "SSRC", "SSRCs"), abbreviate(ssrcs, 4), legs, count(uint64(n), "RTP stream", "RTP streams"))
+			}
 			switch {
 			case srtp == n:
 				media += " · SRTP"
@@ -188,8 +199,11 @@ func (t *textWriter) pairs(r *Report, s ICESessionReport) {
 		if p.Nominated {
 			line += " · nominated"
 		}
-		if p.Allocation != nil && *p.Allocation < len(r.Allocations) {
-			line += " · via TURN " + r.Allocations[*p.Allocation].Server
+		if al := reportAllocation(r, p.Allocation); al != nil {
+			line += " · via TURN " + al.Server
+			if ra := reportAllocation(r, p.RemoteAllocation); ra != nil && ra.Server != al.Server {
+				line += " and " + ra.Server
+			}
 		}
 		t.printf("      %s\n", line)
 	}
@@ -228,9 +242,19 @@ func (t *textWriter) selectedLine(r *Report, s ICESessionReport) string {
 	if lt != "" || rt != "" {
 		line += fmt.Sprintf(" (%s → %s)", orUnknown(lt), orUnknown(rt))
 	}
-	if p.Allocation != nil && *p.Allocation < len(r.Allocations) {
-		al := r.Allocations[*p.Allocation]
-		line += fmt.Sprintf(" · relayed by %s for %s", al.Server, al.Client)
+	la, ra := reportAllocation(r, p.Allocation), reportAllocation(r, p.RemoteAllocation)
+	switch {
+	case la != nil && ra != nil:
+		// Relay to relay: each end is its own allocation, and naming
+		// only one would pin the other candidate on it.
+		line = fmt.Sprintf("relay %s (allocation %s) → relay %s (allocation %s)", p.Local, la.Client, p.Remote, ra.Client)
+		if la.Server == ra.Server {
+			line += fmt.Sprintf(" · both relayed by %s", la.Server)
+		} else {
+			line += fmt.Sprintf(" · relayed by %s and %s", la.Server, ra.Server)
+		}
+	case la != nil:
+		line += fmt.Sprintf(" · relayed by %s for %s", la.Server, la.Client)
 	}
 	if s.SelectedInferred {
 		line += " " + t.s.dim.Sprint("(no nomination seen: the pair the checks succeeded on most)")
@@ -432,4 +456,12 @@ func certDate(d time.Time) string {
 		return "?"
 	}
 	return d.UTC().Format("2006-01-02")
+}
+
+// reportAllocation is the report's allocation at index i; nil when none.
+func reportAllocation(r *Report, i *int) *AllocationReport {
+	if i == nil || *i < 0 || *i >= len(r.Allocations) {
+		return nil
+	}
+	return &r.Allocations[*i]
 }

@@ -1,6 +1,9 @@
 package rules
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/callscope/callscope/decode"
@@ -46,10 +49,48 @@ func TestDSCPMissing(t *testing.T) {
 			contains: []string{"SIP signalling from [2001:db8::10]:5060 to [2001:db8::5]:5060 (udp) is marked AF31 26 instead of CS3 24", "does not mark its signalling"},
 			filter:   "ipv6.tclass.dscp != 24 && ipv6.src == 2001:db8::10 && udp.srcport == 5060 && ipv6.dst == 2001:db8::5 && udp.dstport == 5060 && sip",
 		},
+		{
+			name: "SIP grouped by sender address",
+			a: flows(
+				flow("sip", "192.0.2.10:5060", "203.0.113.5:5060", map[int]uint64{0: 12}),
+				flow("audio", "192.0.2.10:4000", "203.0.113.7:30000", map[int]uint64{0: 150}),
+				flow("sip", "192.0.2.10:5060", "203.0.113.6:5060", map[int]uint64{0: 3, 24: 1}),
+				flow("sip", "203.0.113.5:5060", "192.0.2.10:5060", map[int]uint64{0: 9}),
+				flow("sip", "192.0.2.10:5062", "203.0.113.5:5060", map[int]uint64{24: 5})),
+			want: 3,
+			contains: []string{
+				"SIP signalling from 192.0.2.10 is not marked CS3 24 on 2 flows: 1 of 16 packets carry it (192.0.2.10:5060 to 203.0.113.5:5060 (udp): 0 (best effort) ×12; 192.0.2.10:5060 to 203.0.113.6:5060 (udp): 0 (best effort) ×3, CS3 24 ×1)",
+			},
+		},
 		{name: "one finding per flow", a: flows(
 			flow("audio", "192.0.2.10:4000", "203.0.113.7:30000", map[int]uint64{0: 150}),
 			flow("audio", "203.0.113.7:30000", "192.0.2.10:4000", map[int]uint64{0: 150})), want: 2},
 	})
+	// A group's finding: its title, filter and order among the others.
+	fs := DSCPMissing{}.Check(flows(
+		flow("audio", "192.0.2.10:4000", "203.0.113.7:30000", map[int]uint64{0: 150}),
+		flow("sip", "192.0.2.10:5060", "203.0.113.5:5060", map[int]uint64{0: 12}),
+		flow("sip", "192.0.2.10:5060", "203.0.113.6:5060", map[int]uint64{0: 3})))
+	if len(fs) != 2 {
+		t.Fatalf("%d findings, want the audio one and one for the SIP sender", len(fs))
+	}
+	if g := fs[1]; g.Title != "SIP signalling from 192.0.2.10 not marked CS3 24 (2 flows)" ||
+		g.Filter != "ip.dsfield.dscp != 24 && ip.src == 192.0.2.10 && sip" ||
+		!slices.Equal(g.Endpoints, []string{"192.0.2.10:5060", "203.0.113.5:5060", "203.0.113.6:5060"}) {
+		t.Errorf("grouped finding: title %q filter %q endpoints %v", g.Title, g.Filter, g.Endpoints)
+	}
+	if !strings.HasPrefix(fs[0].Title, "Audio from") {
+		t.Errorf("first finding %q, want the audio flow's, in flow order", fs[0].Title)
+	}
+	// Many flows: the detail lists the first few and counts the rest.
+	var many []*diagnose.Flow
+	for i := range maxGroupFlowsListed + 3 {
+		many = append(many, flow("sip", "192.0.2.10:5060", fmt.Sprintf("203.0.113.%d:5060", i+1), map[int]uint64{0: 2}))
+	}
+	if fs := (DSCPMissing{}).Check(flows(many...)); len(fs) != 1 || !strings.Contains(fs[0].Detail, "; and 3 more flows)") {
+		t.Errorf("many SIP flows: %d findings %v", len(fs), fs)
+	}
+
 	p := mustProfile(t, "default")
 	p.DSCP.Audio = -1
 	if fs := (DSCPMissing{Profile: p}).Check(flows(flow("audio", "192.0.2.10:4000", "203.0.113.7:30000", map[int]uint64{0: 150}))); len(fs) != 0 {

@@ -49,7 +49,8 @@ and a last {"type":"summary",...} (README, "` + "`--format jsonl`" + `").
 Exit status: 0, or 1 when a finding at or above --fail-on exists, or 2 for bad
 usage or unreadable input. A file cut short or corrupted half-way is analyzed
 as far as it can be read: the report is written, the warnings go to standard
-error, and the exit status is 2.
+error, and the exit status is 2. Files that overlap in time or repeat are
+analyzed in the order given with a warning, and do not change the exit status.
 
 The SIP, media and DSCP rules check against a profile (--profile): the DSCP
 marks expected for audio, video and SIP, the media port ranges and peer
@@ -192,9 +193,13 @@ func (rs *reportSetup) write(cmd *cobra.Command, analysis *diagnose.Analysis, fi
 	// could be read; say so where scripts look, and exit as for unreadable
 	// input (as tshark does), so a partial report is never taken for a
 	// complete one.
+	// Overlapping or repeated files were read in full: they are worth a
+	// warning, not a partial-input exit status.
 	if len(analysis.Warnings) > 0 {
 		reportWarnings(cmd.ErrOrStderr(), analysis.Warnings)
-		return exitError{exitUsage}
+		if hasReadProblem(analysis.Warnings) {
+			return exitError{exitUsage}
+		}
 	}
 	if rs.failOn != 0 && report.MaxSeverity() >= rs.failOn {
 		return exitError{exitFindings}

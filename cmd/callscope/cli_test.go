@@ -751,3 +751,50 @@ func TestDecodeTCPAndIPv6(t *testing.T) {
 		}
 	})
 }
+
+// A file given twice, or captures that overlap in time, are read in full:
+// a warning where the others go, in the report and on stderr, but not the
+// exit status 2 of a partial report. A cut file among them still exits 2.
+func TestOverlappingCaptures(t *testing.T) {
+	ok := pcapPath("turn-udp-ok.pcap")
+	const overlap = "before the previous file ended"
+	for _, args := range [][]string{
+		{"analyze", "--color=never", ok, ok},
+		{"analyze", "--format", "json", ok, ok},
+		{"decode", ok, ok},
+	} {
+		res := runCLI(t, args...)
+		if res.code != exitOK {
+			t.Errorf("callscope %s: exit %d, want %d", strings.Join(args, " "), res.code, exitOK)
+		}
+		if !strings.Contains(res.stderr, "callscope: warning: "+ok+": file starts at ") || !strings.Contains(res.stderr, overlap+" (") {
+			t.Errorf("callscope %s: stderr does not warn of the repeat:\n%s", strings.Join(args, " "), res.stderr)
+		}
+		switch args[1] {
+		case "--color=never":
+			if !strings.Contains(res.stdout, "  warning "+ok+": file starts at ") || !strings.Contains(res.stdout, "\nNo problems found\n") {
+				t.Errorf("text report lacks the warning or says the input was cut:\n%s", res.stdout)
+			}
+		case "--format":
+			var r diagnose.Report
+			if err := json.Unmarshal([]byte(res.stdout), &r); err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Warnings) != 1 || r.Warnings[0].Kind != "overlap" || !strings.Contains(r.Warnings[0].Message, overlap) {
+				t.Errorf("report warnings %+v, want one overlap", r.Warnings)
+			}
+		}
+	}
+
+	data, err := os.ReadFile(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.pcap")
+	if err := os.WriteFile(cut, data[:3000], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res := runCLI(t, "analyze", "--color=never", ok, cut); res.code != exitUsage || !strings.Contains(res.stderr, "truncated") || !strings.Contains(res.stderr, overlap) {
+		t.Errorf("overlapping and cut: exit %d, want %d with both warnings:\n%s", res.code, exitUsage, res.stderr)
+	}
+}

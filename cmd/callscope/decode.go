@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/capture"
@@ -80,9 +81,18 @@ func decodeCaptures(stdout, stderr io.Writer, paths []string) error {
 	// corrupted half-way exits 2 so its records are never taken for all.
 	if warnings := reader.Warnings(); len(warnings) > 0 {
 		reportWarnings(stderr, warnings)
-		return exitError{exitUsage}
+		if hasReadProblem(warnings) {
+			return exitError{exitUsage}
+		}
 	}
 	return nil
+}
+
+// hasReadProblem says whether part of the input could not be read (exit
+// 2), as opposed to warnings about input read in full, such as files that
+// overlap in time.
+func hasReadProblem(warnings []capture.Warning) bool {
+	return slices.ContainsFunc(warnings, capture.Warning.ReadProblem)
 }
 
 func reportWarnings(w io.Writer, warnings []capture.Warning) {

@@ -661,6 +661,25 @@ func checkICESessions(t *testing.T, want expectedCapture, r *diagnose.Report) {
 		}
 		local := fmt.Sprintf("%s (%s)", p.Local, candidateType(p.Local))
 		remote := fmt.Sprintf("%s (%s)", p.Remote, candidateType(p.Remote))
+		// Each relayed end is its own allocation's relayed address: the
+		// pair's allocation is the local one's, remote_allocation the
+		// remote one's when both are relayed.
+		relayedBy := func(ix *int) string {
+			if ix == nil || *ix >= len(r.Allocations) {
+				return ""
+			}
+			return r.Allocations[*ix].Relayed
+		}
+		switch lt, rt := candidateType(p.Local), candidateType(p.Remote); {
+		case lt == "relay" && rt == "relay":
+			if relayedBy(p.Allocation) != p.Local || relayedBy(p.RemoteAllocation) != p.Remote {
+				t.Errorf("ICE session %d: relay → relay pair %s → %s tied to the allocations relaying %q and %q", i, p.Local, p.Remote, relayedBy(p.Allocation), relayedBy(p.RemoteAllocation))
+			}
+		case lt == "relay":
+			if relayedBy(p.Allocation) != p.Local || p.RemoteAllocation != nil {
+				t.Errorf("ICE session %d: pair %s → %s tied to the allocation relaying %q (remote %v), want the local one's", i, p.Local, p.Remote, relayedBy(p.Allocation), p.RemoteAllocation)
+			}
+		}
 		if local != w.SelectedPair.Local || remote != w.SelectedPair.Remote || p.State != "succeeded" {
 			t.Errorf("ICE session %d: selected %s → %s %s, want %s → %s succeeded", i, local, remote, p.State, w.SelectedPair.Local, w.SelectedPair.Remote)
 		}
@@ -763,9 +782,9 @@ func TestWebRTCTextStory(t *testing.T) {
 		"local  relay 198.51.100.1:49159 udp",
 		"→ allocation 192.0.2.10:46696 → 192.0.2.1:3478 (deleted)",
 		"→ allocation 192.0.2.10:43914 → 192.0.2.1:3478 (deleted)",
-		"selected   198.51.100.1:49159 → 198.51.100.1:49156 (relay → relay)",
+		"selected   relay 198.51.100.1:49159 (allocation 192.0.2.10:46696) → relay 198.51.100.1:49156 (allocation 192.0.2.10:43914) · both relayed by 192.0.2.1:3478\n",
 		"dtls       198.51.100.1:49156 → 198.51.100.1:49159 · DTLS 1.3 · established",
-		"media      4 RTP streams on the selected pair (SSRC 0x814f8438, 0x23ecab96) · SRTP",
+		"media      2 SSRCs on the selected pair (SSRC 0x814f8438, 0x23ecab96), each seen on both TURN legs (4 RTP streams) · SRTP\n",
 	} {
 		if !strings.Contains(out, s) {
 			t.Errorf("text report lacks %q:\n%s", s, out)

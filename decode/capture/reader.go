@@ -279,6 +279,7 @@ func (r *Reader) start(src source) {
 
 // finish ends the current file.
 func (r *Reader) finish() {
+	r.checkOverlap()
 	if r.closer != nil {
 		r.closer.Close()
 		r.closer = nil
@@ -295,6 +296,37 @@ type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
+// checkOverlap warns when the file just read starts before an earlier
+// one ended. Frames are numbered and analyzed in the order the files were
+// given, so overlapping files interleave nothing: transactions, streams
+// and timings spanning them would be judged out of order, and a file
+// given twice counts everything twice.
+func (r *Reader) checkOverlap() {
+	n := len(r.files)
+	if n < 2 || r.files[n-1].First.IsZero() {
+		return
+	}
+	cur := r.files[n-1]
+	latest := -1
+	for i, f := range r.files[:n-1] {
+		if !f.Last.IsZero() && (latest < 0 || f.Last.After(r.files[latest].Last)) {
+			latest = i
+		}
+	}
+	if latest < 0 || !cur.First.Before(r.files[latest].Last) {
+		return
+	}
+	prev := "the previous file"
+	if latest != n-2 {
+		prev = r.files[latest].Path
+	}
+	// The warning's Path names the file; the message reads after it.
+	r.warnKind(WarningOverlap, 0, "file starts at %s, before %s ended (%s): files overlap or repeat; frames are analyzed in the order given",
+		cur.First.UTC().Format(overlapTimeLayout), prev, r.files[latest].Last.UTC().Format(overlapTimeLayout))
+}
+
+const overlapTimeLayout = "2006-01-02 15:04:05.000000 UTC"
+
 // addLinkType records a link type seen in a header of the current file.
 func (r *Reader) addLinkType(lt LinkType) {
 	info := &r.files[len(r.files)-1]
@@ -303,14 +335,19 @@ func (r *Reader) addLinkType(lt LinkType) {
 	}
 }
 
-// warn records a warning about the current file; frame is the record it is
-// about, 0 for none.
-func (r *Reader) warn(frame uint64, format string, args ...any) {
+// warnKind records a warning of a Kind other than a read problem.
+func (r *Reader) warnKind(kind string, frame uint64, format string, args ...any) {
 	if len(r.warnings) >= maxWarnings {
 		r.suppressed++
 		return
 	}
-	r.warnings = append(r.warnings, Warning{Path: r.path, Frame: frame, Message: fmt.Sprintf(format, args...)})
+	r.warnings = append(r.warnings, Warning{Path: r.path, Frame: frame, Message: fmt.Sprintf(format, args...), Kind: kind})
+}
+
+// warn records a warning about the current file; frame is the record it is
+// about, 0 for none.
+func (r *Reader) warn(frame uint64, format string, args ...any) {
+	r.warnKind("", frame, format, args...)
 }
 
 // short reports a read that returned fewer than want bytes of something

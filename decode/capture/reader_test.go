@@ -473,14 +473,67 @@ func TestOpenContinuesFrameNumbers(t *testing.T) {
 	if fmt.Sprint(files) != fmt.Sprint(want) {
 		t.Errorf("Files():\n got %+v\nwant %+v", files, want)
 	}
-	if w := r.Warnings(); len(w) != 0 {
-		t.Errorf("warnings: %v", w)
+	// The second file starts (t0) before the first ended (t1); the third
+	// starts when the second ended, which is no overlap.
+	if w := r.Warnings(); len(w) != 1 || w[0].Path != paths[1] || w[0].Kind != WarningOverlap || w[0].ReadProblem() {
+		t.Errorf("warnings: %+v, want one overlap warning for %s", w, paths[1])
 	}
 	if err := r.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
 	if _, err := r.Next(); !errors.Is(err, ErrClosed) {
 		t.Errorf("Next after Close: %v", err)
+	}
+}
+
+// TestOverlappingFiles: a file that starts before an earlier one ended is
+// read in full with a warning that is not a read problem.
+func TestOverlappingFiles(t *testing.T) {
+	a := pcapFile(le, false, LinkEthernet, rec{Time: t0, Data: "a"}, rec{Time: t1, Data: "b"})
+	b := pcapFile(le, false, LinkEthernet, rec{Time: t2, Data: "c"})
+	mid := pcapFile(le, false, LinkEthernet, rec{Time: t0.Add(time.Second), Data: "m"})
+	empty := pcapFile(le, false, LinkEthernet)
+	for _, c := range []struct {
+		name  string
+		files [][]byte
+		want  []string // "file index: message"
+	}{
+		{"in time order", [][]byte{a, b}, nil},
+		{"an empty file between", [][]byte{a, empty, b}, nil},
+		{"the same file twice", [][]byte{a, a}, []string{
+			"1: file starts at 2023-11-14 22:13:20.123456 UTC, before the previous file ended (2023-11-14 22:13:21.500000 UTC): files overlap or repeat; frames are analyzed in the order given"}},
+		{"reverse order", [][]byte{b, a}, []string{
+			"1: file starts at 2023-11-14 22:13:20.123456 UTC, before the previous file ended (2023-11-14 22:13:22.250000 UTC): files overlap or repeat; frames are analyzed in the order given"}},
+		{"overlapping an earlier file, not the previous one", [][]byte{b, empty, mid}, []string{
+			"2: file starts at 2023-11-14 22:13:21.123456 UTC, before FILE0 ended (2023-11-14 22:13:22.250000 UTC): files overlap or repeat; frames are analyzed in the order given"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			paths := writeFiles(t, c.files...)
+			r, err := Open(paths...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			n := len(readAll(t, r))
+			wantN := 0
+			for _, fi := range r.Files() {
+				wantN += int(fi.Packets)
+			}
+			if n != wantN || n == 0 {
+				t.Errorf("read %d records, files hold %d", n, wantN)
+			}
+			var got []string
+			for _, w := range r.Warnings() {
+				if w.Kind != WarningOverlap || w.ReadProblem() || w.Frame != 0 {
+					t.Errorf("warning %+v: want an overlap, not a read problem, about no frame", w)
+				}
+				i := slices.Index(paths, w.Path)
+				got = append(got, fmt.Sprintf("%d: %s", i, strings.ReplaceAll(w.Message, paths[0], "FILE0")))
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("warnings\n got %q\nwant %q", got, c.want)
+			}
+		})
 	}
 }
 

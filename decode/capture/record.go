@@ -57,4 +57,18 @@ type Warning struct {
 	Path    string `json:"path"`
 	Frame   uint64 `json:"frame,omitempty"`
 	Message string `json:"message"`
+	// Kind is "" for a problem reading the input (truncation, corruption:
+	// part of it could not be read), or WarningOverlap. Only the former
+	// make the report partial; see ReadProblem.
+	Kind string `json:"kind,omitempty"`
 }
+
+// WarningOverlap is the Kind of a warning that a file starts before an
+// earlier one ended: the same file given twice, or captures taken at the
+// same time. Every record was read; they are analyzed in the order the
+// files were given, not merged by time.
+const WarningOverlap = "overlap"
+
+// ReadProblem says whether the warning means part of the input could not
+// be read, so that an analysis of it is partial.
+func (w Warning) ReadProblem() bool { return w.Kind != WarningOverlap }
