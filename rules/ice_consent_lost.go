@@ -72,11 +72,17 @@ func (r ICEConsentLost) finding(a *diagnose.Analysis, s *diagnose.ICESession) di
 	ev.addFrame(s.Last)
 	ev.addEndpoint(p.Local)
 	ev.addEndpoint(p.Remote)
+	ev.addRelayLegs(p)
 	lost := s.ConsentLost
 	var d strings.Builder
 	fmt.Fprintf(&d, "%s connected on %s → %s", sessionLabel(s), endpointString(p.Local), endpointString(p.Remote))
-	if p.Allocation != nil {
-		fmt.Fprintf(&d, " (relayed by the TURN server %s)", endpointString(p.Allocation.Server))
+	switch la, ra := p.Allocation, p.RemoteAllocation; {
+	case la != nil && ra != nil && la.Server == ra.Server:
+		fmt.Fprintf(&d, " (both ends relayed by the TURN server %s)", endpointString(la.Server))
+	case la != nil && ra != nil:
+		fmt.Fprintf(&d, " (both ends relayed: by the TURN server %s locally, %s remotely)", endpointString(la.Server), endpointString(ra.Server))
+	case la != nil:
+		fmt.Fprintf(&d, " (relayed by the TURN server %s)", endpointString(la.Server))
 	}
 	fmt.Fprintf(&d, ", then its consent checks stopped being answered: from frame %d at %s on, %s of %d went unanswered",
 		lost.Frame, clock(lost.Time), plural(s.ConsentUnanswered, "consent check", "consent checks"), s.ConsentChecks)
@@ -103,10 +109,20 @@ func (r ICEConsentLost) finding(a *diagnose.Analysis, s *diagnose.ICESession) di
 			fmt.Fprintf(&d, " Media on this pair stopped at %s (frame %d), %s s after the first unanswered check.", clock(last.Time), last.Frame, seconds(gap))
 		}
 	}
-	if al := p.Allocation; al != nil {
+	// A relay-to-relay pair dies with either end's allocation.
+	allocs := pairAllocations(p)
+	for _, al := range allocs {
 		switch al.Outcome {
 		case "expired", "deleted":
-			fmt.Fprintf(&d, " The TURN allocation under the pair %s", al.Outcome)
+			which := "under the pair"
+			if len(allocs) > 1 {
+				end := "remote"
+				if al == p.Allocation {
+					end = "local"
+				}
+				which = fmt.Sprintf("of the %s end (%s → %s)", end, endpointString(al.Client), endpointString(al.Server))
+			}
+			fmt.Fprintf(&d, " The TURN allocation %s %s", which, al.Outcome)
 			if !al.Last.Time.IsZero() {
 				fmt.Fprintf(&d, " (last seen at %s, frame %d)", clock(al.Last.Time), al.Last.Frame)
 			}

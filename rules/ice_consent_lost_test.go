@@ -22,6 +22,10 @@ func TestICEConsentLost(t *testing.T) {
 	closed.DTLS = []*diagnose.TLSConnection{{DTLS: true, Alerts: []diagnose.TLSAlert{{FrameRef: ref(480, 39), Level: 1, Description: 0}}}}
 	relayed := lost(4)
 	relayed.Selected.Allocation = &diagnose.Allocation{Server: server, Outcome: "expired", Last: ref(490, 39.5)}
+	bothRelayed := iceSession("connected", relayToRelay())
+	bothRelayed.ConsentChecks, bothRelayed.ConsentUnanswered, bothRelayed.ConsentLost = 10, 4, ref(500, 40)
+	bothRelayed.Last = ref(700, 60)
+	bothRelayed.Selected.RemoteAllocation.Outcome, bothRelayed.Selected.RemoteAllocation.Last = "deleted", ref(495, 39.8)
 	check := from(txn(9, stun.MethodBinding, 500, 40), agentA, agentB)
 	sender := iceAnalysis(lost(3))
 	sender.Transactions = []*diagnose.Transaction{check}
@@ -41,6 +45,16 @@ func TestICEConsentLost(t *testing.T) {
 		},
 		{name: "media stopped first", a: iceAnalysis(stoppedBefore), want: 1, contains: []string{"Media on this pair had already stopped at 09:30:31.980 (frame 1599), 8.02 s before."}},
 		{name: "TURN allocation expired", a: iceAnalysis(relayed), want: 1, contains: []string{"The TURN allocation under the pair expired (last seen at 09:30:39.500, frame 490)", "(relayed by the TURN server 203.0.113.5:3478)"}},
+		{
+			name: "both ends relayed, the remote allocation deleted",
+			a:    iceAnalysis(bothRelayed),
+			want: 1,
+			contains: []string{"connected on 198.51.100.1:49159 → 198.51.100.1:49156 (both ends relayed by the TURN server 192.0.2.1:3478)",
+				"The TURN allocation of the remote end (192.0.2.10:43914 → 192.0.2.1:3478) deleted (last seen at 09:30:39.800, frame 495)"},
+			excludes: []string{"of the local end"},
+			frames:   []uint64{14, 495, 500, 700},
+			filter:   relayToRelayFilter,
+		},
 		{
 			name:     "who sent them, capture ends early",
 			a:        sender,

@@ -26,9 +26,7 @@ func sessionLabel(s *diagnose.ICESession) string {
 // 5 checks, 0 answered (unanswered)".
 func pairLine(p *diagnose.CandidatePair) string {
 	s := fmt.Sprintf("%s → %s", endpointString(p.Local), endpointString(p.Remote))
-	if p.Allocation != nil {
-		s += " via TURN " + endpointString(p.Allocation.Server)
-	}
+	s += relayedVia(p)
 	s += fmt.Sprintf(": %s, %d answered", plural(p.Checks, "check", "checks"), p.Answered)
 	if p.Errors > 0 {
 		s += fmt.Sprintf(" (%d with an error)", p.Errors)
@@ -37,6 +35,34 @@ func pairLine(p *diagnose.CandidatePair) string {
 		s += ", " + p.State
 	}
 	return s
+}
+
+// relayedVia names the TURN servers a pair's checks cross: " via TURN S",
+// or for a relay-to-relay pair, whose checks cross both ends' allocations
+// (RFC 8656 §2), both of them.
+func relayedVia(p *diagnose.CandidatePair) string {
+	la, ra := p.Allocation, p.RemoteAllocation
+	switch {
+	case la == nil:
+		return ""
+	case ra == nil:
+		return " via TURN " + endpointString(la.Server)
+	case la.Server == ra.Server:
+		return " via TURN " + endpointString(la.Server) + " (both ends relayed)"
+	}
+	return fmt.Sprintf(" via TURN %s and %s (both ends relayed)", endpointString(la.Server), endpointString(ra.Server))
+}
+
+// pairAllocations are the allocations a pair's checks cross: none, its
+// own, or for a relay-to-relay pair both ends'.
+func pairAllocations(p *diagnose.CandidatePair) []*diagnose.Allocation {
+	var out []*diagnose.Allocation
+	for _, al := range []*diagnose.Allocation{p.Allocation, p.RemoteAllocation} {
+		if al != nil && !slices.Contains(out, al) {
+			out = append(out, al)
+		}
+	}
+	return out
 }
 
 // maxPairsListed bounds the pairs a finding lists.
@@ -92,16 +118,25 @@ func iceChecksFilter(s *diagnose.ICESession, pairs []*diagnose.CandidatePair) st
 }
 
 // iceFlows lists the flows of some pairs: direct ones between the pair's
-// addresses, and the flows to the TURN servers of relayed ones.
+// addresses, and the flows to the TURN servers of relayed ones: both
+// clients' legs for a relay-to-relay pair, since a check leaves on one
+// and arrives on the other and the capture may hold either.
 func iceFlows(pairs []*diagnose.CandidatePair) (direct, relayed []string) {
 	for _, p := range pairs {
 		if p == nil {
 			continue
 		}
-		if p.Allocation != nil && p.Allocation.Client.IsValid() {
-			if f := diagnose.FilterFlow(p.Allocation.Client, p.Allocation.Server, p.Allocation.Transport); !slices.Contains(relayed, f) {
+		legs := 0
+		for _, al := range pairAllocations(p) {
+			if !al.Client.IsValid() {
+				continue
+			}
+			legs++
+			if f := diagnose.FilterFlow(al.Client, al.Server, al.Transport); !slices.Contains(relayed, f) {
 				relayed = append(relayed, f)
 			}
+		}
+		if legs > 0 {
 			continue
 		}
 		if f := diagnose.FilterFlow(p.Local, p.Remote, p.Transport); !slices.Contains(direct, f) {
@@ -119,7 +154,8 @@ func orFlows(flows []string) string {
 	return "((" + strings.Join(flows, ") || (") + "))"
 }
 
-// addPair cites a pair's checks.
+// addPair cites a pair's checks, and for a relayed pair the TURN legs
+// they travel on (both, when both ends are relayed).
 func (e *evidence) addPair(p *diagnose.CandidatePair) {
 	e.addFrame(p.First)
 	e.addFrame(p.Last)
@@ -128,6 +164,16 @@ func (e *evidence) addPair(p *diagnose.CandidatePair) {
 	}
 	e.addEndpoint(p.Local)
 	e.addEndpoint(p.Remote)
+	e.addRelayLegs(p)
+}
+
+// addRelayLegs cites the client and server of each allocation a pair's
+// checks cross: the relayed addresses alone are not on the wire there.
+func (e *evidence) addRelayLegs(p *diagnose.CandidatePair) {
+	for _, al := range pairAllocations(p) {
+		e.addEndpoint(al.Client)
+		e.addEndpoint(al.Server)
+	}
 }
 
 // bindingByFrame finds the kept Binding transaction whose request or

@@ -13,13 +13,19 @@ import (
 // MediaNoRTP finds answered calls with no RTP to or from any address their
 // SDP announced. A capture with no RTP at all was taken off the media path
 // (on a SIP proxy, or filtered to the SIP port): one capture-level info
-// finding says so instead of an error per call.
+// finding says so instead of an error per call. RTP at the same time on an
+// announced port but another address is a warning: the capture likely sees
+// the other leg of a B2BUA or SBC.
 type MediaNoRTP struct{}
 
-func (MediaNoRTP) ID() string                      { return "media.no-rtp" }
-func (MediaNoRTP) Severity() diagnose.Severity     { return diagnose.Error }
-func (MediaNoRTP) Severities() []diagnose.Severity { return infoOrError() }
-func (MediaNoRTP) Title() string                   { return "Answered call without media" }
+func (MediaNoRTP) ID() string                  { return "media.no-rtp" }
+func (MediaNoRTP) Severity() diagnose.Severity { return diagnose.Error }
+func (MediaNoRTP) Severities() []diagnose.Severity {
+	// info: signalling-only capture; warning: the other leg of a B2BUA.
+	return []diagnose.Severity{diagnose.Info, diagnose.Warning, diagnose.Error}
+}
+
+func (MediaNoRTP) Title() string { return "Answered call without media" }
 
 func (MediaNoRTP) Explain() string {
 	return "Checks answered calls for RTP to or from the addresses and ports their SDP offer and answer " +
@@ -29,7 +35,10 @@ func (MediaNoRTP) Explain() string {
 		"gateway that failed to anchor the media, or SRTP/DTLS that never completed. The capture may also " +
 		"simply not be on the media path: a capture taken on a SIP proxy or filtered to the SIP port sees " +
 		"the call but never its media. With ICE, media may have used a candidate pair the SDP did not list " +
-		"first (a TURN relay, a peer-reflexive address); check the TURN allocations in the report. Calls " +
+		"first (a TURN relay, a peer-reflexive address); check the TURN allocations in the report. When the " +
+		"capture holds RTP at the same time on a port the call announced but on another address, the capture " +
+		"point likely sees only the other leg of a B2BUA or SBC that owns that port (its inside address, NATed " +
+		"to the announced one): that is a warning to check at the other side, not a call without media. Calls " +
 		"that lasted less than 2 s in the capture, and media put on hold (inactive), are not checked."
 }
 
@@ -84,7 +93,7 @@ func (r MediaNoRTP) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}) {
 			continue
 		}
-		out = append(out, r.finding(a, c, sdps, announced, media, ice, to.Sub(from)))
+		out = append(out, r.finding(a, c, sdps, announced, media, ice, from, to))
 	}
 	if len(out) > 0 && len(a.Streams) == 0 && a.Stats.RTP == 0 {
 		return []diagnose.Finding{r.signallingOnly(a, out)}
@@ -132,7 +141,31 @@ func sortedUnique(frames []uint64) []uint64 {
 	return out
 }
 
-func (r MediaNoRTP) finding(a *diagnose.Analysis, c *diagnose.Call, sdps []*diagnose.SDPSeen, announced []netip.AddrPort, media []string, ice int, span time.Duration) diagnose.Finding {
+// otherLeg finds RTP seen while the call lasted on a port the call
+// announced, but on another address: a B2BUA or SBC allocates one media
+// port and announces it on its outside (often NATed) address to one leg
+// while the other leg's media reaches it on its inside address, so a
+// capture point on the inside sees the port but never the announced
+// address. It returns the inside endpoint and its stream.
+func otherLeg(a *diagnose.Analysis, announced []netip.AddrPort, from, to time.Time) (netip.AddrPort, *diagnose.Stream) {
+	for _, s := range a.Streams {
+		if s == nil || s.First.Time.After(to) || s.Last.Time.Before(from) {
+			continue
+		}
+		for _, ep := range []netip.AddrPort{unmapped(s.Src), unmapped(s.Dst)} {
+			if ep.Port() == 0 || slices.Contains(announced, ep) {
+				continue
+			}
+			if slices.ContainsFunc(announced, func(x netip.AddrPort) bool { return x.Port() == ep.Port() }) {
+				return ep, s
+			}
+		}
+	}
+	return netip.AddrPort{}, nil
+}
+
+func (r MediaNoRTP) finding(a *diagnose.Analysis, c *diagnose.Call, sdps []*diagnose.SDPSeen, announced []netip.AddrPort, media []string, ice int, from, to time.Time) diagnose.Finding {
+	span := to.Sub(from)
 	var ev evidence
 	ev.addFrame(c.Invite)
 	ev.addFrame(c.Answered)
@@ -158,12 +191,26 @@ func (r MediaNoRTP) finding(a *diagnose.Analysis, c *diagnose.Call, sdps []*diag
 	if ice > 0 {
 		fmt.Fprintf(&d, " The SDP lists %s: media may have used another candidate pair (a TURN relay or a peer-reflexive address) - look at the TURN allocations and ChannelData in this report.", plural(ice, "ICE candidate", "ICE candidates"))
 	}
-	if len(a.Streams) == 0 {
+	inside, leg := otherLeg(a, announced, from, to)
+	switch {
+	case leg != nil:
+		fmt.Fprintf(&d, " The capture does hold RTP at the same time on port %d, which this call announced, but on another address: %s ↔ %s",
+			inside.Port(), endpointString(leg.Src), endpointString(leg.Dst))
+		if leg.Call != nil && leg.Call != c {
+			fmt.Fprintf(&d, " (call %s)", quoted(leg.Call.CallID))
+		}
+		fmt.Fprintf(&d, ", frames %d-%d. The capture point likely sees only the other leg of a B2BUA/SBC that owns that port (its inside address %s carries media): check at the other side.",
+			leg.First.Frame, leg.Last.Frame, endpointString(inside))
+		ev.addFrame(leg.First)
+		ev.addEndpoint(inside)
+	case len(a.Streams) == 0:
 		d.WriteString(" The capture holds no RTP at all: if it was taken where media does not pass (on a SIP proxy, or filtered to the SIP port), this is expected - capture on the media path.")
-	} else {
+	default:
 		d.WriteString(" Other RTP was captured, so the capture point does see media.")
 	}
-	d.WriteString(" Usual causes: a firewall blocking the media ports both ways, both sides announcing private addresses behind NAT without ICE or a media relay, or an SBC or gateway that failed to anchor the media.")
+	if leg == nil {
+		d.WriteString(" Usual causes: a firewall blocking the media ports both ways, both sides announcing private addresses behind NAT without ICE or a media relay, or an SBC or gateway that failed to anchor the media.")
+	}
 	filter := callSIPFilter(c, ev.frames)
 	const maxTerms = 6
 	for i, ep := range announced {
@@ -172,5 +219,13 @@ func (r MediaNoRTP) finding(a *diagnose.Analysis, c *diagnose.Call, sdps []*diag
 		}
 		filter += fmt.Sprintf(" || (%s && udp.port == %d)", addrFilter("addr", ep.Addr()), ep.Port())
 	}
-	return ev.finding(r, fmt.Sprintf("Answered call without media (call %s)", quoted(c.CallID)), d.String(), filter)
+	if leg != nil {
+		filter += fmt.Sprintf(" || (%s && udp.port == %d)", addrFilter("addr", inside.Addr()), inside.Port())
+	}
+	f := ev.finding(r, fmt.Sprintf("Answered call without media (call %s)", quoted(c.CallID)), d.String(), filter)
+	if leg != nil {
+		f.Severity = diagnose.Warning
+		f.Title = fmt.Sprintf("No media on the captured leg of call %s: likely the other leg of a B2BUA/SBC", quoted(c.CallID))
+	}
+	return f
 }

@@ -57,6 +57,31 @@ func TestMediaNoRTP(t *testing.T) {
 			want:     1,
 			contains: []string{"Other RTP was captured"},
 		},
+		{
+			// nDPI/FAX-Call-t38-CA-TDM-SIP-FB-1.pcap: the SBC announces
+			// 138.132.169.101:15580 to this leg; its inside address
+			// 10.35.60.100:15580 carries the other leg's media.
+			name: "another leg of a B2BUA on an announced port",
+			a: func() *diagnose.Analysis {
+				inside := secondCall(newCall())
+				return &diagnose.Analysis{Calls: []*diagnose.Call{newCall(), inside},
+					Streams: []*diagnose.Stream{tie(inside, rtpStream("10.0.0.7:30000", "192.0.2.99:5000", 1, 40, 2, 100)).Streams[0]}}
+			}(),
+			want:     1,
+			severity: diagnose.Warning,
+			contains: []string{"The capture does hold RTP at the same time on port 30000, which this call announced, but on another address: 10.0.0.7:30000 ↔ 192.0.2.99:5000 (call \"c2\"), frames 40-139.",
+				"The capture point likely sees only the other leg of a B2BUA/SBC that owns that port (its inside address 10.0.0.7:30000 carries media): check at the other side."},
+			excludes: []string{"Usual causes", "Other RTP was captured"},
+			frames:   []uint64{1, 3, 40, 900},
+			filter:   `sip.Call-ID == "c1" || (ip.addr == 192.0.2.10 && udp.port == 4000) || (ip.addr == 203.0.113.7 && udp.port == 30000) || (ip.addr == 10.0.0.7 && udp.port == 30000)`,
+		},
+		{
+			name:     "an announced port reused after the call",
+			a:        alone(newCall(), rtpStream("10.0.0.7:30000", "192.0.2.99:5000", 1, 40, 60, 100)),
+			want:     1,
+			contains: []string{"Other RTP was captured", "Usual causes"},
+			excludes: []string{"B2BUA"},
+		},
 		{name: "an unlinked stream to an announced address counts", a: alone(newCall(), rtpStream("198.51.100.20:4000", "203.0.113.7:30000", 1, 10, 1.1, 100)), want: 0},
 		{name: "ICE mentioned", a: withRTPStat(alone(withICE)), want: 1, contains: []string{"2 ICE candidates", "another candidate pair"}},
 		{name: "ended after 0.5 s", a: alone(short), want: 0},

@@ -502,10 +502,10 @@ func TestRulesCommand(t *testing.T) {
 	if res.code != exitOK {
 		t.Fatalf("exit %d", res.code)
 	}
-	heading := regexp.MustCompile(`(?m)^(\S+) \((?:info|warning|error)(?: or (?:warning|error))?\)$`)
+	heading := regexp.MustCompile(`(?m)^(\S+) \((?:info|warning|error)(?:, warning)?(?: or (?:warning|error))?\)$`)
 	// A rule that grades its findings lists every severity it can give.
 	for _, want := range []string{"\nmedia.loss (warning or error)\n", "\nturn.allocate-timeout (warning or error)\n",
-		"\nmedia.no-rtp (info or error)\n", "\nsip.call-failed (warning or error)\n", "\nsip.transaction-timeout (error)\n"} {
+		"\nmedia.no-rtp (info, warning or error)\n", "\nsip.call-failed (warning or error)\n", "\nsip.transaction-timeout (error)\n"} {
 		if !strings.Contains("\n"+res.stdout, want) {
 			t.Errorf("rules output lacks %q", strings.TrimSpace(want))
 		}
