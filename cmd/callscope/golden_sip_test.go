@@ -352,9 +352,10 @@ func dscpEqual(got map[string]uint64, want map[string]int) bool {
 	return true
 }
 
-// checkSIPEvidence checks the evidence block against the findings of
-// must_fire rules, and what EXPECTED.md adds (moreEvidence).
-func checkSIPEvidence(t *testing.T, name string, want expectedCapture, r *diagnose.Report, recs []decodeRecord) {
+// decodeEvidence reads a capture's evidence block into ev, refusing keys
+// the test does not know (so expected.json cannot promise what nothing
+// checks), and requires every rule it names to be in must_fire.
+func decodeEvidence(t *testing.T, want expectedCapture, ev any, checker string) {
 	t.Helper()
 	for rule := range want.Evidence {
 		if _, ok := want.MustFire[rule]; !ok {
@@ -365,12 +366,19 @@ func checkSIPEvidence(t *testing.T, name string, want expectedCapture, r *diagno
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ev sipEvidence
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		t.Fatalf("expected.json evidence: %v (teach golden_sip_test.go the new evidence)", err)
+	if err := dec.Decode(ev); err != nil {
+		t.Fatalf("expected.json evidence: %v (teach %s the new evidence)", err, checker)
 	}
+}
+
+// checkSIPEvidence checks the evidence block against the findings of
+// must_fire rules, and what EXPECTED.md adds (moreEvidence).
+func checkSIPEvidence(t *testing.T, name string, want expectedCapture, r *diagnose.Report, recs []decodeRecord) {
+	t.Helper()
+	var ev sipEvidence
+	decodeEvidence(t, want, &ev, "golden_sip_test.go")
 	// The finding of a rule, which the must_fire check has required to be
 	// exactly one.
 	finding := func(rule string) (diagnose.Finding, string, bool) {

@@ -721,21 +721,8 @@ func checkWebRTCEvidence(t *testing.T, want expectedCapture, r *diagnose.Report)
 	if len(want.Evidence) == 0 {
 		return
 	}
-	for rule := range want.Evidence {
-		if _, ok := want.MustFire[rule]; !ok {
-			t.Errorf("expected.json: evidence for %s, which is not in must_fire", rule)
-		}
-	}
-	raw, err := json.Marshal(want.Evidence)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ev webrtcEvidence
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		t.Fatalf("expected.json evidence: %v (teach golden_webrtc_test.go the new evidence)", err)
-	}
+	decodeEvidence(t, want, &ev, "golden_webrtc_test.go")
 	if e := ev.AllocateTimeout; e != nil {
 		const rule = "turn.allocate-timeout"
 		fs := findingsOf(r, rule)
