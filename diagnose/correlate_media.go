@@ -140,6 +140,10 @@ func (e *Engine) observeRTPHeader(p *decode.Packet, h *rtp.Header, as *allocStat
 		seq: h.Sequence, pt: h.PayloadType, dscp: p.DSCP & 63, marker: h.Marker,
 	}
 	if st := ms.lookup(&key); st != nil {
+		if w := e.rtpWorkers; w != nil {
+			w.dispatch(ms, st, &pk)
+			return
+		}
 		ms.account(st, &pk)
 		return
 	}
@@ -310,7 +314,7 @@ func (ms *mediaState) promote(key streamKey, c *candidate, ann *announcement, as
 	// The first packet initialized the sequence; account it without
 	// updating the tracker again.
 	st.record(first)
-	st.updateJitter(first)
+	st.updateJitter(first, s.ClockRate)
 	for i := 1; i < c.n; i++ {
 		ms.account(st, &c.run[i])
 	}
@@ -318,8 +322,11 @@ func (ms *mediaState) promote(key streamKey, c *candidate, ann *announcement, as
 }
 
 // link ties a stream to the SDP that announced one of its ends: the call,
-// whether it is SRTP, and the codec its payload type stands for.
-func (st *streamState) link(ann *announcement) {
+// whether it is SRTP, and the codec its payload type stands for. It
+// reports whether it set the clock rate, after which jitter starts from
+// the next packet; the caller resets the spacing (haveTransit), since with
+// sharded accounting that state belongs to a worker (media_workers.go).
+func (st *streamState) link(ann *announcement) (clockSet bool) {
 	s := st.s
 	var codec string
 	var clock uint32
@@ -337,22 +344,41 @@ func (st *streamState) link(ann *announcement) {
 	}
 	if s.ClockRate == 0 && clock != 0 {
 		s.ClockRate = clock
-		st.haveTransit = false // jitter starts from the next packet
+		clockSet = true
 	}
 	if s.MediaType == "" {
 		s.MediaType = mediaType
 	}
+	return clockSet
 }
 
 // account adds one packet to an established stream. It must not allocate:
 // it runs for every RTP packet of the capture.
 func (ms *mediaState) account(st *streamState, pk *probePacket) {
+	if ms.relink(st) {
+		st.haveTransit = false // jitter starts from the next packet
+	}
+	st.accountPacket(pk, st.s.ClockRate)
+}
+
+// relink links a stream not yet tied to a call to an SDP seen since it
+// last looked (an SDP that arrives after the media started still links
+// it), and reports whether that set its clock rate. It touches only what
+// the correlating goroutine owns: the stream's call, codec and clock.
+func (ms *mediaState) relink(st *streamState) (clockSet bool) {
 	if st.s.Call == nil && st.announceGen != ms.announceGen {
 		st.announceGen = ms.announceGen
 		if ann := ms.announcedFor(st.key, st.s.Allocation); ann != nil {
-			st.link(ann)
+			return st.link(ann)
 		}
 	}
+	return false
+}
+
+// accountPacket is the per-stream part of account: sequence, counters and
+// jitter with the given clock rate, reading and writing only the stream's
+// own accounting, so that a worker may run it (media_workers.go).
+func (st *streamState) accountPacket(pk *probePacket, clock uint32) {
 	verdict := st.seq.update(pk.seq)
 	st.record(pk)
 	switch verdict {
@@ -362,7 +388,7 @@ func (ms *mediaState) account(st *streamState, pk *probePacket) {
 		st.haveTransit = false
 		fallthrough
 	case seqInOrder:
-		st.updateJitter(pk)
+		st.updateJitter(pk, clock)
 	}
 }
 
@@ -392,26 +418,27 @@ func (st *streamState) record(pk *probePacket) {
 // and J += (|D| - J)/16. Only packets of the stream's first payload type
 // count: a telephone-event or comfort-noise packet interleaved with the
 // voice holds timestamps of its own meaning. Without a known clock rate
-// there is no jitter.
-func (st *streamState) updateJitter(pk *probePacket) {
+// there is no jitter. clock is the stream's clock rate (Stream.ClockRate,
+// passed in because the correlating goroutine owns that field).
+func (st *streamState) updateJitter(pk *probePacket, clock uint32) {
 	s := st.s
-	if s.ClockRate == 0 || pk.pt != s.PayloadType {
+	if clock == 0 || pk.pt != s.PayloadType {
 		return
 	}
 	if st.haveTransit {
-		arrival := float64(packettime.Sub(pk.at, st.lastArrival).Nanoseconds()) * float64(s.ClockRate) / 1e9
+		arrival := float64(packettime.Sub(pk.at, st.lastArrival).Nanoseconds()) * float64(clock) / 1e9
 		d := arrival - float64(int32(pk.ts-st.lastTS))
 		if d < 0 {
 			d = -d
 		}
-		if d > float64(s.ClockRate)*JitterResync.Seconds() {
+		if d > float64(clock)*JitterResync.Seconds() {
 			// A new timeline, not delay variation: some gateways restart
 			// the timestamp without a new SSRC (after a T.38 switch, say).
 			st.lastArrival, st.lastTS = pk.at, pk.ts
 			return
 		}
 		st.jitter += (d - st.jitter) / 16
-		s.Jitter = st.jitter * 1000 / float64(s.ClockRate)
+		s.Jitter = st.jitter * 1000 / float64(clock)
 		if s.Jitter > s.MaxJitter {
 			s.MaxJitter = s.Jitter
 		}

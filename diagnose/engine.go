@@ -47,6 +47,13 @@ type Options struct {
 	// StreamIdle is how long an RTP stream without a call must be silent
 	// before a Snapshot holds it (0: DefaultStreamIdle).
 	StreamIdle time.Duration
+
+	// Workers is how many goroutines account the packets of established
+	// RTP streams (media_workers.go) when StreamSource or Analyze read a
+	// file with nobody listening for streamed findings; 0 or 1 keeps all
+	// the work in the correlating goroutine, as do live captures and
+	// streamed findings. The Analysis is the same whatever the number.
+	Workers int
 }
 
 // limit returns v, or def when v is not positive.
@@ -124,7 +131,8 @@ type Engine struct {
 	allocList   []*allocState           // all of them, in order
 	allocFlows  allocFlowCache          // in front of allocations, for ChannelData
 
-	media mediaState // RTP streams, RTCP reports and SDP-announced endpoints
+	media      mediaState  // RTP streams, RTCP reports and SDP-announced endpoints
+	rtpWorkers *rtpWorkers // sharded stream accounting, nil when none
 
 	sip sipState // SIP transactions, calls, registrations (correlate_sip*.go)
 
@@ -218,6 +226,7 @@ func (e *Engine) Finish(end time.Time) *Analysis {
 	if e.finished {
 		return &e.analysis
 	}
+	e.stopRTPWorkers()
 	e.restoreSnapshot()
 	e.snapStreams = nil
 	e.finished = true

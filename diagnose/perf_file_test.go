@@ -18,14 +18,16 @@ func BenchmarkAnalyzeFile(b *testing.B) {
 	if path == "" {
 		b.Skip("CALLSCOPE_BENCH_PCAP names no capture")
 	}
-	b.Run("read-ahead", func(b *testing.B) { analyzeFile(b, path) })
+	b.Run("read-ahead", func(b *testing.B) { analyzeFile(b, path, 1) })
 	b.Run("one-goroutine", func(b *testing.B) {
 		defer diagnose.SetReadAhead(false)()
-		analyzeFile(b, path)
+		analyzeFile(b, path, 1)
 	})
+	// Options.Workers: the RTP accounting sharded (media_workers.go).
+	b.Run("workers-2", func(b *testing.B) { analyzeFile(b, path, 2) })
 }
 
-func analyzeFile(b *testing.B, path string) {
+func analyzeFile(b *testing.B, path string, workers int) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)
@@ -34,7 +36,7 @@ func analyzeFile(b *testing.B, path string) {
 	var packets uint64
 	cpu0, cpuOK := processCPU()
 	for b.Loop() {
-		a, _, err := diagnose.Analyze([]string{path}, diagnose.Options{}, rules.All())
+		a, _, err := diagnose.Analyze([]string{path}, diagnose.Options{Workers: workers}, rules.All())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -39,6 +39,7 @@ func (e *Engine) maybeRetire(now time.Time) {
 // the active state in a long live run; what Finish would conclude is
 // concluded the same way here, a packet time earlier.
 func (e *Engine) retire(now time.Time) {
+	e.syncRTPWorkers() // retiring reads the streams' accounting
 	idle := e.idleTimeout()
 	before := now.Add(-idle)
 

@@ -56,6 +56,7 @@ type callSaved struct {
 // it, nothing may modify it. Run the rules on it to learn findings early
 // (see Streamer); the Analysis from Finish is the complete one.
 func (e *Engine) Snapshot(now time.Time) *Analysis {
+	e.syncRTPWorkers()
 	e.restoreSnapshot()
 	if e.finished {
 		return &e.analysis

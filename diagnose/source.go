@@ -110,6 +110,10 @@ func StreamSource(src Source, opts Options, rules []Rule, so StreamOptions) (*An
 		// on snapshots would only cost time (half of it on a VoIP
 		// capture), since the final run has every finding.
 		st.early = nil
+		// Nothing reads the streams while reading but idle retirement,
+		// which waits for the workers: the accounting may be sharded.
+		eng.startRTPWorkers(opts.Workers)
+		defer eng.stopRTPWorkers()
 	}
 	// Without early rules nor drop counters, Advance has nothing to do.
 	advance := len(st.early) > 0 || hasLiveParts(src)

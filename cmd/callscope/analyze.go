@@ -30,6 +30,7 @@ type analyzeFlags struct {
 	profile         string
 	expectNames     []string
 	icePasswords    []string
+	workers         int // analyze only: Options.Workers
 }
 
 func newAnalyzeCommand() *cobra.Command {
@@ -73,6 +74,7 @@ never printed.`,
 		},
 	}
 	f.register(cmd.Flags())
+	cmd.Flags().IntVar(&f.workers, "workers", 1, "goroutines accounting RTP streams (the report is the same whatever the number; 1 keeps it all in one, see PERFORMANCE.md; --format jsonl uses one)")
 	return cmd
 }
 
@@ -139,10 +141,14 @@ func (f *analyzeFlags) resolve() (*reportSetup, error) {
 }
 
 func analyze(cmd *cobra.Command, f analyzeFlags, paths []string) error {
+	if f.workers < 1 {
+		return fmt.Errorf("--workers %d: want 1 or more", f.workers)
+	}
 	rs, err := f.resolve()
 	if err != nil {
 		return err
 	}
+	rs.options.Workers = f.workers
 	if rs.format != "jsonl" {
 		analysis, findings, readErr := diagnose.Analyze(paths, rs.options, rs.rules)
 		return rs.write(cmd, analysis, findings, readErr)
