@@ -167,4 +167,17 @@ END {
 	}
 	print "\nratios: tshark over callscope (wall time, CPU time user+sys, peak RSS). On a shared machine"
 	print "wall time depends on the load; CPU time much less."
+	# Issue 6 targets, on the first size and the growth to the others.
+	b = order[1]
+	verdict("throughput >= 30x tshark", ttime[b] / ctime[b] >= 30, sprintf("%.1fx", ttime[b] / ctime[b]))
+	verdict(">= 5 M packets/s", packets[b] / ctime[b] >= 5e6, sprintf("%.2f M packets/s", packets[b] / ctime[b] / 1e6))
+	verdict("peak RSS <= 1/10 of tshark", trss[b] / crss[b] >= 10, sprintf("%.1fx less", trss[b] / crss[b]))
+	for (i = 2; i <= nsizes; i++) {
+		s = order[i]
+		verdict(sprintf("%.0fx the packets, < 1.5x the memory", packets[s] / packets[b]), crss[s] / crss[b] < 1.5, sprintf("%.2fx", crss[s] / crss[b]))
+	}
+}
+function verdict(what, ok, measured) {
+	if (!printedTargets) { print "\ntargets (issue 6):"; printedTargets = 1 }
+	printf "  %-40s %-8s %s\n", what, ok ? "met" : "NOT MET", measured
 }' "$results"
