@@ -67,43 +67,45 @@ func TestCorpusPacketCounts(t *testing.T) {
 			t.Fatalf("%s: packets %q: %v", path, fields[col["packets"]], err)
 		}
 		files++
-		t.Run(path, func(t *testing.T) {
-			if tw, ok := truth[path]; ok && tw != want {
-				t.Fatalf("corpus disagrees with itself: capinfos %d, tshark %d", want, tw)
-			}
-			r, err := Open(filepath.Join(corpusDir, path))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			var n, prev uint64
-			for {
-				rec, err := r.Next()
-				if err == io.EOF {
-					break
+		forEachMode(t, func(t *testing.T, m readMode) {
+			t.Run(path, func(t *testing.T) {
+				if tw, ok := truth[path]; ok && tw != want {
+					t.Fatalf("corpus disagrees with itself: capinfos %d, tshark %d", want, tw)
 				}
+				r, err := m.open(filepath.Join(corpusDir, path))
 				if err != nil {
 					t.Fatal(err)
 				}
-				if rec.Frame != prev+1 {
-					t.Fatalf("frame %d after %d", rec.Frame, prev)
+				defer r.Close()
+				var n, prev uint64
+				for {
+					rec, err := r.Next()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					if rec.Frame != prev+1 {
+						t.Fatalf("frame %d after %d", rec.Frame, prev)
+					}
+					prev = rec.Frame
+					if rec.OrigLen < len(rec.Data) {
+						t.Fatalf("frame %d: OrigLen %d < %d captured", rec.Frame, rec.OrigLen, len(rec.Data))
+					}
+					n++
 				}
-				prev = rec.Frame
-				if rec.OrigLen < len(rec.Data) {
-					t.Fatalf("frame %d: OrigLen %d < %d captured", rec.Frame, rec.OrigLen, len(rec.Data))
+				if n != want {
+					t.Errorf("read %d packets, capinfos says %d; warnings %v", n, want, r.Warnings())
 				}
-				n++
-			}
-			if n != want {
-				t.Errorf("read %d packets, capinfos says %d; warnings %v", n, want, r.Warnings())
-			}
-			fi := r.Files()
-			if len(fi) != 1 || fi[0].Packets != n || len(fi[0].LinkTypes) == 0 {
-				t.Errorf("Files() = %+v", fi)
-			}
-			if w := r.Warnings(); len(w) > 0 {
-				t.Logf("warnings: %v", w)
-			}
+				fi := r.Files()
+				if len(fi) != 1 || fi[0].Packets != n || len(fi[0].LinkTypes) == 0 {
+					t.Errorf("Files() = %+v", fi)
+				}
+				if w := r.Warnings(); len(w) > 0 {
+					t.Logf("warnings: %v", w)
+				}
+			})
 		})
 	}
 	if err := sc.Err(); err != nil {
@@ -125,32 +127,34 @@ func TestCorpusTimestampsMatchTshark(t *testing.T) {
 		t.Skip("tshark not installed")
 	}
 	for _, path := range []string{"nDPI/stun.pcap", "nDPI/gre_sip.pcapng", "nDPI/stun_dtls_rtp.pcapng", "nDPI/stun_classic.pcap"} {
-		t.Run(path, func(t *testing.T) {
-			file := filepath.Join(corpusDir, path)
-			out, err := exec.Command(tshark, "-r", file, "-T", "fields", "-e", "frame.time_epoch", "-e", "frame.len", "-e", "frame.cap_len").Output()
-			if err != nil {
-				t.Skipf("tshark: %v", err)
-			}
-			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-			r, err := Open(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			for i, line := range lines {
-				rec, err := r.Next()
+		forEachMode(t, func(t *testing.T, m readMode) {
+			t.Run(path, func(t *testing.T) {
+				file := filepath.Join(corpusDir, path)
+				out, err := exec.Command(tshark, "-r", file, "-T", "fields", "-e", "frame.time_epoch", "-e", "frame.len", "-e", "frame.cap_len").Output()
 				if err != nil {
-					t.Fatalf("frame %d: %v", i+1, err)
+					t.Skipf("tshark: %v", err)
 				}
-				f := strings.Split(line, "\t")
-				got := fmt.Sprintf("%d.%09d\t%d\t%d", rec.Time.Unix(), rec.Time.Nanosecond(), rec.OrigLen, len(rec.Data))
-				if got != strings.Join(f, "\t") {
-					t.Fatalf("frame %d: got %q, tshark %q", rec.Frame, got, line)
+				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+				r, err := m.open(file)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if _, err := r.Next(); err != io.EOF {
-				t.Fatalf("more records than tshark's %d", len(lines))
-			}
+				defer r.Close()
+				for i, line := range lines {
+					rec, err := r.Next()
+					if err != nil {
+						t.Fatalf("frame %d: %v", i+1, err)
+					}
+					f := strings.Split(line, "\t")
+					got := fmt.Sprintf("%d.%09d\t%d\t%d", rec.Time.Unix(), rec.Time.Nanosecond(), rec.OrigLen, len(rec.Data))
+					if got != strings.Join(f, "\t") {
+						t.Fatalf("frame %d: got %q, tshark %q", rec.Frame, got, line)
+					}
+				}
+				if _, err := r.Next(); err != io.EOF {
+					t.Fatalf("more records than tshark's %d", len(lines))
+				}
+			})
 		})
 	}
 }

@@ -18,7 +18,7 @@ const (
 
 // pcapHeader reads the file header; false ends the file.
 func (r *Reader) pcapHeader() bool {
-	p, err := r.br.Peek(pcapFileHeaderLen)
+	p, err := r.peek(pcapFileHeaderLen)
 	if len(p) < pcapFileHeaderLen {
 		if err == io.EOF {
 			// The magic number was there, so even an empty rest is a cut.
@@ -43,7 +43,7 @@ func (r *Reader) pcapHeader() bool {
 // nextPcap reads one pcap record into r.rec; false ends the file.
 func (r *Reader) nextPcap() bool {
 	frame := r.frame + 1
-	p, err := r.br.Peek(pcapRecordHeaderLen)
+	p, err := r.peek(pcapRecordHeaderLen)
 	if len(p) < pcapRecordHeaderLen {
 		r.short(len(p), pcapRecordHeaderLen, err, frame, recordName(frame))
 		return false
@@ -54,7 +54,7 @@ func (r *Reader) nextPcap() bool {
 		return false
 	}
 	n := pcapRecordHeaderLen + int(capLen)
-	p, err = r.br.Peek(n)
+	p, err = r.peek(n)
 	if len(p) < n {
 		r.short(len(p), n, err, frame, recordName(frame))
 		return false

@@ -79,7 +79,7 @@ func (ifc *ngInterface) time(ts uint64) time.Time {
 // ends the file.
 func (r *Reader) nextBlock() bool {
 	for {
-		p, err := r.br.Peek(blockOverhead)
+		p, err := r.peek(blockOverhead)
 		if len(p) < blockOverhead {
 			r.short(len(p), blockOverhead, err, 0, "block header")
 			return false
@@ -138,7 +138,7 @@ func (r *Reader) sectionHeader(length uint32) bool {
 		r.corrupted(0, "section header block of %d bytes", length)
 		return false
 	}
-	p, err := r.br.Peek(fixed)
+	p, err := r.peek(fixed)
 	if len(p) < fixed {
 		r.short(len(p), int(length), unexpectedEOF(err), 0, "section header block")
 		return false
@@ -157,7 +157,7 @@ func (r *Reader) interfaceDescription(length uint32) bool {
 		return false
 	}
 	n := int(length)
-	p, err := r.br.Peek(n)
+	p, err := r.peek(n)
 	if len(p) < n {
 		r.short(len(p), n, unexpectedEOF(err), 0, "interface description block")
 		return false
@@ -205,7 +205,7 @@ func (r *Reader) packetBlock(typ, length uint32) bool {
 		return false
 	}
 	n := int(length)
-	p, err := r.br.Peek(n)
+	p, err := r.peek(n)
 	if len(p) < n {
 		r.short(len(p), n, unexpectedEOF(err), frame, recordName(frame))
 		return false
@@ -289,13 +289,14 @@ func (r *Reader) trailerMatches(p []byte, length uint32) bool {
 // skipBlock passes over a block of any size without buffering it whole.
 func (r *Reader) skipBlock(typ, length uint32) bool {
 	body := int64(length) - 4
-	n, err := r.br.Discard(int(body))
+	start := r.off
+	n, err := r.discard(int(body))
 	if int64(n) < body {
+		r.off = start // the warning gives the block's offset; the file ends here
 		r.short(n, int(length), unexpectedEOF(err), 0, blockName(typ))
 		return false
 	}
-	r.off += int64(n)
-	p, err := r.br.Peek(4)
+	p, err := r.peek(4)
 	if len(p) < 4 {
 		r.short(n+len(p), int(length), unexpectedEOF(err), 0, blockName(typ))
 		return false

@@ -64,10 +64,27 @@ type source struct {
 }
 
 // Reader reads packet records from one or more capture files in order.
-// Record.Data points into a 1 MiB read buffer, so Next copies nothing and
-// allocates nothing per packet; a record longer than the 256 KiB snaplen
-// limit marks its file as corrupted instead of growing the buffer. A Reader
-// is not safe for concurrent use.
+// Next copies nothing and allocates nothing per packet: Record.Data points
+// either into a read-only memory mapping of the file, or into a 1 MiB read
+// buffer.
+//
+// Plain (uncompressed) regular files are mapped on Linux: reading them
+// makes no read(2) call and no copy, and the kernel reads ahead. Every mapping stays until Close, so the
+// Data of a record read from one stays valid and unchanged until Close,
+// across later records and later files (StableData). The pages behind the
+// reader are given back to the page cache as reading moves on, so a large
+// file does not stay resident; a record touched again is faulted back in
+// from the page cache. A file is mapped as far as its size when its turn
+// comes; see start for a file that grows or shrinks while it is read.
+//
+// Compressed files, stdin, NewReader streams, pipes and other files that
+// are not regular, files the system will not map, and every file on other
+// systems are read through the buffer, where Data is valid only until the
+// next call to Next.
+//
+// A record longer than the 256 KiB snaplen limit marks its file as
+// corrupted instead of growing the buffer, whichever way the file is read.
+// A Reader is not safe for concurrent use.
 type Reader struct {
 	pending []source
 
@@ -75,6 +92,18 @@ type Reader struct {
 	closer io.Closer // the open file, if the Reader opened it
 	active bool
 	closed bool
+
+	// mapped is the current file's mapping while Next reads from it (nil
+	// when reading through br); r.off is the position in it. file is the
+	// mapped file, kept open to see at the end of the mapping whether it
+	// grew. released is the offset below which the pages have been given
+	// back. mappings holds every mapping made, for Close to unmap.
+	mapped   []byte
+	file     *os.File
+	released int64
+	mappings [][]byte
+	noMmap   bool // read files through the buffer only (tests)
+	stable   bool // the last record's Data is in a mapping
 
 	path   string
 	off    int64 // bytes consumed from the current (decompressed) stream
@@ -171,14 +200,8 @@ func sniff(raw io.Reader, name string) (source, error) {
 		src.gzip = true
 		stream = io.MultiReader(bytes.NewReader(magic[:]), zr)
 	}
-	switch binary.BigEndian.Uint32(magic[:]) {
-	case 0xa1b2c3d4, 0xd4c3b2a1:
-		src.format = formatPcap
-	case 0xa1b23c4d, 0x4d3cb2a1:
-		src.format = formatPcapNs
-	case blockSHB:
-		src.format = formatPcapng
-	default:
+	src.format = magicFormat(magic)
+	if src.format == 0 {
 		what := ""
 		if src.gzip {
 			what = " after gunzip"
@@ -189,8 +212,22 @@ func sniff(raw io.Reader, name string) (source, error) {
 	return src, nil
 }
 
+// magicFormat is the format a file's first four bytes announce, 0 for none.
+func magicFormat(magic [4]byte) format {
+	switch binary.BigEndian.Uint32(magic[:]) {
+	case 0xa1b2c3d4, 0xd4c3b2a1:
+		return formatPcap
+	case 0xa1b23c4d, 0x4d3cb2a1:
+		return formatPcapNs
+	case blockSHB:
+		return formatPcapng
+	}
+	return 0
+}
+
 // Next returns the next packet record of the capture, or io.EOF after the
-// last one. The Record and its Data are reused by the next call. Problems in
+// last one. The Record is reused by the next call, and so is its Data
+// unless StableData says otherwise. Problems in
 // the input (truncation, corruption) end the file they are in with a
 // Warning and reading goes on with the next file; the only other error is
 // ErrClosed.
@@ -221,6 +258,10 @@ func (r *Reader) Next() (*Record, error) {
 		}
 		r.frame++
 		r.rec.Frame = r.frame
+		r.stable = r.mapped != nil
+		if r.mapped != nil && r.off-r.released >= 2*releaseChunk {
+			r.releaseBehind()
+		}
 		info := &r.files[len(r.files)-1]
 		info.Packets++
 		if t := r.rec.Time; !t.IsZero() {
@@ -238,8 +279,31 @@ func (r *Reader) Next() (*Record, error) {
 	}
 }
 
+// StableData reports whether the Data of the record Next last returned
+// stays valid and unchanged until Close: true when it was read from a
+// memory-mapped file, false when it is in the read buffer (compressed
+// files, stdin, streams, non-regular files) and is overwritten by the next
+// call to Next. It can change from one record to the next, in a capture of
+// several files or when a mapped file grew while it was read. "Unchanged"
+// assumes nobody rewrites the file in place while it is read: the mapping
+// shows the file's current contents.
+func (r *Reader) StableData() bool { return r.stable && !r.closed }
+
 // start begins reading src; on failure it leaves a warning and the Reader
 // inactive so that Next moves on.
+//
+// A named file is mapped if it can be: see mapFile. The mapping covers the
+// file's size now (fstat), never more, because touching a page beyond the
+// end of a file is a SIGBUS rather than an error. A capture still being
+// written is read as the buffered path reads it, to wherever the file ends
+// when reading gets there: at the end of the mapping the size is looked at
+// again and, if the file grew, the rest is read through the buffer (see
+// leaveMapping). What no check can prevent is a file truncated while it is
+// mapped: touching the pages that were cut off kills the process with
+// SIGBUS (the buffered path would see a short file instead), and so does
+// an I/O error on a mapped page (the buffered path warns of a read error).
+// Capture files are written by appending, so the first takes a deliberate
+// truncation.
 func (r *Reader) start(src source) {
 	r.path = src.path
 	if src.stream == nil {
@@ -248,19 +312,26 @@ func (r *Reader) start(src source) {
 			r.warn(0, "cannot open: %v", err)
 			return
 		}
-		s, err := sniff(f, src.path)
-		if err != nil {
-			f.Close()
-			r.warn(0, "%v", err)
-			return
+		if mapped, format := r.mapCapture(f); mapped != nil {
+			r.closer, r.file, r.mapped, r.released = f, f, mapped, 0
+			src.format, src.gzip = format, false
+		} else {
+			s, err := sniff(f, src.path)
+			if err != nil {
+				f.Close()
+				r.warn(0, "%v", err)
+				return
+			}
+			src = s
+			r.closer = f
 		}
-		src = s
-		r.closer = f
 	}
-	if r.br == nil {
-		r.br = bufio.NewReaderSize(src.stream, bufSize)
-	} else {
-		r.br.Reset(src.stream)
+	if r.mapped == nil {
+		if r.br == nil {
+			r.br = bufio.NewReaderSize(src.stream, bufSize)
+		} else {
+			r.br.Reset(src.stream)
+		}
 	}
 	r.active = true
 	r.off = 0
@@ -277,9 +348,94 @@ func (r *Reader) start(src source) {
 	}
 }
 
+// mapCapture maps f if it is a plain pcap or pcapng file that can be
+// mapped, and returns the mapping (nil otherwise) and the format. Anything
+// else (compressed, not a capture, not regular, too short, mmap refused)
+// is left to the buffered path, which also words the errors.
+func (r *Reader) mapCapture(f *os.File) ([]byte, format) {
+	if r.noMmap {
+		return nil, 0
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() < 4 {
+		return nil, 0
+	}
+	data, err := mapFile(f, fi.Size())
+	if err != nil {
+		return nil, 0
+	}
+	format := magicFormat([4]byte(data))
+	if format == 0 {
+		// gzip or not a capture
+		unmapFile(data)
+		return nil, 0
+	}
+	r.mappings = append(r.mappings, data)
+	return data, format
+}
+
+// leaveMapping is called when reading needs bytes beyond the end of the
+// mapping. If the file has grown since it was mapped, reading goes on
+// through the buffer from the same offset, which then reads up to the
+// file's end as the buffered path does; the mapping stays, for the Data
+// already returned. It reports whether it switched.
+func (r *Reader) leaveMapping() bool {
+	fi, err := r.file.Stat()
+	if err != nil || fi.Size() <= int64(len(r.mapped)) {
+		return false
+	}
+	if _, err := r.file.Seek(r.off, io.SeekStart); err != nil {
+		return false
+	}
+	if r.br == nil {
+		r.br = bufio.NewReaderSize(r.file, bufSize)
+	} else {
+		r.br.Reset(r.file)
+	}
+	r.releaseAll()
+	r.mapped = nil
+	return true
+}
+
+// releaseChunk is how far reading gets ahead of the pages it gives back,
+// and how much it gives back at a time: records that far behind are long
+// done with unless the caller kept them, and they still work if it did.
+// Reading the 473 MB bench capture peaks at 470 MB resident without
+// releasing, 14 MB with 2 MiB chunks (26 MB with 8 MiB, 10 MB through the
+// buffer), for the same CPU time.
+const releaseChunk = 2 << 20
+
+// releaseBehind gives back the pages of the current mapping more than
+// releaseChunk behind the reading position. They stay in the page cache;
+// their Data is still valid and is faulted back in if touched again. This
+// keeps the resident memory of a mapped file bounded instead of growing to
+// the file's size.
+func (r *Reader) releaseBehind() {
+	end := (r.off - releaseChunk) &^ (pageSize - 1)
+	if end <= r.released {
+		return
+	}
+	releasePages(r.mapped[r.released:end])
+	r.released = end
+}
+
+// releaseAll gives back every page of the current mapping read so far.
+func (r *Reader) releaseAll() {
+	end := min(r.off&^(pageSize-1), int64(len(r.mapped)))
+	if end > r.released {
+		releasePages(r.mapped[r.released:end])
+		r.released = end
+	}
+}
+
 // finish ends the current file.
 func (r *Reader) finish() {
 	r.checkOverlap()
+	if r.mapped != nil {
+		r.releaseAll()
+		r.mapped = nil
+	}
+	r.file = nil
 	if r.closer != nil {
 		r.closer.Close()
 		r.closer = nil
@@ -373,9 +529,45 @@ func (r *Reader) corrupted(frame uint64, format string, args ...any) {
 	r.warn(frame, "corrupted at offset %d: %s; rest of file skipped", r.off, fmt.Sprintf(format, args...))
 }
 
-// consume discards n bytes already known to be buffered.
+// peek returns the next n bytes without consuming them, or fewer and the
+// reason (io.EOF at the end of the file). n is at most bufSize.
+func (r *Reader) peek(n int) ([]byte, error) {
+	if r.mapped == nil {
+		return r.br.Peek(n)
+	}
+	if end := r.off + int64(n); end <= int64(len(r.mapped)) {
+		return r.mapped[r.off:end], nil
+	}
+	if r.leaveMapping() {
+		return r.br.Peek(n)
+	}
+	return r.mapped[r.off:], io.EOF
+}
+
+// discard consumes up to n bytes, fewer only at the end of the file or on
+// a read error, and returns how many.
+func (r *Reader) discard(n int) (int, error) {
+	if r.mapped != nil {
+		rest := int64(len(r.mapped)) - r.off
+		if rest >= int64(n) || !r.leaveMapping() {
+			d := int(min(rest, int64(n)))
+			r.off += int64(d)
+			if d < n {
+				return d, io.EOF
+			}
+			return d, nil
+		}
+	}
+	d, err := r.br.Discard(n)
+	r.off += int64(d)
+	return d, err
+}
+
+// consume discards n bytes already known to be there (peeked).
 func (r *Reader) consume(n int) {
-	r.br.Discard(n)
+	if r.mapped == nil {
+		r.br.Discard(n)
+	}
 	r.off += int64(n)
 }
 
@@ -393,7 +585,9 @@ func (r *Reader) Warnings() []Warning {
 	return w
 }
 
-// Close releases the open file. Stdin is not closed.
+// Close releases the open file and unmaps the files that were mapped:
+// the Data of every record read from them becomes invalid, and touching it
+// after Close is a fault that kills the process. Stdin is not closed.
 func (r *Reader) Close() error {
 	if r.closed {
 		return nil
@@ -404,6 +598,12 @@ func (r *Reader) Close() error {
 		err = r.closer.Close()
 		r.closer = nil
 	}
+	r.mapped, r.file = nil, nil
+	for i, m := range r.mappings {
+		unmapFile(m)
+		r.mappings[i] = nil
+	}
+	r.mappings = nil
 	r.active = false
 	r.pending = nil
 	return err

@@ -30,8 +30,11 @@ const (
 	LinkSLL2     LinkType = 276
 )
 
-// Record is one packet record. Data aliases the reader's buffer and is valid
-// only until the next call to Next.
+// Record is one packet record. Data aliases the reader's memory and is
+// read-only. It is valid only until the next call to Next, unless
+// Reader.StableData reports true for the record: then it lies in a memory
+// mapping of the file and stays valid and unchanged until Reader.Close
+// (and no longer: touching it after Close is a fatal fault).
 type Record struct {
 	Frame     uint64    // 1-based, counting every packet record of every file read so far
 	Time      time.Time // zero for a pcapng simple packet block, which has no timestamp
