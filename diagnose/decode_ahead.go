@@ -350,15 +350,18 @@ func (p *decodeAhead) next() (*decode.Message, error) {
 		if p.in != nil {
 			b := p.in
 			p.in = nil
+			// Once handed off, a pinned batch is the decoding
+			// goroutine's to recycle: read it before.
+			err, pinned := b.err, b.pinned
 			if b.handOff {
 				// The decoding goroutine correlates one message of its
 				// own now; wait for the batch after it.
 				p.handedOff <- struct{}{}
 			}
-			if b.err != nil {
-				return nil, b.err
+			if err != nil {
+				return nil, err
 			}
-			if !b.pinned {
+			if !pinned {
 				p.free <- b
 			}
 		}
