@@ -120,6 +120,8 @@ type sipState struct {
 	regs     map[regKey]*regState
 	regList  []*regState
 	flows    map[flowKey]*Flow
+	// strs shares the header values records keep (intern.go).
+	strs stringTable
 
 	// Limits, variables so that tests can lower them.
 	maxOpen, maxTransactions, maxCalls, maxRegistrations, maxFlows int
@@ -208,25 +210,25 @@ func (e *Engine) sipRequest(m *decode.Message) {
 		Requests:     []FrameRef{frameRef(m)},
 		RequestCount: 1,
 		Final:        -1,
-		CallID:       clipString(msg.CallID),
-		FromURI:      clipString(msg.From.URI),
-		ToURI:        clipString(msg.To.URI),
-		ToTag:        clipString(msg.To.Tag),
-		Contact:      clipString(msg.Contact.URI),
-		ContactHost:  clipString(msg.Contact.Host),
-		UserAgent:    clipString(msg.UserAgent),
+		CallID:       s.strs.clip(msg.CallID),
+		FromURI:      s.strs.clip(msg.From.URI),
+		ToURI:        s.strs.clip(msg.To.URI),
+		ToTag:        s.strs.clip(msg.To.Tag),
+		Contact:      s.strs.clip(msg.Contact.URI),
+		ContactHost:  s.strs.clip(msg.Contact.Host),
+		UserAgent:    s.strs.clip(msg.UserAgent),
 		Expires:      msg.Expires,
 		HasSDP:       hasSDP(msg),
-		ReasonHeader: clipString(msg.ReasonHeader),
+		ReasonHeader: s.strs.clip(msg.ReasonHeader),
 
 		ContentLengthMismatch: contentLengthMismatch(m),
 	}
 	if len(msg.Vias) > 0 {
-		tx.Branch = clipString(msg.Vias[0].Branch)
-		tx.ViaSentBy = clipString(msg.Vias[0].SentBy)
+		tx.Branch = sameOrClip(id, msg.Vias[0].Branch)
+		tx.ViaSentBy = s.strs.clip(msg.Vias[0].SentBy)
 	}
 	if a := msg.Authorization; a != nil {
-		tx.Authorization = sipAuth(a)
+		tx.Authorization = s.strs.sipAuth(a)
 	}
 	st := e.openSIP(key, tx, m.Time)
 	if method == "REGISTER" {
@@ -273,11 +275,11 @@ func (e *Engine) sipResponse(m *decode.Message) {
 	tx.Responses = append(tx.Responses, SIPResponse{
 		FrameRef:     frameRef(m),
 		Status:       status,
-		Reason:       clipString(msg.Reason),
-		ReasonHeader: clipString(msg.ReasonHeader),
+		Reason:       s.strs.clip(msg.Reason),
+		ReasonHeader: s.strs.clip(msg.ReasonHeader),
 		From:         m.Src,
-		ToTag:        clipString(msg.To.Tag),
-		Server:       clipString(msg.UserAgent),
+		ToTag:        s.strs.clip(msg.To.Tag),
+		Server:       s.strs.clip(msg.UserAgent),
 		HasSDP:       hasSDP(msg),
 
 		ContentLengthMismatch: contentLengthMismatch(m),
@@ -285,7 +287,7 @@ func (e *Engine) sipResponse(m *decode.Message) {
 	idx := len(tx.Responses) - 1
 	r := &tx.Responses[idx]
 	if c := msg.Challenge; c != nil && (status == 401 || status == 407) {
-		r.Challenge = sipAuth(c)
+		r.Challenge = s.strs.sipAuth(c)
 	}
 	if status >= 200 && tx.Final < 0 {
 		tx.Final = idx
@@ -312,9 +314,9 @@ func (e *Engine) orphanSIPResponse(key sipTxKey, m *decode.Message) *openSIPTx {
 		Server:    m.Src,
 		Transport: m.Transport,
 		Final:     -1,
-		CallID:    clipString(msg.CallID),
-		FromURI:   clipString(msg.From.URI),
-		ToURI:     clipString(msg.To.URI),
+		CallID:    s.strs.clip(msg.CallID),
+		FromURI:   s.strs.clip(msg.From.URI),
+		ToURI:     s.strs.clip(msg.To.URI),
 		Expires:   -1,
 	}
 	if len(msg.Vias) > 0 {
@@ -598,13 +600,25 @@ func clipString(b []byte) string {
 	return string(b)
 }
 
-func sipAuth(a *sip.Auth) *SIPAuth {
+// sameOrClip is clipString(b), id itself when that is the same string
+// (a transaction's key is usually its branch).
+func sameOrClip(id string, b []byte) string {
+	if len(b) > MaxSIPFieldLen {
+		b = b[:MaxSIPFieldLen]
+	}
+	if id == string(b) {
+		return id
+	}
+	return string(b)
+}
+
+func (t *stringTable) sipAuth(a *sip.Auth) *SIPAuth {
 	return &SIPAuth{
-		Username:  clipString(a.Username),
-		Realm:     clipString(a.Realm),
-		Nonce:     clipString(a.Nonce),
-		Algorithm: clipString(a.Algorithm),
-		QOP:       clipString(a.QOP),
+		Username:  t.clip(a.Username),
+		Realm:     t.clip(a.Realm),
+		Nonce:     t.clip(a.Nonce),
+		Algorithm: t.clip(a.Algorithm),
+		QOP:       t.clip(a.QOP),
 		Stale:     a.Stale,
 	}
 }

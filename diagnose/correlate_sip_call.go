@@ -10,6 +10,7 @@ import (
 // callState is a Call being correlated.
 type callState struct {
 	call *Call
+	strs *stringTable // the engine's, for ladder labels
 	// lastInitial is the latest INVITE from the caller outside the dialog
 	// (no To tag): the first one or its retries after a challenge. Its final
 	// response decides the outcome unless an earlier one was answered.
@@ -41,7 +42,7 @@ func (e *Engine) callRequest(st *openSIPTx, m *decode.Message) {
 			e.analysis.DroppedCalls++
 			return
 		}
-		cs = &callState{call: &Call{
+		cs = &callState{strs: &s.strs, call: &Call{
 			CallID:    tx.CallID,
 			From:      tx.FromURI,
 			To:        tx.ToURI,
@@ -174,7 +175,7 @@ func (cs *callState) step(m *decode.Message, label string) {
 		c.LadderDropped++
 		return
 	}
-	c.Ladder = append(c.Ladder, LadderStep{FrameRef: frameRef(m), From: m.Src, To: m.Dst, Label: label})
+	c.Ladder = append(c.Ladder, LadderStep{FrameRef: frameRef(m), From: m.Src, To: m.Dst, Label: cs.strs.share(label)})
 }
 
 // conclude sets the call's outcome at the end of the capture.

@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"iter"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -122,6 +123,18 @@ func NewReport(a *Analysis, findings []Finding, version string) *Report {
 	if a == nil {
 		a = &Analysis{}
 	}
+	r := newReportHead(a, findings, version)
+	r.Allocations = slices.AppendSeq(r.Allocations, allocationReports(a))
+	r.Bindings = slices.AppendSeq(r.Bindings, bindingReports(a))
+	r.addSIPAndMedia(a)
+	r.addICEAndTLS(a)
+	return r
+}
+
+// newReportHead is a Report without its per-record arrays (allocations,
+// bindings, calls, registrations, streams, ICE sessions, TLS
+// connections): what is small whatever the length of the capture.
+func newReportHead(a *Analysis, findings []Finding, version string) *Report {
 	r := &Report{
 		Tool:        ToolInfo{Name: "callscope", Version: version},
 		Captures:    []CaptureReport{},
@@ -168,23 +181,6 @@ func NewReport(a *Analysis, findings []Finding, version string) *Report {
 			r.Stats.Unanswered++
 		}
 	}
-	for _, al := range a.Allocations {
-		if al != nil {
-			r.Allocations = append(r.Allocations, newAllocationReport(al))
-		}
-	}
-	for _, b := range a.Bindings {
-		if b == nil {
-			continue
-		}
-		r.Bindings = append(r.Bindings, BindingReport{
-			Client: addrPortString(b.Client), Server: addrPortString(b.Server), Transport: transportString(b.Transport),
-			Requests: b.Requests, Answered: b.Answered, Errors: b.Errors, Unanswered: b.Unanswered,
-			First: utcRef(b.First), Last: utcRef(b.Last),
-		})
-	}
-	r.addSIPAndMedia(a)
-	r.addICEAndTLS(a)
 	for _, f := range findings {
 		f.First, f.Last = utc(f.First), utc(f.Last)
 		if f.Frames == nil {
@@ -197,6 +193,35 @@ func NewReport(a *Analysis, findings []Finding, version string) *Report {
 	}
 	slices.SortStableFunc(r.Findings, func(x, y Finding) int { return int(y.Severity) - int(x.Severity) })
 	return r
+}
+
+// allocationReports yields the report's allocations in order.
+func allocationReports(a *Analysis) iter.Seq[AllocationReport] {
+	return func(yield func(AllocationReport) bool) {
+		for _, al := range a.Allocations {
+			if al != nil && !yield(newAllocationReport(al)) {
+				return
+			}
+		}
+	}
+}
+
+// bindingReports yields the report's binding flows in order.
+func bindingReports(a *Analysis) iter.Seq[BindingReport] {
+	return func(yield func(BindingReport) bool) {
+		for _, b := range a.Bindings {
+			if b == nil {
+				continue
+			}
+			if !yield(BindingReport{
+				Client: addrPortString(b.Client), Server: addrPortString(b.Server), Transport: transportString(b.Transport),
+				Requests: b.Requests, Answered: b.Answered, Errors: b.Errors, Unanswered: b.Unanswered,
+				First: utcRef(b.First), Last: utcRef(b.Last),
+			}) {
+				return
+			}
+		}
+	}
 }
 
 func newAllocationReport(al *Allocation) AllocationReport {

@@ -2,8 +2,10 @@ package diagnose
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,31 +141,59 @@ type RTCPReport struct {
 
 // addSIPAndMedia fills the calls, registrations and streams.
 func (r *Report) addSIPAndMedia(a *Analysis) {
-	r.Calls, r.Registrations, r.Streams = []CallReport{}, []RegistrationReport{}, []StreamReport{}
-	index := make(map[*Stream]int, len(a.Streams))
-	for _, s := range a.Streams {
-		if s == nil {
-			continue
-		}
-		index[s] = len(r.Streams)
-		r.Streams = append(r.Streams, newStreamReport(s))
-	}
-	for _, c := range a.Calls {
-		if c == nil {
-			continue
-		}
-		cr := newCallReport(c)
-		for _, s := range c.Streams {
-			if i, ok := index[s]; ok {
-				cr.Streams = append(cr.Streams, i)
-				r.Streams[i].inCall = true
-			}
+	r.Streams = slices.AppendSeq([]StreamReport{}, streamReports(a))
+	r.Calls = []CallReport{}
+	for cr := range callReports(a, streamPositions(a)) {
+		for _, i := range cr.Streams {
+			r.Streams[i].inCall = true
 		}
 		r.Calls = append(r.Calls, cr)
 	}
-	for _, reg := range a.Registrations {
-		if reg != nil {
-			r.Registrations = append(r.Registrations, newRegistrationReport(reg))
+	r.Registrations = slices.AppendSeq([]RegistrationReport{}, registrationReports(a))
+}
+
+// streamPositions maps each stream to its index in the report's streams.
+func streamPositions(a *Analysis) map[*Stream]int { return positions(a.Streams) }
+
+// streamReports yields the report's streams in order.
+func streamReports(a *Analysis) iter.Seq[StreamReport] {
+	return func(yield func(StreamReport) bool) {
+		for _, s := range a.Streams {
+			if s != nil && !yield(newStreamReport(s)) {
+				return
+			}
+		}
+	}
+}
+
+// callReports yields the report's calls in order, their streams given as
+// indexes by streamIndex.
+func callReports(a *Analysis, streamIndex map[*Stream]int) iter.Seq[CallReport] {
+	return func(yield func(CallReport) bool) {
+		for _, c := range a.Calls {
+			if c == nil {
+				continue
+			}
+			cr := newCallReport(c)
+			for _, s := range c.Streams {
+				if i, ok := streamIndex[s]; ok {
+					cr.Streams = append(cr.Streams, i)
+				}
+			}
+			if !yield(cr) {
+				return
+			}
+		}
+	}
+}
+
+// registrationReports yields the report's registrations in order.
+func registrationReports(a *Analysis) iter.Seq[RegistrationReport] {
+	return func(yield func(RegistrationReport) bool) {
+		for _, reg := range a.Registrations {
+			if reg != nil && !yield(newRegistrationReport(reg)) {
+				return
+			}
 		}
 	}
 }

@@ -1,5 +1,10 @@
 package diagnose
 
+import (
+	"iter"
+	"slices"
+)
+
 // ICESessionReport is one ICE session (RFC 8445) in a report: its
 // candidates, the pairs checked, the one selected and consent afterwards.
 type ICESessionReport struct {
@@ -112,16 +117,29 @@ func indexOf[K comparable](m map[K]int, k K) *int {
 
 // addICEAndTLS fills the ICE sessions and TLS connections.
 func (r *Report) addICEAndTLS(a *Analysis) {
-	r.ICESessions, r.TLSConnections = []ICESessionReport{}, []TLSConnectionReport{}
 	ix := newReportIndexes(a)
-	for _, s := range a.ICESessions {
-		if s != nil {
-			r.ICESessions = append(r.ICESessions, newICESessionReport(s, ix))
+	r.ICESessions = slices.AppendSeq([]ICESessionReport{}, iceSessionReports(a, ix))
+	r.TLSConnections = slices.AppendSeq([]TLSConnectionReport{}, tlsConnectionReports(a, ix))
+}
+
+// iceSessionReports yields the report's ICE sessions in order.
+func iceSessionReports(a *Analysis, ix reportIndexes) iter.Seq[ICESessionReport] {
+	return func(yield func(ICESessionReport) bool) {
+		for _, s := range a.ICESessions {
+			if s != nil && !yield(newICESessionReport(s, ix)) {
+				return
+			}
 		}
 	}
-	for _, c := range a.TLSConnections {
-		if c != nil {
-			r.TLSConnections = append(r.TLSConnections, newTLSConnectionReport(c, ix))
+}
+
+// tlsConnectionReports yields the report's TLS connections in order.
+func tlsConnectionReports(a *Analysis, ix reportIndexes) iter.Seq[TLSConnectionReport] {
+	return func(yield func(TLSConnectionReport) bool) {
+		for _, c := range a.TLSConnections {
+			if c != nil && !yield(newTLSConnectionReport(c, ix)) {
+				return
+			}
 		}
 	}
 }

@@ -149,6 +149,7 @@ func analyze(cmd *cobra.Command, f analyzeFlags, paths []string) error {
 		return err
 	}
 	rs.options.Workers = f.workers
+	boundHeapHeadroom()
 	if rs.format != "jsonl" {
 		analysis, findings, readErr := diagnose.Analyze(paths, rs.options, rs.rules)
 		return rs.write(cmd, analysis, findings, readErr)
@@ -177,16 +178,17 @@ func (rs *reportSetup) write(cmd *cobra.Command, analysis *diagnose.Analysis, fi
 	if analysis == nil {
 		return readErr
 	}
-	report := diagnose.NewReport(analysis, findings, version)
 	out := cmd.OutOrStdout()
 	var err error
 	switch rs.format {
 	case "json":
-		err = report.WriteJSON(out)
+		// Written as it is built: a long capture's Report and document
+		// would otherwise be the peak of memory.
+		err = diagnose.WriteJSONReport(out, analysis, findings, version)
 	case "jsonl":
-		err = writeJSONLines(out, report, rs.stream)
+		err = writeJSONLines(out, diagnose.NewReportParts(analysis, findings, version), rs.stream)
 	default:
-		err = report.WriteText(out, diagnose.TextOptions{Color: rs.useColor, ExpectedDSCP: map[string]int{
+		err = diagnose.NewReport(analysis, findings, version).WriteText(out, diagnose.TextOptions{Color: rs.useColor, ExpectedDSCP: map[string]int{
 			"audio": rs.profile.DSCP.Audio, "video": rs.profile.DSCP.Video}})
 	}
 	if err != nil {
@@ -207,10 +209,19 @@ func (rs *reportSetup) write(cmd *cobra.Command, analysis *diagnose.Analysis, fi
 			return exitError{exitUsage}
 		}
 	}
-	if rs.failOn != 0 && report.MaxSeverity() >= rs.failOn {
+	if rs.failOn != 0 && maxSeverity(findings) >= rs.failOn {
 		return exitError{exitFindings}
 	}
 	return nil
+}
+
+// maxSeverity is Report.MaxSeverity without building the Report.
+func maxSeverity(findings []diagnose.Finding) diagnose.Severity {
+	var s diagnose.Severity
+	for _, f := range findings {
+		s = max(s, f.Severity)
+	}
+	return s
 }
 
 func colorWanted(mode string) (bool, error) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -92,15 +93,16 @@ func findingLine(f diagnose.Finding, at time.Time, useColor bool) string {
 // packet), one record per allocation, binding flow, call, registration,
 // RTP stream, ICE session and TLS connection, then the summary. Record
 // types are documented in the README ("`--format jsonl`").
-func writeJSONLines(w io.Writer, report *diagnose.Report, streamed *findingStream) error {
+func writeJSONLines(w io.Writer, report *diagnose.ReportParts, streamed *findingStream) error {
+	head := report.Head
 	var end time.Time
-	for _, c := range report.Captures {
+	for _, c := range head.Captures {
 		if c.Last.After(end) {
 			end = c.Last
 		}
 	}
-	for i := range report.Findings {
-		f := report.Findings[i]
+	for i := range head.Findings {
+		f := head.Findings[i]
 		if streamed != nil && streamed.written[f.Identity()] {
 			continue
 		}
@@ -124,43 +126,29 @@ func writeJSONLines(w io.Writer, report *diagnose.Report, streamed *findingStrea
 		_, err = io.WriteString(w, line+string(b[1:])+"\n")
 		return err
 	}
-	for _, a := range report.Allocations {
-		if err := write("allocation", a); err != nil {
-			return err
-		}
+	if err := writeRecords(report.Allocations(), "allocation", write); err != nil {
+		return err
 	}
-	for _, b := range report.Bindings {
-		if err := write("binding", b); err != nil {
-			return err
-		}
+	if err := writeRecords(report.Bindings(), "binding", write); err != nil {
+		return err
 	}
-	for _, c := range report.Calls {
-		if err := write("call", c); err != nil {
-			return err
-		}
+	if err := writeRecords(report.Calls(), "call", write); err != nil {
+		return err
 	}
-	for _, r := range report.Registrations {
-		if err := write("registration", r); err != nil {
-			return err
-		}
+	if err := writeRecords(report.Registrations(), "registration", write); err != nil {
+		return err
 	}
-	for _, s := range report.Streams {
-		if err := write("stream", s); err != nil {
-			return err
-		}
+	if err := writeRecords(report.Streams(), "stream", write); err != nil {
+		return err
 	}
-	for _, s := range report.ICESessions {
-		if err := write("ice_session", s); err != nil {
-			return err
-		}
+	if err := writeRecords(report.ICESessions(), "ice_session", write); err != nil {
+		return err
 	}
-	for _, c := range report.TLSConnections {
-		if err := write("tls_connection", c); err != nil {
-			return err
-		}
+	if err := writeRecords(report.TLSConnections(), "tls_connection", write); err != nil {
+		return err
 	}
 	counts := map[string]int{"error": 0, "warning": 0, "info": 0}
-	for _, f := range report.Findings {
+	for _, f := range head.Findings {
 		counts[f.Severity.String()]++
 	}
 	return write("summary", struct {
@@ -170,7 +158,17 @@ func writeJSONLines(w io.Writer, report *diagnose.Report, streamed *findingStrea
 		CaptureDrops []diagnose.InterfaceDrops `json:"capture_drops,omitempty"`
 		Stats        diagnose.StatsReport      `json:"stats"`
 		Findings     map[string]int            `json:"findings"`
-	}{report.Tool, report.Captures, report.Warnings, report.CaptureDrops, report.Stats, counts})
+	}{head.Tool, head.Captures, head.Warnings, head.CaptureDrops, head.Stats, counts})
+}
+
+// writeRecords writes each record of seq as a jsonl line of type typ.
+func writeRecords[T any](seq iter.Seq[T], typ string, write func(typ string, v any) error) error {
+	for v := range seq {
+		if err := write(typ, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func mustJSON(v any) []byte {
