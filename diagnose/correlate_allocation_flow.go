@@ -1,39 +1,45 @@
 package diagnose
 
-import (
-	"encoding/binary"
-	"net/netip"
-
-	"github.com/callscope/callscope/decode"
-)
+import "github.com/callscope/callscope/decode"
 
 // allocFlowSlots is the number of slots of allocFlowCache, a power of two
 // well above the relayed flows a busy TURN server's active calls have.
 const allocFlowSlots = 2048
 
-// allocFlowCache is a direct-mapped cache in front of Engine.allocations
-// for ChannelData, which looks the allocation up by its outer 5-tuple in
-// either direction: two lookups of a 72-byte key per relayed packet, the
-// second one on every server-to-client packet. A slot remembers the
-// answer, nil included, for one generation of the map: every change to
-// Engine.allocations starts a new one (changed), and allocations change
-// per call, not per packet.
+// allocFlowCache is a two-way set-associative cache in front of
+// Engine.allocations for ChannelData, which looks the allocation up by
+// its outer 5-tuple in either direction: two lookups of a 72-byte key per
+// relayed packet, the second one on every server-to-client packet. A slot
+// remembers the answer, nil included, for one generation of the map:
+// every change to Engine.allocations starts a new one (changed), and
+// allocations change per call, not per packet. Flows are keyed as
+// streamCache keys streams (cacheKey, SSRC 0): an IPv4 flow by two
+// integers; any other by a digest, confirmed against the allocation's
+// own 5-tuple, so that only found allocations are remembered for them.
 type allocFlowCache struct {
-	gen   uint64 // the current generation; slots of another one are stale
-	slots *[allocFlowSlots]allocFlowSlot
+	gen   uint32 // the current generation; slots of another one are stale
+	slots *[allocFlowSlots / 2][2]allocFlowSlot
 }
 
 type allocFlowSlot struct {
-	src, dst  netip.AddrPort
-	transport decode.Transport
-	sent      bool // src is the allocation's client
-	gen       uint64
-	as        *allocState
+	a, b uint64
+	as   *allocState
+	gen  uint32
+	tag  uint32 // cacheKey's, with allocFlowSent when src is the client
 }
+
+const allocFlowSent = 1 << 16
 
 // changed invalidates every slot: Engine.allocations gained or lost an
 // entry.
-func (c *allocFlowCache) changed() { c.gen++ }
+func (c *allocFlowCache) changed() {
+	c.gen++
+	if c.gen == 0 && c.slots != nil {
+		// Wrapped: slots of the generation starting again would match.
+		clear(c.slots[:])
+		c.gen = 1
+	}
+}
 
 // allocationOnFlow returns the allocation whose 5-tuple m travelled on,
 // with sent set when m went from its client to its server, and nil when
@@ -42,50 +48,53 @@ func (c *allocFlowCache) changed() { c.gen++ }
 func (e *Engine) allocationOnFlow(m *decode.Message) (as *allocState, sent bool) {
 	c := &e.allocFlows
 	if c.slots == nil {
-		c.slots = new([allocFlowSlots]allocFlowSlot)
+		c.slots = new([allocFlowSlots / 2][2]allocFlowSlot)
 		c.gen++ // the zero generation is that of empty slots
 	}
-	// Two ways: a set is an even slot and the next, the most recently
-	// used first, so that two busy flows whose hashes collide do not
-	// evict each other on every packet.
-	i := flowSlot(m.Src, m.Dst) &^ 1
-	set := (*[2]allocFlowSlot)(c.slots[i : i+2])
+	a, b, tag := cacheKey(m.Src, m.Dst, m.Transport, 0)
+	// Two ways: the most recently used first, so that two busy flows
+	// whose hashes collide do not evict each other on every packet.
+	set := &c.slots[(a*0x9e3779b97f4a7c15+b*0xc2b2ae3d27d4eb4f)>>(64-allocFlowSetBits)]
 	for w := range set {
-		if s := &set[w]; s.gen == c.gen && s.src == m.Src && s.dst == m.Dst && s.transport == m.Transport {
+		if s := &set[w]; s.a == a && s.b == b && s.gen == c.gen && s.tag&^allocFlowSent == tag &&
+			(tag&streamKeyWhole != 0 || s.as.on(m, s.tag&allocFlowSent != 0)) {
 			if w == 1 {
 				set[0], set[1] = set[1], set[0]
 			}
-			return set[0].as, set[0].sent
+			return set[0].as, set[0].tag&allocFlowSent != 0
 		}
 	}
 	if as = e.allocations[flowKey{client: m.Src, server: m.Dst, transport: m.Transport}]; as != nil {
 		sent = true
+		tag |= allocFlowSent
 	} else {
 		as = e.allocations[flowKey{client: m.Dst, server: m.Src, transport: m.Transport}]
+	}
+	if as == nil && tag&streamKeyWhole == 0 {
+		return nil, false // a digest's nil could not be confirmed
 	}
 	if set[0].gen == c.gen {
 		set[1] = set[0]
 	}
-	set[0] = allocFlowSlot{src: m.Src, dst: m.Dst, transport: m.Transport, sent: sent, gen: c.gen, as: as}
+	set[0] = allocFlowSlot{a: a, b: b, as: as, gen: c.gen, tag: tag}
 	return as, sent
 }
 
-// flowSlot hashes the low halves of two addresses and their ports, which
-// tell active flows apart, into a slot of allocFlowCache.
-func flowSlot(src, dst netip.AddrPort) uint32 {
-	return uint32(flowHash(src, dst)>>40) & (allocFlowSlots - 1)
+// on says whether m travelled on as's 5-tuple, from its client when sent.
+func (as *allocState) on(m *decode.Message, sent bool) bool {
+	if as == nil {
+		return false
+	}
+	a := as.a
+	client, server := m.Src, m.Dst
+	if !sent {
+		client, server = server, client
+	}
+	return a.Client == client && a.Server == server && a.Transport == m.Transport
 }
 
-// flowHash mixes what tells active flows apart: the low 64 bits of both
-// addresses (all of an IPv4 one) and the ports. Every input bit reaches
-// the high bits that slots are taken from: a multiplication alone carries
-// only upwards, and left the client's port of a client-to-server flow
-// out of the slot, so that all of them shared one.
-func flowHash(src, dst netip.AddrPort) uint64 {
-	s, d := src.Addr().As16(), dst.Addr().As16()
-	h := mix64(binary.LittleEndian.Uint64(s[8:])) ^ binary.LittleEndian.Uint64(d[8:])
-	return mix64(h ^ uint64(src.Port())<<16 ^ uint64(dst.Port()))
-}
+// allocFlowSetBits is log2 of the sets of allocFlowCache.
+const allocFlowSetBits = 10
 
 // mix64 is MurmurHash3's 64-bit finalizer: each input bit flips about
 // half of the output bits.

@@ -1,12 +1,12 @@
 package diagnose
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"time"
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/rtp"
-	"github.com/callscope/callscope/internal/packettime"
 )
 
 // Limits of the media correlation: memory is bounded by these, whatever
@@ -86,11 +86,9 @@ type mediaState struct {
 	// maintain (see decode's endpointSet).
 	cand, candPrev map[streamKey]*candidate
 
-	// recent is a direct-mapped cache in front of streams: hashing the
-	// map's 72-byte keys (two netip.AddrPorts) was a quarter of the time
-	// spent on an RTP packet. A slot holds only a stream that streams
-	// holds (see forget).
-	recent *[streamCacheSize]*streamState
+	// recent is a cache in front of streams (streamCache); it holds only
+	// streams that streams holds (see forget).
+	recent *streamCache
 
 	announced    map[netip.AddrPort]*announcement
 	announceRing []netip.AddrPort // oldest first from announceHead
@@ -105,25 +103,54 @@ type mediaState struct {
 }
 
 // streamState is a stream's accounting beside its record.
+//
+// What every packet reads or writes comes first, with the sequence
+// tracker's (seqTracker), in three cache lines: the size
+// (streamStateSize) makes the allocator place it on a line boundary. The
+// record's counters, Last, DSCP marks, Jitter, MaxJitter and MaxDelta are
+// kept here and written to it by publish, so that most packets touch
+// none of the record's cache lines (spread over its 880 bytes) and
+// divide once less.
 type streamState struct {
-	s        *Stream
-	key      streamKey
-	order    uint64
-	nextSSRC *streamState
+	// RFC 3550 §6.4.1 / A.8, in timestamp units.
+	lastTS uint32
 	// announceGen is the mediaState.announceGen this stream last looked
 	// its endpoints up at, so that an SDP seen after the media starts still
 	// links it, at the cost of one integer compare per packet otherwise.
 	announceGen uint64
+	packets     uint64
+	bytes       uint64
+	jitter      float64
+	maxJitter   float64 // the largest jitter, in timestamp units
+	maxDelta    time.Duration
+	lastArrival unixTime
+	lastTime    unixTime // the previous packet, for MaxDelta
+	clock       uint32   // s.ClockRate, which only link sets
+	pt          uint8    // s.PayloadType
+	dscp        uint8    // of the latest packets
+	haveTransit bool
+	jittered    bool      // jitter was measured
+	dscpRun     uint64    // the latest packets marked dscp, not yet in s.DSCP
+	lastFrame   uint64    // the previous packet's, for s.Last
+	lastAt      time.Time // the previous packet's time as captured, for s.Last
 
 	seq seqTracker
 
-	// RFC 3550 §6.4.1 / A.8, in timestamp units.
-	jitter      float64
-	lastArrival time.Time
-	lastTS      uint32
-	haveTransit bool
-	lastTime    time.Time // the previous packet, for MaxDelta
+	s        *Stream
+	key      streamKey
+	order    uint64
+	nextSSRC *streamState
+
+	_ [streamStateSize - streamStateUsed]byte
 }
+
+// streamStateSize is a multiple of the cache line and one of the Go
+// allocator's size classes, so that every streamState starts a line;
+// streamStateUsed is what its fields take (TestStreamStateLayout).
+const (
+	streamStateSize = 512
+	streamStateUsed = 464
+)
 
 // observeRTP accounts a datagram the decoder found to parse as RTP.
 func (e *Engine) observeRTP(m *decode.Message) {
@@ -134,19 +161,37 @@ func (e *Engine) observeRTP(m *decode.Message) {
 // the TURN allocation the packet was relayed through, nil when it was not.
 func (e *Engine) observeRTPHeader(p *decode.Packet, h *rtp.Header, as *allocState) {
 	ms := &e.media
-	key := streamKey{src: p.Src, dst: p.Dst, transport: p.Transport, ssrc: h.SSRC}
-	pk := probePacket{
+	st := ms.lookup(p, h.SSRC)
+	if st == nil {
+		e.observeNewRTP(p, h, as)
+		return
+	}
+	// Field by field: a composite literal is built aside and copied,
+	// reading back as wide words what was just written as bytes, which
+	// the processor cannot forward from its store buffer.
+	var pk probePacket
+	pk.at, pk.frame = p.Time, p.Frame
+	pk.ts, pk.payload, pk.seq, pk.pt, pk.marker = h.Timestamp, h.PayloadLen, h.Sequence, h.PayloadType, h.Marker
+	pk.dscp = p.DSCP & 63
+	if w := e.rtpWorkers; w != nil {
+		w.dispatch(ms, st, &pk)
+		return
+	}
+	ms.account(st, &pk)
+}
+
+// probe is what the accounting needs of the RTP packet with header h on p.
+func probe(p *decode.Packet, h *rtp.Header) probePacket {
+	return probePacket{
 		at: p.Time, frame: p.Frame, ts: h.Timestamp, payload: h.PayloadLen,
 		seq: h.Sequence, pt: h.PayloadType, dscp: p.DSCP & 63, marker: h.Marker,
 	}
-	if st := ms.lookup(&key); st != nil {
-		if w := e.rtpWorkers; w != nil {
-			w.dispatch(ms, st, &pk)
-			return
-		}
-		ms.account(st, &pk)
-		return
-	}
+}
+
+// observeNewRTP is observeRTPHeader for a packet of no stream yet: a
+// candidate's, or one that makes a stream.
+func (e *Engine) observeNewRTP(p *decode.Packet, h *rtp.Header, as *allocState) {
+	ms := &e.media
 	if h.Version != 2 {
 		return
 	}
@@ -158,6 +203,8 @@ func (e *Engine) observeRTPHeader(p *decode.Packet, h *rtp.Header, as *allocStat
 	if as != nil {
 		relayedBy = as.a
 	}
+	pk := probe(p, h)
+	key := streamKey{src: p.Src, dst: p.Dst, transport: p.Transport, ssrc: h.SSRC}
 	ann := ms.announcedFor(key, relayedBy)
 	c := ms.candidate(key)
 	if c == nil {
@@ -177,29 +224,94 @@ func (e *Engine) observeRTPHeader(p *decode.Packet, h *rtp.Header, as *allocStat
 	}
 }
 
-// streamCacheSize is the number of slots of mediaState.recent, a power of
-// two well above the streams of a busy capture point's active calls.
-const streamCacheSize = 4096
+// streamCacheSize is the number of slots of mediaState.recent, two ways
+// per set, a power of two well above the streams of a busy capture
+// point's active calls.
+const streamCacheSize = 2 << streamCacheSetBits
 
-// streamSlot is key's slot in mediaState.recent: a hash of
-// the low halves of the addresses, the ports and the SSRC, which tell
-// active streams apart.
-func streamSlot(key *streamKey) uint32 {
-	return uint32(mix64(flowHash(key.src, key.dst)^uint64(key.ssrc))>>40) & (streamCacheSize - 1)
+// streamCache is a two-way set-associative cache in front of
+// mediaState.streams. Its keys are two integers: the whole stream key
+// for IPv4 (addresses in one, ports and SSRC in the other), compared as
+// such, and a digest for anything else, confirmed against the stream's
+// own key. Hashing and comparing the map's 72-byte keys (two
+// netip.AddrPorts) was most of the cost of finding a stream; a
+// direct-mapped cache also missed on a tenth of the packets of a capture
+// with a few hundred streams, whose slots collided pairwise.
+type streamCache [streamCacheSize / 2][2]streamCacheSlot
+
+// streamCacheSlot holds a stream that mediaState.streams holds (see
+// forget); tag is zero when it holds none. A set of two fills a cache
+// line.
+type streamCacheSlot struct {
+	a, b uint64
+	st   *streamState
+	tag  uint32
 }
 
-// lookup returns the stream with key, nil when there is none.
-func (ms *mediaState) lookup(key *streamKey) *streamState {
+// A key's tag: its transport, and whether the integers are the key or a
+// digest of it.
+const (
+	streamKeyWhole  = 1 << 8
+	streamKeyDigest = 1 << 9 // st.key tells
+)
+
+// cacheKey packs a stream's key into the integers of a streamCacheSlot.
+func cacheKey(src, dst netip.AddrPort, transport decode.Transport, ssrc uint32) (a, b uint64, tag uint32) {
+	sa, da := src.Addr(), dst.Addr()
+	b = uint64(src.Port())<<48 | uint64(dst.Port())<<32 | uint64(ssrc)
+	if sa.Is4() && da.Is4() {
+		s4, d4 := sa.As4(), da.As4()
+		a = uint64(binary.BigEndian.Uint32(s4[:]))<<32 | uint64(binary.BigEndian.Uint32(d4[:]))
+		return a, b, uint32(transport) | streamKeyWhole
+	}
+	s16, d16 := sa.As16(), da.As16()
+	a = binary.LittleEndian.Uint64(s16[8:]) ^ mix64(binary.LittleEndian.Uint64(d16[8:]))
+	return a, b, uint32(transport) | streamKeyDigest
+}
+
+// set returns the two ways a key packed as a, b may be cached in.
+// Multiplying carries every input bit into the top bits, which pick
+// the set.
+func (c *streamCache) set(a, b uint64) *[2]streamCacheSlot {
+	h := a*0x9e3779b97f4a7c15 + b*0xc2b2ae3d27d4eb4f
+	return &c[h>>(64-streamCacheSetBits)]
+}
+
+// streamCacheSetBits is log2 of the number of sets.
+const streamCacheSetBits = 12
+
+func (sl *streamCacheSlot) holds(a, b uint64, tag uint32, src, dst netip.AddrPort, ssrc uint32) bool {
+	if sl.a != a || sl.b != b || sl.tag != tag {
+		return false
+	}
+	if tag&streamKeyWhole != 0 {
+		return true
+	}
+	k := &sl.st.key
+	return k.src == src && k.dst == dst && k.ssrc == ssrc
+}
+
+// lookup returns the stream of RTP packets with SSRC ssrc on the 5-tuple
+// of p, nil when there is none.
+func (ms *mediaState) lookup(p *decode.Packet, ssrc uint32) *streamState {
 	if ms.recent == nil {
 		return nil
 	}
-	slot := &ms.recent[streamSlot(key)]
-	if st := *slot; st != nil && st.key == *key {
-		return st
+	a, b, tag := cacheKey(p.Src, p.Dst, p.Transport, ssrc)
+	set := ms.recent.set(a, b)
+	if set[0].holds(a, b, tag, p.Src, p.Dst, ssrc) {
+		return set[0].st
 	}
-	st := ms.streams[*key]
+	if set[1].holds(a, b, tag, p.Src, p.Dst, ssrc) {
+		// The most recently used first, so that two busy streams
+		// sharing a set both stay.
+		set[0], set[1] = set[1], set[0]
+		return set[0].st
+	}
+	st := ms.streams[streamKey{src: p.Src, dst: p.Dst, transport: p.Transport, ssrc: ssrc}]
 	if st != nil {
-		*slot = st
+		set[1] = set[0]
+		set[0] = streamCacheSlot{a: a, b: b, st: st, tag: tag}
 	}
 	return st
 }
@@ -210,8 +322,13 @@ func (ms *mediaState) forget(st *streamState) {
 		delete(ms.streams, st.key)
 	}
 	if ms.recent != nil {
-		if slot := &ms.recent[streamSlot(&st.key)]; *slot == st {
-			*slot = nil
+		k := &st.key
+		a, b, _ := cacheKey(k.src, k.dst, k.transport, k.ssrc)
+		set := ms.recent.set(a, b)
+		for w := range set {
+			if set[w].st == st {
+				set[w] = streamCacheSlot{}
+			}
 		}
 	}
 }
@@ -298,13 +415,13 @@ func (ms *mediaState) promote(key streamKey, c *candidate, ann *announcement, as
 	if as != nil {
 		s.Allocation = as.a
 	}
-	st := &streamState{s: s, key: key, order: ms.order, announceGen: ms.announceGen}
+	st := &streamState{s: s, key: key, order: ms.order, announceGen: ms.announceGen, pt: first.pt}
 	ms.order++
 	st.seq.init(first.seq)
 	st.link(ann)
 	if ms.streams == nil {
 		ms.streams = make(map[streamKey]*streamState)
-		ms.recent = new([streamCacheSize]*streamState)
+		ms.recent = new(streamCache)
 		ms.bySSRC = make(map[uint32]*streamState)
 	}
 	ms.streams[key] = st
@@ -313,8 +430,9 @@ func (ms *mediaState) promote(key streamKey, c *candidate, ann *announcement, as
 	ms.bySSRC[key.ssrc] = st
 	// The first packet initialized the sequence; account it without
 	// updating the tracker again.
-	st.record(first)
-	st.updateJitter(first, s.ClockRate)
+	at := unixOf(first.at)
+	st.record(first, at)
+	st.updateJitter(first, at, st.clock)
 	for i := 1; i < c.n; i++ {
 		ms.account(st, &c.run[i])
 	}
@@ -344,6 +462,7 @@ func (st *streamState) link(ann *announcement) (clockSet bool) {
 	}
 	if s.ClockRate == 0 && clock != 0 {
 		s.ClockRate = clock
+		st.clock = clock
 		clockSet = true
 	}
 	if s.MediaType == "" {
@@ -358,7 +477,7 @@ func (ms *mediaState) account(st *streamState, pk *probePacket) {
 	if ms.relink(st) {
 		st.haveTransit = false // jitter starts from the next packet
 	}
-	st.accountPacket(pk, st.s.ClockRate)
+	st.accountPacket(pk, st.clock)
 }
 
 // relink links a stream not yet tied to a call to an SDP seen since it
@@ -366,11 +485,19 @@ func (ms *mediaState) account(st *streamState, pk *probePacket) {
 // it), and reports whether that set its clock rate. It touches only what
 // the correlating goroutine owns: the stream's call, codec and clock.
 func (ms *mediaState) relink(st *streamState) (clockSet bool) {
-	if st.s.Call == nil && st.announceGen != ms.announceGen {
-		st.announceGen = ms.announceGen
-		if ann := ms.announcedFor(st.key, st.s.Allocation); ann != nil {
-			return st.link(ann)
-		}
+	return st.announceGen != ms.announceGen && ms.relinkAnew(st)
+}
+
+// relinkAnew is relink once an SDP came since st last looked. A stream
+// tied to a call stays tied: it need not look again, and looking would
+// read its record on every packet after the next SDP.
+func (ms *mediaState) relinkAnew(st *streamState) (clockSet bool) {
+	st.announceGen = ms.announceGen
+	if st.s.Call != nil {
+		return false
+	}
+	if ann := ms.announcedFor(st.key, st.s.Allocation); ann != nil {
+		return st.link(ann)
 	}
 	return false
 }
@@ -380,7 +507,8 @@ func (ms *mediaState) relink(st *streamState) (clockSet bool) {
 // own accounting, so that a worker may run it (media_workers.go).
 func (st *streamState) accountPacket(pk *probePacket, clock uint32) {
 	verdict := st.seq.update(pk.seq)
-	st.record(pk)
+	at := unixOf(pk.at)
+	st.record(pk, at)
 	switch verdict {
 	case seqRestart:
 		// A restarted source starts a new timestamp line too (RFC 3550
@@ -388,29 +516,36 @@ func (st *streamState) accountPacket(pk *probePacket, clock uint32) {
 		st.haveTransit = false
 		fallthrough
 	case seqInOrder:
-		st.updateJitter(pk, clock)
+		st.updateJitter(pk, at, clock)
 	}
 }
 
-// record updates the counters every packet contributes to.
-func (st *streamState) record(pk *probePacket) {
-	s := st.s
-	s.Packets++
-	s.Bytes += uint64(max(pk.payload, 0))
-	s.DSCP[pk.dscp&63]++
+// record updates the counters every packet contributes to; at is pk.at.
+// Most packets touch only st: its record (st.s) for its first frames, a
+// marker or a change of DSCP.
+func (st *streamState) record(pk *probePacket, at unixTime) {
+	// FirstFrames gains a frame per packet until full.
+	if st.packets < MaxFramesPerFinding {
+		st.s.FirstFrames = append(st.s.FirstFrames, pk.frame)
+	}
+	st.packets++
+	st.bytes += uint64(max(pk.payload, 0))
+	if dscp := pk.dscp & 63; dscp == st.dscp {
+		st.dscpRun++
+	} else {
+		st.s.DSCP[st.dscp] += st.dscpRun
+		st.dscp, st.dscpRun = dscp, 1
+	}
 	if pk.marker {
-		s.Marker++
+		st.s.Marker++
 	}
-	if len(s.FirstFrames) < MaxFramesPerFinding {
-		s.FirstFrames = append(s.FirstFrames, pk.frame)
-	}
-	if !st.lastTime.IsZero() {
-		if d := packettime.Sub(pk.at, st.lastTime); d > s.MaxDelta {
-			s.MaxDelta = d
+	if !st.lastTime.isZero() {
+		if d := at.sub(st.lastTime); d > st.maxDelta {
+			st.maxDelta = d
 		}
 	}
-	st.lastTime = pk.at
-	s.Last = FrameRef{Frame: pk.frame, Time: pk.at}
+	st.lastTime = at
+	st.lastFrame, st.lastAt = pk.frame, pk.at
 }
 
 // updateJitter applies RFC 3550 §6.4.1: D is the difference between two
@@ -420,13 +555,12 @@ func (st *streamState) record(pk *probePacket) {
 // voice holds timestamps of its own meaning. Without a known clock rate
 // there is no jitter. clock is the stream's clock rate (Stream.ClockRate,
 // passed in because the correlating goroutine owns that field).
-func (st *streamState) updateJitter(pk *probePacket, clock uint32) {
-	s := st.s
-	if clock == 0 || pk.pt != s.PayloadType {
+func (st *streamState) updateJitter(pk *probePacket, at unixTime, clock uint32) {
+	if clock == 0 || pk.pt != st.pt {
 		return
 	}
 	if st.haveTransit {
-		arrival := float64(packettime.Sub(pk.at, st.lastArrival).Nanoseconds()) * float64(clock) / 1e9
+		arrival := float64(at.sub(st.lastArrival).Nanoseconds()) * float64(clock) / 1e9
 		d := arrival - float64(int32(pk.ts-st.lastTS))
 		if d < 0 {
 			d = -d
@@ -434,18 +568,73 @@ func (st *streamState) updateJitter(pk *probePacket, clock uint32) {
 		if d > float64(clock)*JitterResync.Seconds() {
 			// A new timeline, not delay variation: some gateways restart
 			// the timestamp without a new SSRC (after a T.38 switch, say).
-			st.lastArrival, st.lastTS = pk.at, pk.ts
+			st.lastArrival, st.lastTS = at, pk.ts
 			return
 		}
 		st.jitter += (d - st.jitter) / 16
-		s.Jitter = st.jitter * 1000 / float64(clock)
-		if s.Jitter > s.MaxJitter {
-			s.MaxJitter = s.Jitter
+		st.jittered = true
+		if st.jitter > st.maxJitter {
+			st.maxJitter = st.jitter
 		}
 	}
 	st.haveTransit = true
-	st.lastArrival = pk.at
+	st.lastArrival = at
 	st.lastTS = pk.ts
+}
+
+// unixTime is a packet time as time.Time's Unix and Nanosecond give it,
+// all that packettime.Sub reads, without the pointer to a Location that
+// a time.Time holds (so stored without a write barrier) and in 12 bytes.
+// Seconds count from year 1, as time.Time's do, so that the zero value
+// is the zero time.
+type unixTime struct {
+	sec  int64 // Unix seconds + unixToYear1
+	nsec int32
+}
+
+const unixToYear1 = 62135596800 // seconds from January 1, year 1, to 1970
+
+func unixOf(t time.Time) unixTime {
+	return unixTime{sec: t.Unix() + unixToYear1, nsec: int32(t.Nanosecond())}
+}
+
+func (t unixTime) isZero() bool { return t == unixTime{} }
+
+// sub is packettime.Sub of the times t and u stand for, the same way.
+func (t unixTime) sub(u unixTime) time.Duration {
+	// -2^33 < ds < 2^33, in one compare.
+	if ds := t.sec - u.sec; uint64(ds+(1<<33-1)) < 1<<34-1 {
+		return time.Duration(ds*1e9 + int64(t.nsec-u.nsec))
+	}
+	return t.subFar(u)
+}
+
+// subFar is sub for times further apart than the shortcut takes.
+func (t unixTime) subFar(u unixTime) time.Duration {
+	return time.Unix(t.sec-unixToYear1, int64(t.nsec)).Sub(time.Unix(u.sec-unixToYear1, int64(u.nsec)))
+}
+
+// publish writes the accounting kept in st into its record: call it
+// before reading Packets, Bytes, Last, DSCP, Jitter, MaxJitter or MaxDelta
+// (Engine.syncRTPWorkers does, for every stream). The jitter in
+// milliseconds is the one in
+// timestamp units times 1000 over the clock rate, which only link sets,
+// once; a larger one in units is never a smaller one in milliseconds (the
+// rounded product and quotient are monotonic), so MaxJitter comes out as
+// if it were the largest Jitter so far.
+func (st *streamState) publish() {
+	s := st.s
+	s.Packets, s.Bytes = st.packets, st.bytes
+	if st.packets > 0 {
+		s.Last = FrameRef{Frame: st.lastFrame, Time: st.lastAt}
+	}
+	s.DSCP[st.dscp] += st.dscpRun
+	st.dscpRun = 0
+	s.MaxDelta = st.maxDelta
+	if st.jittered {
+		s.Jitter = st.jitter * 1000 / float64(st.clock)
+		s.MaxJitter = st.maxJitter * 1000 / float64(st.clock)
+	}
 }
 
 // finishMedia closes the streams: final sequence accounting, streams too
@@ -455,6 +644,7 @@ func (e *Engine) finishMedia() {
 	ms := &e.media
 	kept := make([]*streamState, 0, len(ms.list))
 	for _, st := range ms.list {
+		st.publish()
 		st.seq.finish(st.s)
 		if st.s.Packets < StreamMinPackets {
 			continue

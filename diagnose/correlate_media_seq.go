@@ -18,24 +18,26 @@ const (
 // and for loss bursts: a position is judged lost only once it leaves the
 // window, so a packet that arrives late within it is neither loss nor the
 // end of a burst. Fixed size: nothing is allocated per packet.
+//
+// The fields every packet uses come first (streamState's layout).
 type seqTracker struct {
-	maxSeq uint16
-	cycles uint64 // starts at seqMod so that late packets before the first never underflow
-	base   uint64 // extended sequence of the epoch's first packet
-	badSeq uint32 // the sequence number after a suspected jump; noBadSeq when none
+	maxSeq   uint16
+	badSeq   uint32 // the sequence number after a suspected jump; noBadSeq when none
+	cycles   uint64 // starts at seqMod so that late packets before the first never underflow
+	base     uint64 // extended sequence of the epoch's first packet
+	received uint64 // accounted in this epoch, duplicates included (A.3)
+	flushed  uint64 // the oldest extended sequence not yet judged lost or received
+	run      uint64 // lost positions in a row up to flushed
 
-	received      uint64 // accounted in this epoch, duplicates included (A.3)
 	priorExpected uint64 // of earlier epochs (before a confirmed restart)
 	priorReceived uint64
 	strays        uint64 // unconfirmed jumps: received, outside any epoch
 
-	window  [seqWindowWords]uint64
-	flushed uint64 // the oldest extended sequence not yet judged lost or received
-	run     uint64 // lost positions in a row up to flushed
-
 	duplicates, reordered uint64
 	bursts                int
 	maxBurst              uint64
+
+	window [seqWindowWords]uint64
 }
 
 func (t *seqTracker) maxExt() uint64 { return t.cycles + uint64(t.maxSeq) }
@@ -79,6 +81,31 @@ const (
 
 // update accounts a packet's sequence number.
 func (t *seqTracker) update(seq uint16) seqVerdict {
+	// The steady state: the next sequence number, with the window full,
+	// so that advance judges exactly the position the packet's takes
+	// over in the window (both are the same bit).
+	if next := t.maxExt() + 1; seq == t.maxSeq+1 && t.flushed+StreamSeqWindow == next {
+		w, bit := &t.window[next%StreamSeqWindow/64], uint64(1)<<(next%64)
+		if *w&bit != 0 {
+			t.endRun()
+		} else {
+			t.run++
+		}
+		*w |= bit
+		t.flushed++
+		if seq == 0 {
+			t.cycles += seqMod
+		}
+		t.maxSeq = seq
+		t.badSeq = noBadSeq
+		t.received++
+		return seqInOrder
+	}
+	return t.updateAny(seq)
+}
+
+// updateAny is update for any sequence number.
+func (t *seqTracker) updateAny(seq uint16) seqVerdict {
 	udelta := seq - t.maxSeq
 	top := t.maxExt()
 	switch {

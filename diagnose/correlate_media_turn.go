@@ -10,10 +10,16 @@ import (
 // The stream is keyed by the outer 5-tuple, client to server or back, so
 // that it is told apart from the same SSRC seen on the peer side.
 func (e *Engine) observeRelayedMedia(m *decode.Message, payload []byte, as *allocState) {
-	e.observeRelayedICE(m, payload, as)
-	// RFC 7983 §7: only first bytes 128-191 are RTP or RTCP; STUN (ICE
-	// checks through the relay) and DTLS are not.
-	if as == nil || len(payload) < 2 || payload[0]>>6 != 2 {
+	if as == nil || len(payload) == 0 {
+		return
+	}
+	// RFC 7983 §7: first bytes 0-3 are STUN (ICE checks through the
+	// relay), 20-63 DTLS, 128-191 RTP or RTCP.
+	if payload[0] < 64 {
+		e.observeRelayedICE(m, payload, as)
+		return
+	}
+	if len(payload) < 2 || payload[0]>>6 != 2 {
 		return
 	}
 	if rtp.IsRTCPType(payload[1]) {

@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -154,6 +155,17 @@ type Engine struct {
 	// What the last Snapshot changed (snapshot.go).
 	snapCalls   []callSaved
 	snapStreams map[*streamState]*Stream
+
+	// A packet time before which expire and maybeRetire have nothing to
+	// do, so that most packets skip them with one integer compare (see
+	// quietAt): nanoseconds since 1970, like nowNanos, which is e.now's
+	// while quietUntil is set. It holds while the head of openOrder and
+	// nextRetire stay what they were when it was computed.
+	quietUntil  int64 // math.MinInt64: not known
+	nowNanos    int64
+	quietHead   *openTx // openOrder's head then, nil when it was empty
+	quietSince  time.Time
+	quietRetire time.Time
 }
 
 // NewEngine returns an Engine ready for its first Observe; zero limits in
@@ -174,6 +186,7 @@ func NewEngine(opts Options) *Engine {
 		maxAllocTx:      MaxAllocationTransactions,
 		maxICMP:         MaxICMPEvents,
 		maxBindingFlows: MaxBindingFlows,
+		quietUntil:      math.MinInt64,
 	}
 }
 
@@ -191,12 +204,17 @@ func (e *Engine) Observe(m *decode.Message) {
 	if e.finished || m == nil {
 		return
 	}
-	e.restoreSnapshot()
-	if m.Time.After(e.now) {
-		e.now = m.Time
+	if len(e.snapCalls) > 0 {
+		e.restoreSnapshot()
 	}
-	e.expire(e.now)
-	e.maybeRetire(e.now)
+	if !e.quietAt(m.Time) {
+		if m.Time.After(e.now) {
+			e.now = m.Time
+		}
+		e.expire(e.now)
+		e.maybeRetire(e.now)
+		e.settleQuiet()
+	}
 	switch m.Kind {
 	case decode.KindSTUN:
 		if m.STUN != nil {
@@ -217,6 +235,71 @@ func (e *Engine) Observe(m *decode.Message) {
 	case decode.KindTLS, decode.KindDTLS:
 		e.observeTLS(m)
 	}
+}
+
+// quietAt advances e.now to t, if later, and reports whether expire and
+// maybeRetire would then do nothing; when it reports false, e.now is
+// unchanged and they must run. Packet times carry no monotonic reading,
+// so comparing their nanoseconds is comparing them (time.Time.After,
+// packettime.Sub).
+func (e *Engine) quietAt(t time.Time) bool {
+	tn, ok := packetNanos(t)
+	if !ok {
+		return false
+	}
+	now := max(e.nowNanos, tn)
+	if now >= e.quietUntil || e.nextRetire != e.quietRetire {
+		return false
+	}
+	if q := &e.openOrder; q.head < len(q.entries) {
+		if h := &q.entries[q.head]; h.item != e.quietHead || h.since != e.quietSince {
+			return false
+		}
+	} else if e.quietHead != nil {
+		return false
+	}
+	if tn > e.nowNanos {
+		e.now, e.nowNanos = t, tn
+	}
+	return true
+}
+
+// settleQuiet computes quietUntil after expire and maybeRetire ran at
+// e.now: until the head of openOrder lingers TransactionLinger
+// (expire's test) and until nextRetire (maybeRetire's).
+func (e *Engine) settleQuiet() {
+	e.quietUntil = math.MinInt64
+	now, ok := packetNanos(e.now)
+	if !ok || e.nextRetire.IsZero() {
+		return
+	}
+	until, ok := packetNanos(e.nextRetire)
+	if !ok {
+		return
+	}
+	e.quietHead, e.quietSince = nil, time.Time{}
+	if q := &e.openOrder; q.head < len(q.entries) {
+		h := &q.entries[q.head]
+		since, ok := packetNanos(h.since)
+		if !ok {
+			return
+		}
+		until = min(until, since+int64(TransactionLinger))
+		e.quietHead, e.quietSince = h.item, h.since
+	}
+	e.quietRetire = e.nextRetire
+	e.nowNanos = now
+	e.quietUntil = until
+}
+
+// packetNanos is t in nanoseconds since 1970, and false beyond ±272
+// years of it, where packettime.Sub stops subtracting that way.
+func packetNanos(t time.Time) (int64, bool) {
+	s := t.Unix()
+	if s <= -1<<33 || s >= 1<<33 {
+		return 0, false
+	}
+	return s*1e9 + int64(t.Nanosecond()), true
 }
 
 // Finish closes the capture at time end (the last packet's time): open

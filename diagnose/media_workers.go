@@ -86,7 +86,7 @@ func (sh *rtpShard) run(wg *sync.WaitGroup) {
 func (w *rtpWorkers) dispatch(ms *mediaState, st *streamState, pk *probePacket) {
 	resync := ms.relink(st)
 	sh := &w.shards[st.order%uint64(len(w.shards))]
-	sh.cur = append(sh.cur, rtpJob{st: st, pk: *pk, clock: st.s.ClockRate, resync: resync})
+	sh.cur = append(sh.cur, rtpJob{st: st, pk: *pk, clock: st.clock, resync: resync})
 	if len(sh.cur) == cap(sh.cur) {
 		sh.full <- sh.cur
 		sh.cur = <-sh.free
@@ -129,10 +129,14 @@ func (e *Engine) startRTPWorkers(n int) {
 }
 
 // syncRTPWorkers waits for the workers, if any, to account every packet
-// dispatched: call it before reading any stream's accounting.
+// dispatched, and brings the streams' records up to date
+// (streamState.publish): call it before reading any stream's accounting.
 func (e *Engine) syncRTPWorkers() {
 	if e.rtpWorkers != nil {
 		e.rtpWorkers.sync()
+	}
+	for _, st := range e.media.list {
+		st.publish()
 	}
 }
 
