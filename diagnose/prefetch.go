@@ -9,7 +9,8 @@ import (
 )
 
 // Reading ahead: one goroutine reads the capture, copies records out of
-// the reader's buffer in batches and parses the plain RTP among them
+// the reader's buffer in batches (unless they stay valid, from a mapped
+// file) and parses the plain RTP among them
 // (decode.ParseUDPRecord, which needs no state), while the caller's
 // goroutine decodes and correlates them in capture order. Batches are
 // recycled, so steady state allocates nothing; a batch per channel
@@ -17,15 +18,29 @@ import (
 // readAhead turns reading ahead on; tests turn it off to compare.
 var readAhead = true
 
+// A batch wakes the other goroutine once: batches of a few hundred
+// records spent a tenth of the correlating goroutine's time waking the
+// reading one. What is in flight (each batch may overshoot its bytes by
+// one record of at most 256 KiB) stays under the distance behind which
+// a mapped file's pages are released, so that records are not faulted
+// back in and kept resident.
 const (
-	prefetchBatch   = 256 // records per batch
-	prefetchBatches = 4   // batches in flight: reading runs this far ahead
+	prefetchBatch      = 2048 // records per batch
+	prefetchBatches    = 3    // batches in flight: reading runs this far ahead
+	prefetchBatchBytes = capture.MappedReadBehind / (2 * prefetchBatches)
 )
 
-// recordBatch is a run of records copied out of a Source, with what the
-// fast path made of each.
+// stableSource is a Source whose records stay valid until it is closed
+// (capture.Reader on a memory-mapped file): those need no copy.
+type stableSource interface {
+	StableData() bool
+}
+
+// recordBatch is a run of records read from a Source, with what the fast
+// path made of each.
 type recordBatch struct {
 	recs    []capture.Record
+	bytes   int // of record data
 	udp     []decode.UDPRecord
 	isUDP   []bool
 	arena   []byte
@@ -35,14 +50,21 @@ type recordBatch struct {
 
 func (b *recordBatch) reset() {
 	b.recs, b.isUDP, b.arena, b.offsets, b.err = b.recs[:0], b.isUDP[:0], b.arena[:0], b.offsets[:0], nil
+	b.bytes = 0
 }
 
-// add copies rec into the batch; its Data is pointed into the arena by
-// seal, once the arena stops growing.
-func (b *recordBatch) add(rec *capture.Record) {
-	b.offsets = append(b.offsets, len(b.arena))
-	b.arena = append(b.arena, rec.Data...)
+// add puts rec in the batch. Data that stays valid (a mapped file) is
+// kept where it is; other Data is copied into the arena, and pointed there
+// by seal once the arena stops growing.
+func (b *recordBatch) add(rec *capture.Record, stable bool) {
+	if stable {
+		b.offsets = append(b.offsets, -1)
+	} else {
+		b.offsets = append(b.offsets, len(b.arena))
+		b.arena = append(b.arena, rec.Data...)
+	}
 	b.recs = append(b.recs, *rec)
+	b.bytes += len(rec.Data)
 }
 
 func (b *recordBatch) seal() {
@@ -52,8 +74,10 @@ func (b *recordBatch) seal() {
 	b.udp = b.udp[:len(b.recs)]
 	for i := range b.recs {
 		r := &b.recs[i]
-		end := b.offsets[i] + len(r.Data)
-		r.Data = b.arena[b.offsets[i]:end:end]
+		if at := b.offsets[i]; at >= 0 {
+			end := at + len(r.Data)
+			r.Data = b.arena[at:end:end]
+		}
 		b.isUDP = append(b.isUDP, decode.ParseUDPRecord(r, &b.udp[i]))
 	}
 }
@@ -88,6 +112,7 @@ func newPrefetcher(src Source) *prefetcher {
 
 func (p *prefetcher) read() {
 	defer p.wg.Done()
+	stable, mapped := p.src.(stableSource)
 	for {
 		var b *recordBatch
 		select {
@@ -96,13 +121,13 @@ func (p *prefetcher) read() {
 			return
 		}
 		b.reset()
-		for len(b.recs) < prefetchBatch {
+		for len(b.recs) < prefetchBatch && b.bytes < prefetchBatchBytes {
 			rec, err := p.src.Next()
 			if err != nil {
 				b.err = err
 				break
 			}
-			b.add(rec)
+			b.add(rec, mapped && stable.StableData())
 		}
 		b.seal()
 		select {

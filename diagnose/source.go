@@ -123,11 +123,6 @@ func StreamSource(src Source, opts Options, rules []Rule, so StreamOptions) (*An
 		st.WatchDrops(ss.Stats)
 	}
 	idle, canIdle := src.(IdleSource)
-	if !canIdle && !advance && so.OnRecord == nil && readAhead && decodeAheadOn {
-		// Nothing but the Engine looks at the packets: decode in
-		// another goroutine (decode_ahead.go).
-		return decodeAheadSource(src, dec, eng, st)
-	}
 	// A file is read ahead in another goroutine (prefetch.go); a live
 	// capture, which waits for packets, is read here.
 	var ahead *prefetcher
@@ -202,31 +197,4 @@ func hasLiveParts(src Source) bool {
 	_, stats := src.(StatsSource)
 	_, idle := src.(IdleSource)
 	return stats || idle
-}
-
-// decodeAheadOn turns decoding ahead on; tests turn it off to compare.
-var decodeAheadOn = true
-
-// decodeAheadSource is StreamSource's loop when the Source is decoded in
-// a goroutine of its own and this one only correlates.
-func decodeAheadSource(src Source, dec *decode.Decoder, eng *Engine, st *Streamer) (*Analysis, []Finding, error) {
-	ahead := newDecodeAhead(src, dec, st.Observe)
-	defer ahead.stop()
-	var readErr error
-	for {
-		m, err := ahead.next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				readErr = err
-			}
-			break
-		}
-		st.Observe(m)
-	}
-	ahead.stop() // the Decoder and the Source are ours again
-	a := eng.Finish(ahead.end)
-	a.Captures = src.Files()
-	a.Warnings = src.Warnings()
-	a.Stats = dec.Stats()
-	return a, st.Final(a), readErr
 }
