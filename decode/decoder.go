@@ -102,6 +102,9 @@ type Decoder struct {
 	sawTCP    bool
 	msg       Message
 	rtpMsg    Message // DecodeMedia's, which holds RTP only
+	// channelMsg holds ChannelData only: setting its four fields is
+	// cheaper than clearing the 400-odd bytes of msg.
+	channelMsg Message
 	stunMsg   stun.Message
 	sipMsg    sip.Message
 	rtcp      rtp.Compound
@@ -209,14 +212,30 @@ func (d *Decoder) emitSTUN(b []byte, emit func(*Message)) {
 // emitChannelData emits a ChannelData message (RFC 8656 §12.4) if b holds
 // a plausible one.
 func (d *Decoder) emitChannelData(b []byte, overTCP bool, emit func(*Message)) bool {
+	m := &d.channelMsg
+	if !parseChannelData(b, overTCP, &m.Channel) {
+		return false
+	}
+	d.stats.ChannelData++
+	m.Packet = d.pkt
+	m.Kind = KindChannelData
+	m.Payload = b
+	emit(m)
+	return true
+}
+
+// parseChannelData parses a ChannelData message and, when its application
+// data is RTP, the RTP header.
+func parseChannelData(b []byte, overTCP bool, c *ChannelData) bool {
 	number, length, payload, ok := stun.ParseChannelData(b, overTCP)
 	if !ok {
 		return false
 	}
-	d.stats.ChannelData++
-	d.msg = Message{Packet: d.pkt, Kind: KindChannelData,
-		Channel: ChannelData{Number: number, Length: length, Payload: payload}, Payload: b}
-	emit(&d.msg)
+	*c = ChannelData{Number: number, Length: length, Payload: payload}
+	// As for a datagram (RFC 7983 §7, RFC 5761 §4): 128-191 and not an
+	// RTCP packet type.
+	c.IsRTP = len(payload) >= 2 && payload[0]>>6 == 2 && !rtp.IsRTCPType(payload[1]) &&
+		rtp.ParseHeader(payload, &c.RTP)
 	return true
 }
 

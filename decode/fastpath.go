@@ -6,6 +6,8 @@ import (
 
 	"github.com/callscope/callscope/decode/capture"
 	"github.com/callscope/callscope/decode/rtp"
+	"github.com/callscope/callscope/decode/sip"
+	"github.com/callscope/callscope/decode/stun"
 )
 
 // UDPRecord is a capture record that ParseUDPRecord found to hold one
@@ -19,6 +21,13 @@ type UDPRecord struct {
 	// RTP its header; otherwise DecodeUDP classifies Payload as Decode does.
 	IsRTP bool
 	RTP   rtp.Header
+	// MaybeChannelData says that Payload is what Decode would emit as
+	// KindChannelData if an end of the flow spoke STUN (the one thing
+	// DecodeUDP has to decide): Channel is its parse, relayed RTP
+	// included. DecodeUDP then does not read Payload again, which the
+	// goroutine that parsed it has just had in its cache.
+	MaybeChannelData bool
+	Channel          ChannelData
 	// Payload is the UDP payload, within the record's data.
 	Payload  []byte
 	Captured int // len(Record.Data), for Stats.Bytes
@@ -124,6 +133,9 @@ func ParseUDPRecord(rec *capture.Record, out *UDPRecord) bool {
 	// port, second byte not an RTCP packet type, and a header that parses.
 	out.IsRTP = len(p) >= 2 && p[0] >= 128 && p[0] <= 191 && !isNonMediaPort(sp) && !isNonMediaPort(dp) &&
 		!rtp.IsRTCPType(p[1]) && rtp.ParseHeader(p, &out.RTP)
+	// Decoder.udpPayload: a ChannelData first byte, not SIP's text.
+	out.MaybeChannelData = !out.IsRTP && len(p) > 0 && stun.IsChannelDataFirstByte(p[0]) &&
+		!sip.LooksLikeSIP(p) && parseChannelData(p, false, &out.Channel)
 	out.Packet = Packet{
 		Frame: rec.Frame, Time: rec.Time,
 		Src: netip.AddrPortFrom(src, sp), Dst: netip.AddrPortFrom(dst, dp),
@@ -147,7 +159,17 @@ func (d *Decoder) DecodeUDP(ur *UDPRecord, emit func(*Message)) {
 	d.frags.expire(ur.Time, &d.stats)
 	d.tcp.expire(ur.Time)
 	d.dtls.expire(ur.Time)
-	if ur.IsRTP {
+	if ur.MaybeChannelData {
+		if d.endpoints.hasEither(ur.Src, ur.Dst, ur.Time) {
+			d.stats.ChannelData++
+			m := &d.channelMsg
+			m.Packet = ur.Packet
+			m.Kind = KindChannelData
+			m.Channel = ur.Channel
+			m.Payload = ur.Payload
+			emit(m)
+		}
+	} else if ur.IsRTP {
 		d.stats.RTP++
 		// A Message of its own, which only ever holds RTP: setting four
 		// fields is cheaper than clearing the 300-odd bytes of d.msg.

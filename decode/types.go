@@ -99,6 +99,11 @@ type ChannelData struct {
 	Number  uint16
 	Length  uint16 // the Length field: application data only, without padding
 	Payload []byte // the application data, Length bytes
+	// IsRTP says that Payload is RTP (first byte 128-191, second byte
+	// not an RTCP packet type, RFC 7983 §7 and RFC 5761 §4), with RTP
+	// its header.
+	IsRTP bool
+	RTP   rtp.Header
 }
 
 // ICMPError is an ICMP or ICMPv6 error that quotes a UDP or TCP packet we

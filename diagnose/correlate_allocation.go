@@ -275,6 +275,11 @@ func (e *Engine) observeChannelData(m *decode.Message) {
 	c.ChannelData++
 	c.Bytes += uint64(m.Channel.Length)
 	as.touch(m)
+	if m.Channel.IsRTP {
+		// What observeRelayedMedia would parse, parsed by the decoder.
+		e.observeRTPHeader(&m.Packet, &m.Channel.RTP, as)
+		return
+	}
 	e.observeRelayedMedia(m, m.Channel.Payload, as)
 }
 
