@@ -105,12 +105,12 @@ type Decoder struct {
 	// channelMsg holds ChannelData only: setting its four fields is
 	// cheaper than clearing the 400-odd bytes of msg.
 	channelMsg Message
-	stunMsg   stun.Message
-	sipMsg    sip.Message
-	rtcp      rtp.Compound
-	tlsParser tls.Parser
-	tlsMsg    tls.Message
-	tcpCur    *tcpConn // the connection of the segment being framed
+	stunMsg    stun.Message
+	sipMsg     sip.Message
+	rtcp       rtp.Compound
+	tlsParser  tls.Parser
+	tlsMsg     tls.Message
+	tcpCur     *tcpConn // the connection of the segment being framed
 }
 
 // NewDecoder returns a Decoder with default limits.
