@@ -3,6 +3,7 @@ package diagnose
 import (
 	"io"
 	"sync"
+	"time"
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/capture"
@@ -45,12 +46,13 @@ type recordBatch struct {
 	isUDP   []bool
 	arena   []byte
 	offsets []int
-	err     error // what ended reading after these records (io.EOF at the end)
+	err     error     // what ended reading after these records (io.EOF at the end)
+	end     time.Time // the latest record time so far, set on the last batch
 }
 
 func (b *recordBatch) reset() {
 	b.recs, b.isUDP, b.arena, b.offsets, b.err = b.recs[:0], b.isUDP[:0], b.arena[:0], b.offsets[:0], nil
-	b.bytes = 0
+	b.bytes, b.end = 0, time.Time{}
 }
 
 // add puts rec in the batch. Data that stays valid (a mapped file) is
@@ -93,6 +95,10 @@ type prefetcher struct {
 
 	cur *recordBatch
 	i   int
+	// end is the latest time of the records delivered, once next has
+	// returned an error: the reading goroutine's, handed over with the
+	// last batch.
+	end time.Time
 }
 
 func newPrefetcher(src Source) *prefetcher {
@@ -113,6 +119,7 @@ func newPrefetcher(src Source) *prefetcher {
 func (p *prefetcher) read() {
 	defer p.wg.Done()
 	stable, mapped := p.src.(stableSource)
+	var end time.Time
 	for {
 		var b *recordBatch
 		select {
@@ -127,7 +134,13 @@ func (p *prefetcher) read() {
 				b.err = err
 				break
 			}
+			if rec.Time.After(end) {
+				end = rec.Time
+			}
 			b.add(rec, mapped && stable.StableData())
+		}
+		if b.err != nil {
+			b.end = end
 		}
 		b.seal()
 		select {
@@ -147,6 +160,7 @@ func (p *prefetcher) next() (*capture.Record, *decode.UDPRecord, error) {
 	for p.cur == nil || p.i >= len(p.cur.recs) {
 		if p.cur != nil {
 			if p.cur.err != nil {
+				p.end = p.cur.end
 				return nil, nil, p.cur.err
 			}
 			p.free <- p.cur

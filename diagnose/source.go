@@ -144,25 +144,24 @@ func StreamSource(src Source, opts Options, rules []Rule, so StreamOptions) (*An
 		} else {
 			rec, err = src.Next()
 		}
-		if errors.Is(err, capture.ErrIdle) {
-			// Quiet network: packet time is the last packet's plus the
-			// wall time since it arrived.
-			now := time.Now()
-			if !end.IsZero() {
-				now = end.Add(now.Sub(lastWall))
-			}
-			st.Advance(now)
-			continue
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
 		if err != nil {
-			readErr = err
+			if errors.Is(err, capture.ErrIdle) {
+				// Quiet network: packet time is the last packet's plus
+				// the wall time since it arrived.
+				now := time.Now()
+				if !end.IsZero() {
+					now = end.Add(now.Sub(lastWall))
+				}
+				st.Advance(now)
+				continue
+			}
+			if !errors.Is(err, io.EOF) {
+				readErr = err
+			}
 			break
 		}
-		if rec.Time.After(end) {
-			end = rec.Time
+		if ahead == nil && rec.Time.After(end) {
+			end = rec.Time // the reading goroutine keeps it otherwise
 		}
 		if canIdle {
 			lastWall = time.Now()
@@ -180,6 +179,9 @@ func StreamSource(src Source, opts Options, rules []Rule, so StreamOptions) (*An
 		}
 	}
 	dec.Flush(st.Observe)
+	if ahead != nil {
+		end = ahead.end
+	}
 
 	a := eng.Finish(end)
 	a.Captures = src.Files()
