@@ -120,7 +120,11 @@ func TLS(client, server *gotls.Config) (chunks []Chunk, clientErr, serverErr err
 		// Write and read at once: a TLS 1.3 server that rejects the
 		// client only after the client's handshake returned writes its
 		// alert instead of reading, and net.Pipe does not buffer.
-		go cc.Write([]byte("ping"))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cc.Write([]byte("ping"))
+		}()
 		buf := make([]byte, 4)
 		cc.Read(buf)
 	}
@@ -130,6 +134,8 @@ func TLS(client, server *gotls.Config) (chunks []Chunk, clientErr, serverErr err
 	cp.Close()
 	sp.Close()
 	wg.Wait()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
 	return rec.Chunks, clientErr, serverErr
 }
 
