@@ -16,7 +16,9 @@
 //	  → decode    decode.Decoder: bytes to typed decode.Message values
 //	  → diagnose  Engine: messages correlated into an Analysis
 //	  → rules     Rule.Check on the Analysis: Findings (package rules)
-//	  → report    NewReport, then Report.WriteText or Report.WriteJSON
+//	  → report    NewReport, then Report.WriteText or Report.WriteJSON;
+//	              WriteJSONReport writes the same JSON without building
+//	              the Report (a long capture's largest allocation)
 //
 // Analyze (files) and StreamSource (any Source) run the whole pipeline;
 // Engine, Streamer and RunRules are its stages, for a program that feeds
