@@ -44,6 +44,7 @@ func TestFindingFiltersShowCitedFrames(t *testing.T) {
 				}
 				frames, ok := shown[f.Filter]
 				if !ok {
+					var err error // not the enclosing test's: subtests run in parallel
 					frames, err = tsharkFrames(tshark, home, path, f.Filter)
 					if err != nil {
 						t.Errorf("%s %q: filter %q: %v", f.Rule, f.Title, f.Filter, err)
