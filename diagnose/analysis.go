@@ -128,38 +128,44 @@ const (
 type Transaction struct {
 	ID        stun.TransactionID
 	Method    stun.Method
-	Client    netip.AddrPort // who sent the request
-	Server    netip.AddrPort // where it was sent
 	Transport decode.Transport
 	// Classic is an RFC 3489 transaction: its ID is 128 bits, Cookie then
 	// holding the first 32 (RFC 8489 §5 has the magic cookie there).
 	Classic bool
 	Cookie  uint32
+	// Narrow fields of the request, here so as not to pad the struct (an
+	// Analysis holds one per transaction): CHANNEL-NUMBER, the
+	// REQUESTED-TRANSPORT protocol number (17 UDP, 6 TCP, 0 when
+	// absent), and whether it had a MESSAGE-INTEGRITY.
+	Channel            uint16
+	RequestedTransport uint8
+	HasIntegrity       bool
+	Client             netip.AddrPort // who sent the request
+	Server             netip.AddrPort // where it was sent
 
 	Requests     []FrameRef // the request and its retransmissions, the first MaxFramesPerFinding
 	RequestCount int        // all of them
 
-	Answered     bool
+	Answered  bool
+	Class     stun.Class       // ClassSuccess or ClassError when Answered
+	Integrity IntegrityVerdict // of the request's MESSAGE-INTEGRITY, when HasIntegrity
+	// seq orders transactions by first appearance; Engine.nextTxSeq
+	// renumbers them rather than let it wrap.
+	seq          uint32
 	Response     FrameRef       // the first response
 	ResponseFrom netip.AddrPort // where it came from
-	Class        stun.Class     // ClassSuccess or ClassError when Answered
 	ErrorCode    int
 	ErrorReason  string
 	RTT          time.Duration // first request to first response
 
 	// From the request.
-	Username     string
-	Realm        string
-	Nonce        string
-	HasIntegrity bool
-	Integrity    IntegrityVerdict
-	Lifetime     int64            // LIFETIME in the request, -1 when absent
-	Peers        []netip.AddrPort // XOR-PEER-ADDRESS, the first MaxPeersPerTransaction
-	PeersTotal   int              // XOR-PEER-ADDRESS attributes in the request, all of them
-	Channel      uint16
-	// REQUESTED-TRANSPORT protocol number (17 UDP, 6 TCP), 0 when absent.
-	RequestedTransport uint8
-	Software           string // SOFTWARE in the request
+	Username   string
+	Realm      string
+	Nonce      string
+	Lifetime   int64            // LIFETIME in the request, -1 when absent
+	Peers      []netip.AddrPort // XOR-PEER-ADDRESS, the first MaxPeersPerTransaction
+	PeersTotal int              // XOR-PEER-ADDRESS attributes in the request, all of them
+	Software   string           // SOFTWARE in the request
 
 	// From the response.
 	ResponseNonce string // NONCE in an error response (a new challenge)
@@ -172,8 +178,6 @@ type Transaction struct {
 	Responses int
 
 	ICMP *ICMPEvent // an ICMP error that quoted one of the requests
-
-	seq uint64 // order of first appearance
 }
 
 // Allocation is a TURN allocation attempt and its life (RFC 8656 §7): keyed

@@ -109,7 +109,7 @@ type mediaState struct {
 // (streamStateSize) makes the allocator place it on a line boundary. The
 // record's counters, Last, DSCP marks, Jitter, MaxJitter and MaxDelta are
 // kept here and written to it by publish, so that most packets touch
-// none of the record's cache lines (spread over its 880 bytes) and
+// none of the record's cache lines (spread over its 400 bytes) and
 // divide once less.
 type streamState struct {
 	// RFC 3550 §6.4.1 / A.8, in timestamp units.
@@ -533,7 +533,7 @@ func (st *streamState) record(pk *probePacket, at unixTime) {
 	if dscp := pk.dscp & 63; dscp == st.dscp {
 		st.dscpRun++
 	} else {
-		st.s.DSCP[st.dscp] += st.dscpRun
+		st.s.DSCP.Add(int(st.dscp), st.dscpRun)
 		st.dscp, st.dscpRun = dscp, 1
 	}
 	if pk.marker {
@@ -628,7 +628,7 @@ func (st *streamState) publish() {
 	if st.packets > 0 {
 		s.Last = FrameRef{Frame: st.lastFrame, Time: st.lastAt}
 	}
-	s.DSCP[st.dscp] += st.dscpRun
+	s.DSCP.Add(int(st.dscp), st.dscpRun)
 	st.dscpRun = 0
 	s.MaxDelta = st.maxDelta
 	if st.jittered {

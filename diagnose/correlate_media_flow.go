@@ -37,20 +37,27 @@ type mediaFlowKey struct {
 // to be RTP.
 func mediaFlows(streams []*Stream) []*Flow {
 	var flows []*Flow
-	index := make(map[mediaFlowKey]*Flow)
+	var streamsIn []int // per flow
+	index := make(map[mediaFlowKey]int)
 	for _, s := range streams {
 		key := mediaFlowKey{src: s.Src, dst: s.Dst, transport: s.Transport, class: s.MediaType, allocation: s.Allocation}
-		f := index[key]
-		if f == nil {
-			f = &Flow{Src: s.Src, Dst: s.Dst, Transport: s.Transport, Class: s.MediaType,
-				Allocation: s.Allocation, First: s.First, Last: s.Last}
-			index[key] = f
+		i, ok := index[key]
+		if !ok {
+			// A flow of one stream, most of them, shares that stream's
+			// frames: clipped, so that a second stream's append copies.
+			f := &Flow{Src: s.Src, Dst: s.Dst, Transport: s.Transport, Class: s.MediaType,
+				Allocation: s.Allocation, Packets: s.Packets, First: s.First, Last: s.Last,
+				Frames: slices.Clip(s.FirstFrames)}
+			f.DSCP.AddAll(&s.DSCP)
+			index[key] = len(flows)
 			flows = append(flows, f)
+			streamsIn = append(streamsIn, 1)
+			continue
 		}
+		f := flows[i]
+		streamsIn[i]++
 		f.Packets += s.Packets
-		for i, n := range s.DSCP {
-			f.DSCP[i] += n
-		}
+		f.DSCP.AddAll(&s.DSCP)
 		if s.First.Frame < f.First.Frame {
 			f.First = s.First
 		}
@@ -59,12 +66,29 @@ func mediaFlows(streams []*Stream) []*Flow {
 		}
 		f.Frames = append(f.Frames, s.FirstFrames...)
 	}
-	for _, f := range flows {
+	for i, f := range flows {
+		if streamsIn[i] == 1 {
+			if increasing(f.Frames) && len(f.Frames) <= MaxFramesPerFinding {
+				continue
+			}
+			f.Frames = slices.Clone(f.Frames) // not the stream's to sort
+		}
 		slices.Sort(f.Frames)
 		f.Frames = slices.Compact(f.Frames)
-		if len(f.Frames) > MaxFramesPerFinding {
-			f.Frames = slices.Clip(f.Frames[:MaxFramesPerFinding])
-		}
+		// Exactly as long as what is kept: the streams' frames together
+		// may have been several times that.
+		f.Frames = slices.Clone(f.Frames[:min(len(f.Frames), MaxFramesPerFinding)])
 	}
 	return flows
+}
+
+// increasing says whether frames are sorted and hold no duplicate, as
+// sorting and compacting would leave them.
+func increasing(frames []uint64) bool {
+	for i := 1; i < len(frames); i++ {
+		if frames[i] <= frames[i-1] {
+			return false
+		}
+	}
+	return true
 }

@@ -183,8 +183,8 @@ func TestStreamAccounting(t *testing.T) {
 			if s.Codec != "PCMU" || s.ClockRate != 8000 || s.MediaType != "audio" || s.Signalled || s.Call != nil {
 				t.Errorf("codec %q %d %q signalled %v call %v", s.Codec, s.ClockRate, s.MediaType, s.Signalled, s.Call)
 			}
-			if s.DSCP[46] != s.Packets {
-				t.Errorf("DSCP[46] = %d, want every packet (%d)", s.DSCP[46], s.Packets)
+			if s.DSCP.Packets(46) != s.Packets {
+				t.Errorf("DSCP[46] = %d, want every packet (%d)", s.DSCP.Packets(46), s.Packets)
 			}
 			if s.Bytes != 160*s.Packets {
 				t.Errorf("Bytes = %d, want %d", s.Bytes, 160*s.Packets)
@@ -231,7 +231,7 @@ func TestStreamsBySSRC(t *testing.T) {
 		t.Errorf("callee stream: codec %q src %v", s.Codec, s.Src)
 	}
 	// Two media flows: caller to callee (both SSRCs) and back.
-	if len(a.Flows) != 2 || a.Flows[0].Packets != 100 || a.Flows[0].Class != "audio" || a.Flows[0].DSCP[46] != 100 ||
+	if len(a.Flows) != 2 || a.Flows[0].Packets != 100 || a.Flows[0].Class != "audio" || a.Flows[0].DSCP.Packets(46) != 100 ||
 		a.Flows[1].Packets != 10 || len(a.Flows[0].Frames) != MaxFramesPerFinding {
 		for _, f := range a.Flows {
 			t.Logf("flow %+v", *f)

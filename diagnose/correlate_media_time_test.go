@@ -74,7 +74,7 @@ func TestPublishedAccounting(t *testing.T) {
 			e.Observe(&m)
 			want.Packets++
 			want.Bytes += uint64(pk.payload)
-			want.DSCP[pk.dscp&63]++
+			want.DSCP.Add(int(pk.dscp&63), 1)
 			if pk.marker {
 				want.Marker++
 			}
@@ -107,7 +107,7 @@ func TestPublishedAccounting(t *testing.T) {
 					t.Fatalf("seed %d packet %d: jitter %v max %v gap %v, want %v %v %v",
 						seed, i, s.Jitter, s.MaxJitter, s.MaxDelta, wantJitter, wantMax, wantDelta)
 				}
-				if s.Packets != want.Packets || s.Bytes != want.Bytes || s.DSCP != want.DSCP || s.Marker != want.Marker || s.Last != want.Last {
+				if s.Packets != want.Packets || s.Bytes != want.Bytes || !s.DSCP.Equal(&want.DSCP) || s.Marker != want.Marker || s.Last != want.Last {
 					t.Fatalf("seed %d packet %d: %d packets %d bytes %d marked, DSCP %v, last %v; want %d %d %d %v %v",
 						seed, i, s.Packets, s.Bytes, s.Marker, s.DSCP, s.Last, want.Packets, want.Bytes, want.Marker, want.DSCP, want.Last)
 				}

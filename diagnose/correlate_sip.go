@@ -532,7 +532,7 @@ func (e *Engine) sipFlow(m *decode.Message) {
 		e.analysis.Flows = append(e.analysis.Flows, f)
 	}
 	f.Packets++
-	f.DSCP[m.DSCP&63]++
+	f.DSCP.Add(int(m.DSCP&63), 1)
 	f.Last = frameRef(m)
 	if len(f.Frames) < MaxFramesPerFinding {
 		f.Frames = append(f.Frames, m.Frame)

@@ -80,7 +80,7 @@ func TestSIPCalls(t *testing.T) {
 				t.Errorf("BYE transaction %+v", bye)
 			}
 			if len(a.Flows) != 2 || a.Flows[0].Class != "sip" || a.Flows[0].Src != A || a.Flows[0].Packets != 3 ||
-				a.Flows[0].DSCP[24] != 3 || a.Flows[1].Packets != 4 || a.Flows[1].DSCP[0] != 4 ||
+				a.Flows[0].DSCP.Packets(24) != 3 || a.Flows[1].Packets != 4 || a.Flows[1].DSCP.Packets(0) != 4 ||
 				!slices.Equal(a.Flows[0].Frames, []uint64{1, 5, 7}) {
 				t.Errorf("flows %+v", a.Flows)
 			}

@@ -1,6 +1,8 @@
 package diagnose
 
 import (
+	"cmp"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -114,7 +116,6 @@ func (e *Engine) observeRequest(m *decode.Message) {
 		return
 	}
 
-	e.seq++
 	tx := &Transaction{
 		ID:                 s.Transaction,
 		Method:             s.Method,
@@ -133,7 +134,7 @@ func (e *Engine) observeRequest(m *decode.Message) {
 		GrantedLife:        -1,
 		RequestedTransport: s.RequestedTransport,
 		Software:           keptText(s.Software),
-		seq:                e.seq,
+		seq:                e.nextTxSeq(),
 	}
 	if s.HasLifetime {
 		tx.Lifetime = int64(s.Lifetime)
@@ -401,6 +402,42 @@ func (e *Engine) closeTx(st *openTx) {
 	if keep {
 		e.keep(tx)
 	}
+}
+
+// nextTxSeq numbers a new transaction after every earlier one. Only the
+// order of the transactions kept or still open matters, so when the
+// numbers run out they are renumbered 1, 2, ... in the same order, and
+// Transaction.seq stays 32 bits for the millions an Analysis may keep.
+func (e *Engine) nextTxSeq() uint32 {
+	if e.seq >= math.MaxUint32 {
+		e.renumberTransactions()
+	}
+	e.seq++
+	return uint32(e.seq)
+}
+
+// renumberTransactions gives the kept and open transactions the numbers
+// from 1 up in their order, and sets e.seq to the last one.
+func (e *Engine) renumberTransactions() {
+	seen := make(map[*Transaction]bool, len(e.analysis.Transactions)+len(e.open))
+	txs := make([]*Transaction, 0, len(e.analysis.Transactions)+len(e.open))
+	for _, tx := range e.analysis.Transactions {
+		if !seen[tx] {
+			seen[tx] = true
+			txs = append(txs, tx)
+		}
+	}
+	for _, st := range e.open {
+		if !seen[st.tx] {
+			seen[st.tx] = true
+			txs = append(txs, st.tx)
+		}
+	}
+	slices.SortFunc(txs, func(a, b *Transaction) int { return cmp.Compare(a.seq, b.seq) })
+	for i, tx := range txs {
+		tx.seq = uint32(i + 1)
+	}
+	e.seq = uint64(len(txs))
 }
 
 // closeAll closes every open transaction in order of first appearance, so

@@ -302,10 +302,8 @@ func newStreamReport(s *Stream) StreamReport {
 	if s.Allocation != nil {
 		sr.ViaTURN, sr.TURNServer = true, addrPortString(s.Allocation.Server)
 	}
-	for v, n := range s.DSCP {
-		if n > 0 {
-			sr.DSCP[strconv.Itoa(v)] = n
-		}
+	for v, n := range s.DSCP.All() {
+		sr.DSCP[strconv.Itoa(v)] = n
 	}
 	if s.RemoteReports > 0 {
 		sr.RTCP = &RTCPReport{Reports: s.RemoteReports, FractionLost: round3(s.RemoteFractionLost), CumulativeLost: s.RemoteCumulative,

@@ -51,7 +51,7 @@ func rtp(src, dst string, ssrc uint32, first diagnose.FrameRef, last diagnose.Fr
 	for i := uint64(0); i < 5; i++ {
 		s.FirstFrames = append(s.FirstFrames, first.Frame+2*i)
 	}
-	s.DSCP[dscp] = n
+	s.DSCP.Add(dscp, n)
 	return s
 }
 
@@ -124,8 +124,8 @@ func addCallsAndMedia(a *diagnose.Analysis) {
 	a.Stats.SIP, a.Stats.RTP = 11, 6902
 }
 
-func dscpOf(v int, n uint64) (d [64]uint64) {
-	d[v] = n
+func dscpOf(v int, n uint64) (d diagnose.DSCPCounts) {
+	d.Add(v, n)
 	return d
 }
 

@@ -1,7 +1,10 @@
 package diagnose
 
 import (
+	"fmt"
+	"iter"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/callscope/callscope/decode"
@@ -40,7 +43,7 @@ type Stream struct {
 	Jitter       float64       // RFC 3550 §6.4.1 interarrival jitter at the end, ms
 	MaxJitter    float64       // ms
 	MaxDelta     time.Duration // largest gap between consecutive packets
-	DSCP         [64]uint64    // packets per DSCP value
+	DSCP         DSCPCounts    // packets per DSCP value
 	Marker       uint64        // packets with the marker bit
 
 	// RTCP about this stream from the far end (RR/SR report blocks whose
@@ -71,8 +74,121 @@ type Flow struct {
 	// through: Src and Dst are then the client and the TURN server.
 	Allocation *Allocation
 	Packets    uint64
-	DSCP       [64]uint64
+	DSCP       DSCPCounts
 	First      FrameRef
 	Last       FrameRef
 	Frames     []uint64 // the first MaxFramesPerFinding
+}
+
+// DSCPCounts counts packets per DSCP value (0-63). An Analysis keeps a
+// Flow or Stream for every one the capture held, and nearly all of them
+// carry one or two marks: those are counted inline, and only a third
+// value costs a table of all 64. The zero value counts nothing. Copies
+// share that table: add to one copy only.
+type DSCPCounts struct {
+	values  [2]uint8
+	packets [2]uint64   // 0 for a slot not taken yet
+	more    *[64]uint64 // values beyond the two inline ones
+}
+
+// Add counts n more packets marked v; a v outside 0-63 is ignored.
+func (d *DSCPCounts) Add(v int, n uint64) {
+	if n == 0 || uint(v) > 63 {
+		return
+	}
+	for i := range d.values {
+		if d.packets[i] == 0 {
+			d.values[i], d.packets[i] = uint8(v), n
+			return
+		}
+		if int(d.values[i]) == v {
+			d.packets[i] += n
+			return
+		}
+	}
+	if d.more == nil {
+		d.more = new([64]uint64)
+	}
+	d.more[v] += n
+}
+
+// AddAll adds o's counts to d's.
+func (d *DSCPCounts) AddAll(o *DSCPCounts) {
+	for v, n := range o.All() {
+		d.Add(v, n)
+	}
+}
+
+// Packets is the count of packets marked v.
+func (d *DSCPCounts) Packets(v int) uint64 {
+	if uint(v) > 63 {
+		return 0
+	}
+	for i := range d.values {
+		if d.packets[i] != 0 && int(d.values[i]) == v {
+			return d.packets[i]
+		}
+	}
+	if d.more != nil {
+		return d.more[v]
+	}
+	return 0
+}
+
+// Total is the count of packets of every value.
+func (d *DSCPCounts) Total() uint64 {
+	total := d.packets[0] + d.packets[1]
+	if d.more != nil {
+		for _, n := range d.more {
+			total += n
+		}
+	}
+	return total
+}
+
+// All yields each value marking some packets and its count, in ascending
+// order of value.
+func (d *DSCPCounts) All() iter.Seq2[int, uint64] {
+	return func(yield func(int, uint64) bool) {
+		if d.more != nil {
+			for v := range 64 {
+				if n := d.Packets(v); n > 0 && !yield(v, n) {
+					return
+				}
+			}
+			return
+		}
+		a, b := 0, 1
+		if d.packets[1] != 0 && d.values[1] < d.values[0] {
+			a, b = 1, 0
+		}
+		for _, i := range [2]int{a, b} {
+			if d.packets[i] != 0 && !yield(int(d.values[i]), d.packets[i]) {
+				return
+			}
+		}
+	}
+}
+
+// Equal says whether d and o count the same packets per value, however
+// they were added.
+func (d *DSCPCounts) Equal(o *DSCPCounts) bool {
+	for v := range 64 {
+		if d.Packets(v) != o.Packets(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// String lists the counts as "46:150 0:3", in ascending order of value.
+func (d DSCPCounts) String() string {
+	var b strings.Builder
+	for v, n := range d.All() {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%d:%d", v, n)
+	}
+	return b.String()
 }

@@ -77,7 +77,7 @@ func (r DSCPMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 			continue
 		}
 		total := flowPackets(f)
-		if total == 0 || f.DSCP[want] == total {
+		if total == 0 || f.DSCP.Packets(want) == total {
 			continue
 		}
 		if f.Class != "sip" {
@@ -114,11 +114,7 @@ func (r DSCPMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 }
 
 func flowPackets(f *diagnose.Flow) uint64 {
-	var total uint64
-	for _, n := range f.DSCP {
-		total += n
-	}
-	return total
+	return f.DSCP.Total()
 }
 
 // maxGroupFlowsListed is how many of a group's flows the detail spells
@@ -143,17 +139,15 @@ func (r DSCPMissing) groupFinding(p *Profile, g *signallingGroup) diagnose.Findi
 		ev.addEndpoint(f.Dst)
 		n := flowPackets(f)
 		total += n
-		marked += f.DSCP[want]
+		marked += f.DSCP.Packets(want)
 		if !sipDissected(f.Src, f.Dst, f.Transport) {
 			dissected = false
 		}
 		filters = append(filters, "("+directionFilter(f.Src, f.Dst, f.Transport)+")")
 		if i < maxGroupFlowsListed {
 			var counts []string
-			for v, c := range f.DSCP {
-				if c > 0 {
-					counts = append(counts, fmt.Sprintf("%s ×%s", dscpName(v), thousands(c)))
-				}
+			for v, c := range f.DSCP.All() {
+				counts = append(counts, fmt.Sprintf("%s ×%s", dscpName(v), thousands(c)))
 			}
 			lines = append(lines, fmt.Sprintf("%s to %s (%s): %s", endpointString(f.Src), endpointString(f.Dst), f.Transport, strings.Join(counts, ", ")))
 		}
@@ -197,16 +191,13 @@ func (r DSCPMissing) finding(p *Profile, f *diagnose.Flow, want int, total uint6
 	}
 	var counts []string
 	others := map[int]bool{}
-	for v, n := range f.DSCP {
-		if n == 0 {
-			continue
-		}
+	for v, n := range f.DSCP.All() {
 		counts = append(counts, fmt.Sprintf("%s ×%s", dscpName(v), thousands(n)))
 		if v != want {
 			others[v] = true
 		}
 	}
-	marked := f.DSCP[want]
+	marked := f.DSCP.Packets(want)
 	var d strings.Builder
 	where := fmt.Sprintf("%s from %s to %s (%s)", what, endpointString(f.Src), endpointString(f.Dst), f.Transport)
 	if f.Allocation != nil {

@@ -15,7 +15,7 @@ func TestDSCPMissing(t *testing.T) {
 		f := &diagnose.Flow{Src: netipAP(src), Dst: netipAP(dst), Transport: decode.UDP, Class: class,
 			First: sipRef(10, 1), Last: sipRef(500, 10), Frames: []uint64{10, 12, 14}}
 		for v, n := range marks {
-			f.DSCP[v] = n
+			f.DSCP.Add(v, n)
 			f.Packets += n
 		}
 		return f

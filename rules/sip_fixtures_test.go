@@ -117,7 +117,7 @@ func rtpStream(src, dst string, ssrc uint32, first uint64, sec float64, n int) *
 	for i := 0; i < min(n, diagnose.MaxFramesPerFinding); i++ {
 		s.FirstFrames = append(s.FirstFrames, first+uint64(i))
 	}
-	s.DSCP[46] = uint64(n)
+	s.DSCP.Add(46, uint64(n))
 	s.MaxDelta = 20 * time.Millisecond
 	s.Jitter, s.MaxJitter = 2, 4
 	return s
