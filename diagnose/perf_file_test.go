@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/callscope/callscope/diagnose"
+	"github.com/callscope/callscope/internal/usage"
 	"github.com/callscope/callscope/rules"
 )
 
@@ -34,7 +35,7 @@ func analyzeFile(b *testing.B, path string, workers int) {
 	}
 	b.SetBytes(fi.Size())
 	var packets uint64
-	cpu0, cpuOK := processCPU()
+	cpu0, _, cpuOK := usage.Process()
 	for b.Loop() {
 		a, _, err := diagnose.Analyze([]string{path}, diagnose.Options{Workers: workers}, rules.All())
 		if err != nil {
@@ -42,7 +43,7 @@ func analyzeFile(b *testing.B, path string, workers int) {
 		}
 		packets = a.Stats.Packets
 	}
-	cpu1, _ := processCPU()
+	cpu1, _, _ := usage.Process()
 	b.ReportMetric(float64(packets)*float64(b.N)/b.Elapsed().Seconds(), "packets/s")
 	if cpuOK && packets > 0 {
 		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N)/1e9, "cpu-s/op")

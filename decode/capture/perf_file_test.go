@@ -4,6 +4,8 @@ import (
 	"io"
 	"os"
 	"testing"
+
+	"github.com/callscope/callscope/internal/usage"
 )
 
 // BenchmarkReadFile reads the capture named by CALLSCOPE_BENCH_PCAP (make
@@ -29,7 +31,7 @@ func readFile(b *testing.B, path string, mmap bool) {
 	b.SetBytes(fi.Size())
 	var records int64
 	var sum byte
-	cpu0, faults0, ok := processUsage()
+	cpu0, faults0, ok := usage.Process()
 	for b.Loop() {
 		r, err := Open(path)
 		if err != nil {
@@ -55,7 +57,7 @@ func readFile(b *testing.B, path string, mmap bool) {
 		}
 		r.Close()
 	}
-	cpu1, faults1, _ := processUsage()
+	cpu1, faults1, _ := usage.Process()
 	_ = sum
 	if records == 0 {
 		return
