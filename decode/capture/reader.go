@@ -3,13 +3,14 @@ package capture
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 const (
@@ -57,10 +58,11 @@ func (f format) String() string {
 // files does not hold a descriptor each; stdin and NewReader streams cannot
 // be reopened and keep the stream that was sniffed.
 type source struct {
-	path   string
-	stream io.Reader
-	format format
-	gzip   bool
+	path    string
+	stream  io.Reader
+	format  format
+	gzip    bool
+	inflate *inflateAhead // the gzip stream's decompressing goroutine
 }
 
 // Reader reads packet records from one or more capture files in order.
@@ -102,8 +104,9 @@ type Reader struct {
 	file     *os.File
 	released int64
 	mappings [][]byte
-	noMmap   bool // read files through the buffer only (tests)
-	stable   bool // the last record's Data is in a mapping
+	inflate  *inflateAhead // the current file's, when it is gzip
+	noMmap   bool          // read files through the buffer only (tests)
+	stable   bool          // the last record's Data is in a mapping
 
 	path   string
 	off    int64 // bytes consumed from the current (decompressed) stream
@@ -201,7 +204,8 @@ func sniff(raw io.Reader, name string) (source, error) {
 			return src, fmt.Errorf("capture: %s: gzip: %w", name, err)
 		}
 		src.gzip = true
-		stream = io.MultiReader(bytes.NewReader(magic[:]), zr)
+		src.inflate = newInflateAhead(zr)
+		stream = io.MultiReader(bytes.NewReader(magic[:]), src.inflate)
 	}
 	src.format = magicFormat(magic)
 	if src.format == 0 {
@@ -329,6 +333,7 @@ func (r *Reader) start(src source) {
 			r.closer = f
 		}
 	}
+	r.inflate = src.inflate
 	if r.mapped == nil {
 		if r.br == nil {
 			r.br = bufio.NewReaderSize(src.stream, bufSize)
@@ -445,6 +450,10 @@ func (r *Reader) finish() {
 		r.mapped = nil
 	}
 	r.file = nil
+	if r.inflate != nil {
+		r.inflate.stop()
+		r.inflate = nil
+	}
 	if r.closer != nil {
 		r.closer.Close()
 		r.closer = nil
@@ -602,6 +611,10 @@ func (r *Reader) Close() error {
 		return nil
 	}
 	r.closed = true
+	if r.inflate != nil {
+		r.inflate.stop()
+		r.inflate = nil
+	}
 	var err error
 	if r.closer != nil {
 		err = r.closer.Close()
