@@ -165,9 +165,24 @@ func FuzzParseUDPRecord(f *testing.F) {
 	if b, err := os.ReadFile("../pcaps/sip-loss.pcap"); err == nil && len(b) > 200 {
 		f.Add(b[40:200])
 	}
+	f.Add(ether(f, udpIP(f, client, server, channelData(0x4000, []byte{0x80, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3}, false), 0)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, lt := range []capture.LinkType{capture.LinkEthernet, capture.LinkRaw} {
-			checkMediaRecord(t, &capture.Record{Frame: 1, LinkType: lt, Data: data, OrigLen: len(data)})
+			rec := &capture.Record{Frame: 2, LinkType: lt, Data: data, OrigLen: len(data)}
+			checkMediaRecord(t, rec)
+			// Again after the flow's ends spoke STUN, which makes a
+			// ChannelData guess believable: DecodeUDP then emits it from
+			// what ParseUDPRecord parsed.
+			var ur UDPRecord
+			if !ParseUDPRecord(rec, &ur) || !ur.Src.Addr().Is4() || !ur.Dst.Addr().Is4() {
+				continue
+			}
+			ds := newDecoders()
+			stunRec := &capture.Record{Frame: 1, LinkType: capture.LinkEthernet,
+				Data: ether(t, udpIP(t, ur.Src, ur.Dst, stunMessage(typeBindingRequest, 1, ""), 0))}
+			stunRec.OrigLen = len(stunRec.Data)
+			ds.check(t, stunRec)
+			ds.check(t, rec)
 		}
 	})
 }
