@@ -9,11 +9,11 @@ import (
 	"github.com/callscope/callscope/decode/capture"
 )
 
-// Reading ahead: one goroutine reads the capture, copies records out of
-// the reader's buffer in batches (unless they stay valid, from a mapped
-// file) and parses the plain RTP among them
-// (decode.ParseUDPRecord, which needs no state), while the caller's
-// goroutine decodes and correlates them in capture order. Batches are
+// Reading ahead: one goroutine reads the capture into batches of records
+// (copied out of the reader's buffer unless they stay valid, from a
+// mapped file) and parses their headers (decode.ParseUDPRecord, which
+// needs no state), while the caller's goroutine decodes and correlates
+// them in capture order. Batches are
 // recycled, so steady state allocates nothing; a batch per channel
 // operation keeps the synchronization cost off the per-packet path.
 // readAhead turns reading ahead on; tests turn it off to compare.
