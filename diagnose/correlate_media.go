@@ -7,6 +7,7 @@ import (
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/rtp"
+	"github.com/callscope/callscope/internal/packettime"
 )
 
 // Limits of the media correlation: memory is bounded by these, whatever
@@ -123,11 +124,11 @@ type streamState struct {
 	jitter      float64
 	maxJitter   float64 // the largest jitter, in timestamp units
 	maxDelta    time.Duration
-	lastArrival unixTime
-	lastTime    unixTime // the previous packet, for MaxDelta
-	clock       uint32   // s.ClockRate, which only link sets
-	pt          uint8    // s.PayloadType
-	dscp        uint8    // of the latest packets
+	lastArrival packettime.Stamp
+	lastTime    packettime.Stamp // the previous packet, for MaxDelta
+	clock       uint32           // s.ClockRate, which only link sets
+	pt          uint8            // s.PayloadType
+	dscp        uint8            // of the latest packets
 	haveTransit bool
 	jittered    bool      // jitter was measured
 	dscpRun     uint64    // the latest packets marked dscp, not yet in s.DSCP
@@ -430,7 +431,7 @@ func (ms *mediaState) promote(key streamKey, c *candidate, ann *announcement, as
 	ms.bySSRC[key.ssrc] = st
 	// The first packet initialized the sequence; account it without
 	// updating the tracker again.
-	at := unixOf(first.at)
+	at := packettime.Of(first.at)
 	st.record(first, at)
 	st.updateJitter(first, at, st.clock)
 	for i := 1; i < c.n; i++ {
@@ -507,7 +508,7 @@ func (ms *mediaState) relinkAnew(st *streamState) (clockSet bool) {
 // own accounting, so that a worker may run it (media_workers.go).
 func (st *streamState) accountPacket(pk *probePacket, clock uint32) {
 	verdict := st.seq.update(pk.seq)
-	at := unixOf(pk.at)
+	at := packettime.Of(pk.at)
 	st.record(pk, at)
 	switch verdict {
 	case seqRestart:
@@ -523,7 +524,7 @@ func (st *streamState) accountPacket(pk *probePacket, clock uint32) {
 // record updates the counters every packet contributes to; at is pk.at.
 // Most packets touch only st: its record (st.s) for its first frames, a
 // marker or a change of DSCP.
-func (st *streamState) record(pk *probePacket, at unixTime) {
+func (st *streamState) record(pk *probePacket, at packettime.Stamp) {
 	// FirstFrames gains a frame per packet until full.
 	if st.packets < MaxFramesPerFinding {
 		st.s.FirstFrames = append(st.s.FirstFrames, pk.frame)
@@ -539,8 +540,8 @@ func (st *streamState) record(pk *probePacket, at unixTime) {
 	if pk.marker {
 		st.s.Marker++
 	}
-	if !st.lastTime.isZero() {
-		if d := at.sub(st.lastTime); d > st.maxDelta {
+	if !st.lastTime.IsZero() {
+		if d := at.Sub(st.lastTime); d > st.maxDelta {
 			st.maxDelta = d
 		}
 	}
@@ -555,12 +556,12 @@ func (st *streamState) record(pk *probePacket, at unixTime) {
 // voice holds timestamps of its own meaning. Without a known clock rate
 // there is no jitter. clock is the stream's clock rate (Stream.ClockRate,
 // passed in because the correlating goroutine owns that field).
-func (st *streamState) updateJitter(pk *probePacket, at unixTime, clock uint32) {
+func (st *streamState) updateJitter(pk *probePacket, at packettime.Stamp, clock uint32) {
 	if clock == 0 || pk.pt != st.pt {
 		return
 	}
 	if st.haveTransit {
-		arrival := float64(at.sub(st.lastArrival).Nanoseconds()) * float64(clock) / 1e9
+		arrival := float64(at.Sub(st.lastArrival).Nanoseconds()) * float64(clock) / 1e9
 		d := arrival - float64(int32(pk.ts-st.lastTS))
 		if d < 0 {
 			d = -d
@@ -580,38 +581,6 @@ func (st *streamState) updateJitter(pk *probePacket, at unixTime, clock uint32) 
 	st.haveTransit = true
 	st.lastArrival = at
 	st.lastTS = pk.ts
-}
-
-// unixTime is a packet time as time.Time's Unix and Nanosecond give it,
-// all that packettime.Sub reads, without the pointer to a Location that
-// a time.Time holds (so stored without a write barrier) and in 12 bytes.
-// Seconds count from year 1, as time.Time's do, so that the zero value
-// is the zero time.
-type unixTime struct {
-	sec  int64 // Unix seconds + unixToYear1
-	nsec int32
-}
-
-const unixToYear1 = 62135596800 // seconds from January 1, year 1, to 1970
-
-func unixOf(t time.Time) unixTime {
-	return unixTime{sec: t.Unix() + unixToYear1, nsec: int32(t.Nanosecond())}
-}
-
-func (t unixTime) isZero() bool { return t == unixTime{} }
-
-// sub is packettime.Sub of the times t and u stand for, the same way.
-func (t unixTime) sub(u unixTime) time.Duration {
-	// -2^33 < ds < 2^33, in one compare.
-	if ds := t.sec - u.sec; uint64(ds+(1<<33-1)) < 1<<34-1 {
-		return time.Duration(ds*1e9 + int64(t.nsec-u.nsec))
-	}
-	return t.subFar(u)
-}
-
-// subFar is sub for times further apart than the shortcut takes.
-func (t unixTime) subFar(u unixTime) time.Duration {
-	return time.Unix(t.sec-unixToYear1, int64(t.nsec)).Sub(time.Unix(u.sec-unixToYear1, int64(u.nsec)))
 }
 
 // publish writes the accounting kept in st into its record: call it

@@ -7,46 +7,7 @@ import (
 	"time"
 
 	"github.com/callscope/callscope/decode"
-	"github.com/callscope/callscope/internal/packettime"
 )
-
-// TestUnixTimeMatchesPacketTime: unixTime.sub and isZero give what
-// packettime.Sub and time.Time.IsZero give, near the limits of the
-// shortcut and beyond, in other locations, and for the zero time.
-func TestUnixTimeMatchesPacketTime(t *testing.T) {
-	base := time.Date(2026, 11, 21, 7, 41, 0, 123456789, time.UTC)
-	times := []time.Time{
-		{},
-		base,
-		base.Add(1),
-		base.Add(-1),
-		base.Add(20 * time.Millisecond),
-		base.Add(-999999999),
-		time.Unix(0, 0),
-		time.Unix(-1, 999999999),
-		time.Unix(1<<33, 5),
-		time.Unix(1<<33-1, 999999999),
-		time.Unix(-1<<33, 999999999),
-		time.Unix(-1<<33+1, 0),
-		time.Unix(math.MaxInt64/2, 0),
-		time.Unix(math.MinInt64/2, 0),
-		time.Unix(-62135596800, 1),                // just after the zero time
-		time.Unix(math.MaxInt64-unixToYear1+5, 7), // wraps when counted from year 1
-		time.Unix(math.MinInt64+3, 0),
-		base.In(time.FixedZone("x", 3600)),
-		time.Now().Round(0),
-	}
-	for _, a := range times {
-		if got, want := unixOf(a).isZero(), a.IsZero(); got != want {
-			t.Errorf("%v: isZero %v, IsZero %v", a, got, want)
-		}
-		for _, b := range times {
-			if got, want := unixOf(a).sub(unixOf(b)), packettime.Sub(a, b); got != want {
-				t.Errorf("%v - %v = %v, packettime.Sub gives %v", a, b, got, want)
-			}
-		}
-	}
-}
 
 // TestPublishedAccounting: the counters, DSCP marks, Last, Jitter,
 // MaxJitter and MaxDelta a stream's record shows once published are those

@@ -8,6 +8,7 @@ import (
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/stun"
+	"github.com/callscope/callscope/internal/packettime"
 )
 
 // Credential is a TURN long-term credential (RFC 8489 §9.2) given for
@@ -243,7 +244,7 @@ func (e *Engine) Observe(m *decode.Message) {
 // so comparing their nanoseconds is comparing them (time.Time.After,
 // packettime.Sub).
 func (e *Engine) quietAt(t time.Time) bool {
-	tn, ok := packetNanos(t)
+	tn, ok := packettime.Nanos(t)
 	if !ok {
 		return false
 	}
@@ -269,18 +270,18 @@ func (e *Engine) quietAt(t time.Time) bool {
 // (expire's test) and until nextRetire (maybeRetire's).
 func (e *Engine) settleQuiet() {
 	e.quietUntil = math.MinInt64
-	now, ok := packetNanos(e.now)
+	now, ok := packettime.Nanos(e.now)
 	if !ok || e.nextRetire.IsZero() {
 		return
 	}
-	until, ok := packetNanos(e.nextRetire)
+	until, ok := packettime.Nanos(e.nextRetire)
 	if !ok {
 		return
 	}
 	e.quietHead, e.quietSince = nil, time.Time{}
 	if q := &e.openOrder; q.head < len(q.entries) {
 		h := &q.entries[q.head]
-		since, ok := packetNanos(h.since)
+		since, ok := packettime.Nanos(h.since)
 		if !ok {
 			return
 		}
@@ -290,16 +291,6 @@ func (e *Engine) settleQuiet() {
 	e.quietRetire = e.nextRetire
 	e.nowNanos = now
 	e.quietUntil = until
-}
-
-// packetNanos is t in nanoseconds since 1970, and false beyond ±272
-// years of it, where packettime.Sub stops subtracting that way.
-func packetNanos(t time.Time) (int64, bool) {
-	s := t.Unix()
-	if s <= -1<<33 || s >= 1<<33 {
-		return 0, false
-	}
-	return s*1e9 + int64(t.Nanosecond()), true
 }
 
 // Finish closes the capture at time end (the last packet's time): open

@@ -11,6 +11,7 @@ import (
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/rtp"
 	"github.com/callscope/callscope/decode/stun"
+	"github.com/callscope/callscope/internal/packettime"
 )
 
 // TestQuietPrologue compares an Engine that skips expire and maybeRetire
@@ -61,7 +62,7 @@ func TestQuietPrologue(t *testing.T) {
 				m.Src = netip.AddrPortFrom(client.Addr(), uint16(20000+ssrc))
 				m.RTP = rtp.Header{Version: 2, PayloadType: 0, Sequence: uint16(frame), Timestamp: uint32(frame) * 160, SSRC: ssrc, PayloadLen: 160}
 			}
-			if tn, ok := packetNanos(at); ok && max(tn, quiet.nowNanos) < quiet.quietUntil {
+			if tn, ok := packettime.Nanos(at); ok && max(tn, quiet.nowNanos) < quiet.quietUntil {
 				skipped++
 			}
 			quiet.Observe(&m)

@@ -17,17 +17,35 @@ func TestSubMatchesTimeSub(t *testing.T) {
 		base.Add(-999999999),
 		base.Add(365 * 24 * time.Hour),
 		time.Unix(0, 0),
+		time.Unix(-1, 999999999),
 		time.Unix(1<<33, 5),
+		time.Unix(1<<33-1, 999999999),
 		time.Unix(-1<<33, 999999999),
+		time.Unix(-1<<33+1, 0),
 		time.Unix(math.MaxInt64/2, 0),
 		time.Unix(math.MinInt64/2, 0),
+		time.Unix(-unixToYear1, 1),                // just after the zero time
+		time.Unix(math.MaxInt64-unixToYear1+5, 7), // wraps when counted from year 1
+		time.Unix(math.MinInt64+3, 0),
 		base.In(time.FixedZone("x", 3600)),
 		time.Now().Round(0),
 	}
 	for _, a := range times {
+		if got, want := Of(a).IsZero(), a.IsZero(); got != want {
+			t.Errorf("%v: Stamp.IsZero %v, IsZero %v", a, got, want)
+		}
 		for _, b := range times {
-			if got, want := Sub(a, b), a.Sub(b); got != want {
+			want := a.Sub(b)
+			if got := Sub(a, b); got != want {
 				t.Errorf("Sub(%v, %v) = %v, time.Time.Sub gives %v", a, b, got, want)
+			}
+			if got := Of(a).Sub(Of(b)); got != want {
+				t.Errorf("Stamp %v - %v = %v, time.Time.Sub gives %v", a, b, got, want)
+			}
+			na, okA := Nanos(a)
+			nb, okB := Nanos(b)
+			if okA && okB && (na < nb) != a.Before(b) {
+				t.Errorf("Nanos(%v) = %d, Nanos(%v) = %d: not in the times' order", a, na, b, nb)
 			}
 		}
 	}
