@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/callscope/callscope/diagnose"
 )
@@ -83,6 +85,9 @@ func (r SIPALGSuspected) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}
 	}
 	var out []diagnose.Finding
+	for _, g := range seenRewritten(a) {
+		out = append(out, r.rewriteFinding(g))
+	}
 	for _, g := range groups.groups {
 		if g[0].src.IsValid() && slices.ContainsFunc(g, func(s algSighting) bool { return s.callIDOf == "" }) {
 			out = append(out, r.finding(g))
@@ -211,4 +216,157 @@ func (r SIPALGSuspected) finding(g []algSighting) diagnose.Finding {
 		filter = diagnose.FilterFrames(diagnose.CapFrames(slices.Compact(frames)))
 	}
 	return ev.finding(r, fmt.Sprintf("SIP from %s rewritten by a middlebox (SIP ALG suspected)", src), d.String(), filter)
+}
+
+// rewriteWindow bounds how far apart the two copies of a rewritten request
+// may be: a middlebox forwards within milliseconds, and two captures
+// merged from taps on either side rarely disagree by more.
+const rewriteWindow = 2 * time.Second
+
+// algRewrite is one request the capture holds twice: before a middlebox
+// (from the inside address) and after it, rewritten in place.
+type algRewrite struct {
+	before, after *diagnose.SIPTransaction
+	changes       []string // "Via sent-by 10.0.1.10:5060 → 203.0.113.1:5060"
+}
+
+type requestCopyKey struct {
+	callID, method, branch string
+	cseq                   uint32
+}
+
+// seenRewritten finds requests seen on both sides of a middlebox that
+// rewrote them: the same Call-ID, CSeq, method and topmost Via branch
+// sent from two addresses within rewriteWindow, with Via sent-by, Contact
+// or SDP addresses changed between the two. That is what a capture on the
+// NAT box itself (tcpdump -i any) or two captures merged from either side
+// show. A proxy on the path would have added a Via of its own with a new
+// branch (RFC 3261 §16.6 step 8) and an SBC would have started a new
+// dialog, so a request rewritten in place with its branch kept has passed
+// an ALG. Only branches with the RFC 3261 magic cookie count: they are
+// unique per transaction (§8.1.1.7), older ones may collide. Groups come
+// out in the order of the first rewritten request, one per pair of
+// addresses.
+func seenRewritten(a *diagnose.Analysis) [][]algRewrite {
+	copies := map[requestCopyKey][]*diagnose.SIPTransaction{}
+	var order []requestCopyKey
+	for _, t := range a.SIPTransactions {
+		if t == nil || len(t.Requests) == 0 || !t.Client.IsValid() || !strings.HasPrefix(t.Branch, "z9hG4bK") || t.CallID == "" {
+			continue
+		}
+		k := requestCopyKey{callID: t.CallID, method: t.Method, branch: t.Branch, cseq: t.CSeq}
+		if _, ok := copies[k]; !ok {
+			order = append(order, k)
+		}
+		copies[k] = append(copies[k], t)
+	}
+	var sdpAt map[uint64]*diagnose.SDPSeen
+	var groups orderedGroups[[2]netip.Addr, algRewrite]
+	for _, k := range order {
+		ts := copies[k]
+		if len(ts) < 2 {
+			continue
+		}
+		if sdpAt == nil {
+			sdpAt = requestSDPs(a)
+		}
+		slices.SortStableFunc(ts, func(x, y *diagnose.SIPTransaction) int { return x.Requests[0].Time.Compare(y.Requests[0].Time) })
+		// The first copy is the one before the middlebox: it reaches the
+		// capture point first on the box itself.
+		before := ts[0]
+		for _, after := range ts[1:] {
+			if after.Client.Addr() == before.Client.Addr() || after.Requests[0].Time.Sub(before.Requests[0].Time) > rewriteWindow {
+				continue
+			}
+			changes := rewrittenFields(before, after, sdpAt[before.Requests[0].Frame], sdpAt[after.Requests[0].Frame])
+			if len(changes) == 0 {
+				continue // forwarded untouched: a plain NAT
+			}
+			groups.add([2]netip.Addr{before.Client.Addr().Unmap(), after.Client.Addr().Unmap()}, algRewrite{before: before, after: after, changes: changes})
+			break
+		}
+	}
+	return groups.groups
+}
+
+// requestSDPs indexes the SDP bodies of the capture by frame.
+func requestSDPs(a *diagnose.Analysis) map[uint64]*diagnose.SDPSeen {
+	out := map[uint64]*diagnose.SDPSeen{}
+	for _, c := range a.Calls {
+		if c == nil {
+			continue
+		}
+		for _, s := range callSDPs(c) {
+			out[s.Frame] = s
+		}
+	}
+	return out
+}
+
+// rewrittenFields lists the addresses that differ between two copies of a
+// request: what the middlebox replaced.
+func rewrittenFields(before, after *diagnose.SIPTransaction, sdpBefore, sdpAfter *diagnose.SDPSeen) []string {
+	var out []string
+	changed := func(what, x, y string) {
+		if x != "" && y != "" && x != y {
+			out = append(out, fmt.Sprintf("%s %s → %s", what, x, y))
+		}
+	}
+	changed("Via sent-by", before.ViaSentBy, after.ViaSentBy)
+	changed("Contact", before.ContactHost, after.ContactHost)
+	if sdpBefore != nil && sdpAfter != nil && sdpBefore.Session != nil && sdpAfter.Session != nil {
+		changed("SDP o=", sdpBefore.Session.Origin.Address, sdpAfter.Session.Origin.Address)
+		if x, y := sdpBefore.Session.Connection.Unmap(), sdpAfter.Session.Connection.Unmap(); x.IsValid() && y.IsValid() {
+			changed("SDP c=", x.String(), y.String())
+		}
+		mb, ma := sdpMediaAddrs(sdpBefore), sdpMediaAddrs(sdpAfter)
+		for i := range min(len(mb), len(ma)) {
+			if mb[i].port != ma[i].port {
+				changed("SDP m="+mb[i].media+" port", strconv.Itoa(int(mb[i].port)), strconv.Itoa(int(ma[i].port)))
+			}
+		}
+	}
+	return out
+}
+
+func (r SIPALGSuspected) rewriteFinding(g []algRewrite) diagnose.Finding {
+	var ev evidence
+	first := g[0]
+	inside, outside := first.before.Client.Addr().Unmap(), first.after.Client.Addr().Unmap()
+	var callIDs, methods []string
+	for _, w := range g {
+		ev.addFrame(w.before.Requests[0])
+		ev.addFrame(w.after.Requests[0])
+		ev.addEndpoint(w.before.Client)
+		ev.addEndpoint(w.after.Client)
+		if !slices.Contains(callIDs, w.before.CallID) {
+			callIDs = append(callIDs, w.before.CallID)
+		}
+		if !slices.Contains(methods, w.before.Method) {
+			methods = append(methods, w.before.Method)
+		}
+	}
+	var d strings.Builder
+	fmt.Fprintf(&d, "The capture holds the same SIP requests on both sides of a middlebox that rewrote them in place. The %s with Call-ID %s and branch %s was sent from %s at frame %d and from %s at frame %d, %s later, with %s.",
+		first.before.Method, quoted(first.before.CallID), first.before.Branch,
+		endpointString(first.before.Client), first.before.Requests[0].Frame,
+		endpointString(first.after.Client), first.after.Requests[0].Frame,
+		shortDuration(first.after.Requests[0].Time.Sub(first.before.Requests[0].Time)),
+		strings.Join(first.changes, ", "))
+	if len(g) > 1 {
+		fmt.Fprintf(&d, " %s in all were rewritten this way (%s), in %s.", plural(len(g), "request", "requests"), strings.Join(methods, ", "), plural(len(callIDs), "dialog", "dialogs"))
+	}
+	d.WriteString(" A proxy would have added a Via of its own with a new branch (RFC 3261 §16.6) and an SBC would have started a new dialog: a request rewritten with its branch and Call-ID kept has passed a SIP ALG (\"SIP fixup\", \"SIP helper\", \"SIP inspection\") on a router or firewall. An ALG that misses a field or a body it cannot parse causes one-way audio, calls dropped after 30 s and failed registrations, and it cannot read SIP over TLS at all; if the phones or an SBC already handle NAT, turn it off.")
+	ids := make([]string, 0, len(callIDs))
+	for _, id := range callIDs {
+		ids = append(ids, wiresharkString(id))
+	}
+	filter := fmt.Sprintf("sip.Method && (%s || %s)", addrFilter("src", inside), addrFilter("src", outside))
+	switch {
+	case len(ids) == 1:
+		filter = "sip.Call-ID == " + ids[0] + " && " + filter
+	case len(ids) <= 8:
+		filter = "sip.Call-ID in {" + strings.Join(ids, " ") + "} && " + filter
+	}
+	return ev.finding(r, fmt.Sprintf("SIP from %s rewritten as %s by a middlebox (SIP ALG)", inside, outside), d.String(), filter)
 }
