@@ -30,7 +30,10 @@ func (SIPALGSuspected) Severity() diagnose.Severity { return diagnose.Warning }
 func (SIPALGSuspected) Title() string               { return "SIP rewritten by a middlebox (SIP ALG?)" }
 
 func (SIPALGSuspected) Explain() string {
-	return "Looks for the marks a SIP ALG leaves on the messages it rewrites. In an SDP body, the o= line " +
+	return "Looks for the marks a SIP ALG leaves on the messages it rewrites. The plainest is the same request " +
+		"captured on both sides of the box (tcpdump -i any on the router, or captures from either side read " +
+		"together): same Call-ID and Via branch, but Via, Contact or SDP addresses replaced - a proxy would " +
+		"have added a Via of its own, an SBC would have started a new dialog. In an SDP body, the o= line " +
 		"(who created the session) and the c= line (where to send media) normally name the same host; when " +
 		"one of them is a private address and the other is the public address the packet came from, " +
 		"something between the phone and the capture point replaced one but not the other - typically a " +
