@@ -211,28 +211,8 @@ func appendSIPRecord(dst []byte, s *sip.Message) []byte {
 	return append(dst, '}')
 }
 
-// hasSDP reports an SDP body: Content-Type application/sdp (media types
-// are case-insensitive, RFC 2045 §5.1; parameters may follow) and a body.
-func hasSDP(s *sip.Message) bool {
-	const sdpType = "application/sdp"
-	ct := s.ContentType
-	if len(s.Body) == 0 || len(ct) < len(sdpType) {
-		return false
-	}
-	for i := 0; i < len(sdpType); i++ {
-		c := ct[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != sdpType[i] {
-			return false
-		}
-	}
-	if rest := ct[len(sdpType):]; len(rest) > 0 {
-		return rest[0] == ';' || rest[0] == ' ' || rest[0] == '\t'
-	}
-	return true
-}
+// hasSDP reports an SDP body, alone or in a multipart body (sip.SDPBody).
+func hasSDP(s *sip.Message) bool { return s.SDP() != nil }
 
 // appendJSONString appends b as a JSON string (RFC 8259 §7). b comes from
 // the wire: quotes, backslashes and control bytes are escaped, and each

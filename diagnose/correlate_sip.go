@@ -623,28 +623,12 @@ func (t *stringTable) sipAuth(a *sip.Auth) *SIPAuth {
 	}
 }
 
-// sdpBody returns the message's SDP body: only an application/sdp body
-// (RFC 3261 §20.15), cut to Content-Length when that is shorter; nil when
+// sdpBody returns the message's SDP body: an application/sdp body or the
+// first application/sdp part of a multipart one (sip.SDPBody); nil when
 // none.
-func sdpBody(msg *sip.Message) []byte {
-	ct := msg.ContentType
-	if i := bytes.IndexByte(ct, ';'); i >= 0 {
-		ct = ct[:i]
-	}
-	if !bytes.EqualFold(bytes.TrimSpace(ct), []byte("application/sdp")) {
-		return nil
-	}
-	body := msg.Body
-	if msg.ContentLength >= 0 && msg.ContentLength < len(body) {
-		body = body[:msg.ContentLength]
-	}
-	if len(body) == 0 {
-		return nil
-	}
-	return body
-}
+func sdpBody(msg *sip.Message) []byte { return msg.SDP() }
 
-func hasSDP(msg *sip.Message) bool { return sdpBody(msg) != nil }
+func hasSDP(msg *sip.Message) bool { return msg.SDP() != nil }
 
 // contentLengthMismatch says whether a SIP message over UDP carried a body
 // of another length than its Content-Length (RFC 3261 §18.3): the sender

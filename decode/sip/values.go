@@ -350,17 +350,9 @@ func (m *Message) ReasonParts() (protocol []byte, cause int, text []byte) {
 	}
 }
 
-// HasSDP reports a non-empty body whose Content-Type is application/sdp.
-func (m *Message) HasSDP() bool {
-	if len(m.Body) == 0 {
-		return false
-	}
-	ct := m.ContentType
-	if semi := bytes.IndexByte(ct, ';'); semi >= 0 {
-		ct = ct[:semi]
-	}
-	return equalFold(trimLWS(ct), "application/sdp")
-}
+// HasSDP reports an SDP body, alone or as a part of a multipart body (see
+// SDP).
+func (m *Message) HasSDP() bool { return m.SDP() != nil }
 
 // SplitHostPort splits a Via sent-by or a URI host ("host", "host:port",
 // "[2001:db8::1]:5060") into the host, without brackets, and the port, 0
