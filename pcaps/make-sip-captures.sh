@@ -59,7 +59,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 SCENARIOS=$SCRIPT_DIR/sipp
-CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg loss call-failed tcp-call timeout)
+CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg loss call-failed tcp-call timeout multipart-sdp)
 CAPTURE_PREFIX=sip-
 
 NS_A=cs-sip-a NS_R=cs-sip-r NS_B=cs-sip-b
@@ -320,6 +320,52 @@ capture_timeout() {
 	finish_capture timeout
 	expect timeout 'sip.Method == "INVITE"' 'INVITE sends' 7
 	expect_none timeout 'sip.Status-Code' 'responses'
+}
+
+# callee.ulaw as RTP in a pcap file, for SIPp's play_pcap_audio: PCMU
+# (payload type 0), 160 bytes every 20 ms, sequence numbers from 0,
+# timestamps from 0, SSRC 0xb0b00001, from and to UDP port 6000 (SIPp
+# keeps the RTP header as it is and rewrites only the UDP ports: its -mp
+# port as source, the port in the peer's SDP as destination). The
+# addresses in the file are not used. The file's clock starts at 20 ms:
+# SIPp 3.6.1 sends the first packet at once and paces the rest from 0, so
+# a file starting at 0 came out with its first two packets back to back.
+make_callee_rtp_pcap() {
+	python3 - "$WORK" <<'EOF'
+import struct, sys
+
+work = sys.argv[1]
+audio = open(f"{work}/callee.ulaw", "rb").read()
+out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+for seq in range(len(audio) // 160):
+    rtp = struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0xB0B00001) + audio[seq * 160:(seq + 1) * 160]
+    udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp), 0) + rtp
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                     bytes([203, 0, 113, 20]), bytes([10, 0, 1, 10])) + udp
+    frame = bytes.fromhex("02000a00010a" "0200cb007114" "0800") + ip
+    usec = (seq + 1) * 20000
+    out.append(struct.pack("<IIII", usec // 1000000, usec % 1000000, len(frame), len(frame)) + frame)
+open(f"{work}/callee-rtp.pcap", "wb").write(b"".join(out))
+EOF
+}
+
+# The caller's INVITE carries its SDP offer as one part of a
+# multipart/mixed body (RFC 5621), beside its location as PIDF-LO
+# (application/pidf+xml, RFC 6442 location conveyance); the callee answers
+# with a plain application/sdp 200. SIPp's rtp_stream would not find the
+# caller's media address in a multipart body, so the callee replays its
+# audio with play_pcap_audio, which does (uas-call-pcap-audio.xml).
+capture_multipart_sdp() {
+	make_callee_rtp_pcap
+	start_callee multipart-sdp uas-call-pcap-audio.xml
+	start_capture multipart-sdp
+	run_caller multipart-sdp 20 uac-call-multipart.xml
+	finish_capture multipart-sdp
+	expect multipart-sdp 'sip.Method == "INVITE" && sip.Content-Type contains "multipart/mixed" && sdp.media.port == 6000' 'multipart INVITE with SDP'
+	expect multipart-sdp 'sip.Method == "INVITE" && xml' 'PIDF-LO in the INVITE'
+	expect multipart-sdp "rtp && ip.src == $CALLER && ip.dsfield.dscp == 46" 'EF RTP from the caller' 100
+	expect multipart-sdp "rtp && ip.src == $CALLEE && ip.dsfield.dscp == 46" 'EF RTP from the callee' 100
+	expect multipart-sdp 'sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200'
 }
 
 # media_check NAME — RTP in the capture is as clean as the scenario

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callscope/callscope/diagnose"
 )
@@ -96,6 +97,18 @@ type sipEvidence struct {
 		LostSeq      []uint16 `json:"lost_seq"`
 		RouterDrops  int64    `json:"router_drops"`
 	} `json:"media.loss"`
+	Jitter *struct {
+		Stream string `json:"stream"` // "src -> dst"
+		SSRC   string `json:"ssrc"`
+		// tshark's rtp,streams: Max Jitter, Mean Jitter (the mean of J
+		// over the packets after the first) and Max Delta.
+		MaxJitterMS  float64 `json:"max_jitter_ms"`
+		MeanJitterMS float64 `json:"mean_jitter_ms"`
+		MaxDeltaMS   float64 `json:"max_delta_ms"`
+		// J after the last packet, which rtp,streams does not print:
+		// RFC 3550 §6.4.1 over tshark's frame times and RTP timestamps.
+		FinalJitterMS float64 `json:"final_jitter_ms"`
+	} `json:"media.jitter"`
 }
 
 // moreEvidence is what EXPECTED.md states about a must_fire finding that
@@ -563,6 +576,82 @@ func checkSIPEvidence(t *testing.T, name string, want expectedCapture, r *diagno
 			}
 			if !slices.Equal(missing, e.LostSeq) {
 				t.Errorf("%s: decode records miss sequence numbers %v, want %v", rule, missing, e.LostSeq)
+			}
+		}
+	}
+
+	if e := ev.Jitter; e != nil {
+		const rule = "media.jitter"
+		if f, text, ok := finding(rule); ok {
+			src, dst := arrow(t, e.Stream)
+			mention(rule, text, "stream", "from "+src+" to "+dst)
+			mention(rule, text, "SSRC", e.SSRC)
+			oneOf := func(what, format string, v float64) {
+				t.Helper()
+				// tshark's three decimals cannot settle the rounding to
+				// one when they end in 5.
+				lo, hi := fmt.Sprintf(format, v-0.0005), fmt.Sprintf(format, v+0.0005)
+				if !strings.Contains(text, lo) && !strings.Contains(text, hi) {
+					t.Errorf("%s: %s %q not in title or detail: %s", rule, what, hi, text)
+				}
+			}
+			oneOf("peak", "peaked at %.1f ms", e.MaxJitterMS)
+			oneOf("final jitter", "was %.1f ms at the end", e.FinalJitterMS)
+			oneOf("largest gap", "largest gap between two packets was %.1f ms", e.MaxDeltaMS)
+			for _, ep := range []string{src, dst} {
+				if !slices.Contains(f.Endpoints, ep) {
+					t.Errorf("%s: %s not in the endpoints %v", rule, ep, f.Endpoints)
+				}
+			}
+			if want := "rtp.ssrc == " + e.SSRC + " && ip.src == " + host(src); !strings.HasPrefix(f.Filter, want) {
+				t.Errorf("%s: filter %q does not start with %q", rule, f.Filter, want)
+			}
+			// The report's stream and tshark follow the same formula over
+			// the same microsecond times.
+			const tolerance = 0.001 // ms: the report rounds to three decimals
+			s := streamOf(r, src, dst, e.SSRC)
+			if s == nil || s.ClockRate == 0 {
+				t.Fatalf("%s: no stream %s with a clock rate: %+v", rule, e.Stream, s)
+			}
+			if math.Abs(s.MaxJitterMS-e.MaxJitterMS) > tolerance || math.Abs(s.JitterMS-e.FinalJitterMS) > tolerance || math.Abs(s.MaxDeltaMS-e.MaxDeltaMS) > tolerance {
+				t.Errorf("%s: stream %s: jitter %.3f ms (max %.3f), max delta %.3f ms; tshark: %.3f (max %.3f), %.3f",
+					rule, e.Stream, s.JitterMS, s.MaxJitterMS, s.MaxDeltaMS, e.FinalJitterMS, e.MaxJitterMS, e.MaxDeltaMS)
+			}
+			cite(rule, f, "the stream's first and last packet", s.First.Frame, s.Last.Frame)
+
+			// The decode records' times and timestamps give tshark's
+			// numbers too, its mean included.
+			var js []float64
+			var j float64
+			var prevAt time.Time
+			var prevTS uint32
+			for _, rec := range recs {
+				if rec.RTP == nil || rec.Src != src || rec.Dst != dst || fmt.Sprintf("0x%08x", rec.RTP.SSRC) != e.SSRC {
+					continue
+				}
+				at, err := time.Parse(time.RFC3339Nano, rec.Time)
+				if err != nil {
+					t.Fatalf("frame %d: time %q: %v", rec.Frame, rec.Time, err)
+				}
+				if !prevAt.IsZero() {
+					spacing := float64(at.Sub(prevAt).Microseconds()) / 1000
+					sent := float64(int32(rec.RTP.Timestamp-prevTS)) * 1000 / float64(s.ClockRate)
+					j += (math.Abs(spacing-sent) - j) / 16
+					js = append(js, j)
+				}
+				prevAt, prevTS = at, rec.RTP.Timestamp
+			}
+			if len(js) == 0 {
+				t.Fatalf("%s: no rtp records %s SSRC %s", rule, e.Stream, e.SSRC)
+			}
+			var total float64
+			for _, v := range js {
+				total += v
+			}
+			if peak, mean, final := slices.Max(js), total/float64(len(js)), js[len(js)-1]; math.Abs(peak-e.MaxJitterMS) > tolerance ||
+				math.Abs(mean-e.MeanJitterMS) > tolerance || math.Abs(final-e.FinalJitterMS) > tolerance {
+				t.Errorf("%s: RFC 3550 over the decode records: max %.3f ms, mean %.3f, final %.3f; tshark: %.3f, %.3f, %.3f",
+					rule, peak, mean, final, e.MaxJitterMS, e.MeanJitterMS, e.FinalJitterMS)
 			}
 		}
 	}
