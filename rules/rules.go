@@ -83,6 +83,7 @@ func ForProfile(p *Profile) []diagnose.Rule {
 		SIPTransactionTimeout{Profile: p},
 		SIPNATAddressMismatch{},
 		SIPALGSuspected{},
+		NATBindingExpired{},
 		MediaOneWay{},
 		MediaNoRTP{},
 		MediaLoss{Profile: p},

@@ -138,6 +138,7 @@ func TestAllStable(t *testing.T) {
 	want := []string{"turn.integrity-failure", "turn.allocate-timeout", "turn.server-unreachable",
 		"turn.stale-nonce", "turn.request-rejected", "stun.binding-unanswered",
 		"sip.auth-failure", "sip.call-failed", "sip.transaction-timeout", "sip.nat-address-mismatch", "sip.alg-suspected",
+		"nat.binding-expired",
 		"media.one-way", "media.no-rtp", "media.loss", "media.jitter", "dscp.missing",
 		"media.port-outside-range", "media.unexpected-peer",
 		"ice.failed", "ice.consent-lost", "ice.role-conflict",

@@ -526,6 +526,7 @@ func TestRulesCommand(t *testing.T) {
 		"sip.transaction-timeout",
 		"sip.nat-address-mismatch",
 		"sip.alg-suspected",
+		"nat.binding-expired",
 		"media.one-way",
 		"media.no-rtp",
 		"media.loss",
