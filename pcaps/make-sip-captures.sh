@@ -11,7 +11,8 @@
 # what the golden tests compare against).
 #
 # Requirements (Debian/Ubuntu): root; packages sip-tester, tcpdump, tshark
-# (for editcap/capinfos/tshark), iproute2, iptables, python3. Nothing in
+# (for editcap/capinfos/tshark), iproute2, iptables, python3, and Go with
+# this checkout (sip-jitter's source file). Nothing in
 # /etc is touched. The SIPp scenarios are in pcaps/sipp/.
 #
 # Usage:
@@ -19,6 +20,8 @@
 #   sudo pcaps/make-sip-captures.sh call-ok     # only the named ones (see CAPTURES)
 #   pcaps/make-sip-captures.sh --summary        # tshark counts per capture, as JSON
 #                                               # (the "tshark" blocks of expected.json)
+#   pcaps/make-sip-captures.sh --jitter         # tshark's jitter per stream, in sip-jitter's
+#                                               # source file and the captures (its evidence block)
 # Environment: CAPTURE_OUT_DIR=dir writes the captures there instead of
 # next to this script; KEEP_LOGS=dir keeps the SIPp/tcpdump logs.
 #
@@ -35,10 +38,11 @@
 #   10.0.1.10  csa0 <-> csr0  10.0.1.1                                    registrar)
 #                                  203.0.113.1  csr1 <-> csb0  203.0.113.20
 #
-# The router forwards (no NAT) except in sip-nat-mismatch and
-# sip-nat-alg. Every capture
+# The router forwards (no NAT) except in sip-nat-mismatch, sip-nat-alg,
+# sip-nat-alg-both-sides and sip-nat-binding-expired. Every capture
 # is taken on the callee's interface csb0 (Ethernet link type): what a
-# capture on the callee/registrar host would show. MAC addresses and
+# capture on the callee/registrar host would show; sip-nat-alg-both-sides
+# is taken on the router with -i any, both sides of the NAT at once. MAC addresses and
 # neighbour entries are static (no ARP). Timestamps are shifted so that
 # each capture starts at 2026-01-01T00:00:00Z; relative timing is
 # untouched.
@@ -59,7 +63,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 SCENARIOS=$SCRIPT_DIR/sipp
-CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg loss call-failed tcp-call timeout multipart-sdp)
+CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired)
 CAPTURE_PREFIX=sip-
 
 NS_A=cs-sip-a NS_R=cs-sip-r NS_B=cs-sip-b
@@ -70,6 +74,7 @@ SIP_PORT=5060
 RTP_PORTS=6000:6999
 SIP_USER=alice SIP_PASS=correct-horse
 LOSS_PROBABILITY=0.08
+JITTER_SEED=1 # pcaps/sipp/jitter-source -seed, for sip-jitter
 EPOCH_START=1767225600 # 2026-01-01T00:00:00Z
 
 NAMESPACES=("$NS_A" "$NS_R" "$NS_B")
@@ -279,6 +284,22 @@ capture_nat_alg() {
 
 # Random loss on the caller's audio in the router: a capture on the
 # callee's side shows it as sequence gaps.
+# The same NAT and ALG as sip-nat-alg, captured on the router itself with
+# `tcpdump -i any` (Linux cooked v2 link type): every packet twice, once
+# on each side of the ALG, so that its rewrite shows message by message.
+capture_nat_alg_both_sides() {
+	if ! ip netns exec "$NS_R" iptables -t raw -A PREROUTING -i csr0 -p udp --dport "$SIP_PORT" \
+		-j CT --helper sip 2>/dev/null; then
+		echo "WARNING: no SIP conntrack helper in this kernel; sip-nat-alg-both-sides.pcap not recorded" >&2
+		return 0
+	fi
+	ip netns exec "$NS_R" iptables -t nat -A POSTROUTING -s 10.0.1.0/24 -o csr1 -j MASQUERADE
+	ip netns exec "$NS_R" iptables -A FORWARD -i csr1 -o csr0 -m conntrack --ctstate NEW -j DROP
+	CAPTURE_NS=$NS_R CAPTURE_DEV=any normal_call nat-alg-both-sides
+	expect nat-alg-both-sides "sip.Method == \"INVITE\" && ip.src == $CALLER && sip.Via contains \"$CALLER\"" 'INVITE inside the NAT'
+	expect nat-alg-both-sides "sip.Method == \"INVITE\" && ip.src == $ROUTER_OUT && sip.Via contains \"$ROUTER_OUT\"" 'INVITE rewritten outside'
+}
+
 capture_loss() {
 	ip netns exec "$NS_R" iptables -A FORWARD -i csr0 -o csr1 -p udp --dport "$RTP_PORTS" \
 		-m statistic --mode random --probability "$LOSS_PROBABILITY" -j DROP
@@ -368,6 +389,144 @@ capture_multipart_sdp() {
 	expect multipart-sdp 'sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200'
 }
 
+# The client behind the NAT registers, is silent for 9 s on the same
+# socket, then refreshes (same Call-ID, CSeq + 1). The router forgets an
+# idle UDP binding after 5 s (the conntrack timeouts are per network
+# namespace) and MASQUERADE --random-fully gives the refresh a new random
+# public port, where a NAT that preserves ports would have reused the
+# old one and shown nothing. From 6 s the registrar checks the binding
+# with an OPTIONS to the old public port, sent three times (what a
+# NAT-aware registrar's "qualify" does); the router has no binding for
+# it and answers ICMP port unreachable each time. SIPp answers a call's
+# messages to where its first one came from, so the refresh (a new
+# port) is answered by a second registrar process on the same port,
+# started when the first has ended (7.5 s).
+capture_nat_binding_expired() {
+	ip netns exec "$NS_R" iptables -t nat -A POSTROUTING -s 10.0.1.0/24 -o csr1 -j MASQUERADE --random-fully
+	ip netns exec "$NS_R" iptables -A FORWARD -i csr1 -o csr0 -m conntrack --ctstate NEW -j DROP
+	# After the rules: the sysctls appear once conntrack is loaded.
+	ip netns exec "$NS_R" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=5 \
+		net.netfilter.nf_conntrack_udp_timeout_stream=5
+	start_callee nat-binding-expired uas-registrar-qualify.xml
+	local qualify=${PIDS[-1]} caller
+	start_capture nat-binding-expired
+	run_caller nat-binding-expired 20 uac-register-refresh.xml &
+	caller=$!
+	wait "$qualify" || true
+	start_callee nat-binding-expired-refresh uas-registrar-refresh.xml
+	wait "$caller" || true
+	finish_capture nat-binding-expired
+	expect nat-binding-expired 'sip.Method == "REGISTER"' 'REGISTERs' 2
+	expect nat-binding-expired 'sip.Status-Code == 200 && sip.CSeq.method == "REGISTER"' '200 to REGISTER' 2
+	expect nat-binding-expired "icmp.type == 3 && icmp.code == 3 && ip.src == $ROUTER_OUT" 'ICMP port unreachable from the NAT'
+	local ports
+	ports=$(tshark -n -r "$(capture_file nat-binding-expired)" -Y "sip.Method == \"REGISTER\" && ip.src == $ROUTER_OUT" \
+		-T fields -e udp.srcport 2>/dev/null | sort -u | wc -l)
+	((ports == 2)) || echo "WARNING: sip-nat-binding-expired.pcap: REGISTERs from $ports public ports, expected 2" >&2
+}
+
+# sip-jitter: the kernel here has no sch_netem ("Specified qdisc kind is
+# unknown"), so the delay variation comes from the sender. The caller's
+# audio is replayed by SIPp's play_pcap_audio from jitter-source.pcap,
+# which pcaps/sipp/jitter-source writes (seeded: the same file every run):
+# SIPp sends each packet at the time offset of its capture time, with the
+# file's RTP header, so the capture shows a clean sender's sequence
+# numbers and timestamps arriving on the timing of a link that stalls for
+# 150-350 ms and then delivers back to back. The callee answers as in
+# sip-call-ok and streams its tone, steady: only one direction has jitter.
+capture_jitter() {
+	(cd "$SCRIPT_DIR/.." && go run ./pcaps/sipp/jitter-source -seed "$JITTER_SEED" -o "$WORK/jitter-source.pcap")
+	start_callee jitter uas-call.xml
+	start_capture jitter
+	run_caller jitter 20 uac-jitter.xml
+	finish_capture jitter
+	expect jitter 'sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200'
+	expect jitter "rtp && ip.src == $CALLER && ip.dsfield.dscp == 46" 'EF RTP from the caller' 150
+	expect jitter "rtp && ip.src == $CALLEE && ip.dsfield.dscp == 46" 'EF RTP from the callee' 150
+	expect_none jitter 'icmp' 'ICMP'
+}
+
+# rtp_streams FILE — tshark's rtp,streams rows as "src dst ssrc packets
+# lost max_delta_ms mean_jitter_ms max_jitter_ms".
+rtp_streams() {
+	tshark -q -n -o rtp.heuristic_rtp:TRUE -r "$1" -z rtp,streams 2>/dev/null |
+		awk '$7 ~ /^0x[0-9A-Fa-f]+$/ { print $3 ":" $4, $5 ":" $6, $7, $9, $10, $14, $16, $17 }'
+}
+
+# jitter_check NAME — the capture carries what jitter-source.pcap holds
+# and nothing else went wrong: both streams complete (150 packets, none
+# lost), the callee's steady (no gap above 40 ms), the caller's with the
+# source file's jitter (tshark's mean and max within 2 ms of the file's
+# own: SIPp kept its timing). Otherwise the capture is retried.
+jitter_check() {
+	local name=$1
+	{
+		rtp_streams "$WORK/jitter-source.pcap" | sed 's/^/source /'
+		rtp_streams "$(capture_file "$name")" | sed 's/^/capture /'
+	} | CALLER=$CALLER python3 -c '
+import os, sys
+caller = os.environ["CALLER"] + ":"
+source, bad, seen = None, 0, 0
+for line in sys.stdin:
+    what, src, dst, ssrc, pkts, lost, max_delta, mean_j, max_j = line.split()
+    pkts, lost = int(pkts), int(lost)
+    max_delta, mean_j, max_j = float(max_delta), float(mean_j), float(max_j)
+    if what == "source":
+        source = (mean_j, max_j)
+        continue
+    seen += 1
+    if pkts != 150 or lost:
+        print(f"{src}: {pkts} packets, {lost} lost", file=sys.stderr)
+        bad = 1
+    if src.startswith(caller):
+        if abs(mean_j - source[0]) > 2 or abs(max_j - source[1]) > 2:
+            print(f"{src}: jitter mean {mean_j} max {max_j} ms, the source file {source[0]} / {source[1]}", file=sys.stderr)
+            bad = 1
+    elif max_delta > 40:
+        print(f"{src}: max delta {max_delta} ms", file=sys.stderr)
+        bad = 1
+if seen != 2:
+    print(f"{seen} RTP streams, want 2", file=sys.stderr)
+    bad = 1
+sys.exit(bad)
+'
+}
+
+# final_jitter FILE SRC DST — RFC 3550 §6.4.1 J after the stream's last
+# packet (ms, 8 kHz), from tshark's frame times and RTP timestamps:
+# rtp,streams prints only its mean and maximum, callscope's report its
+# last value and maximum.
+final_jitter() {
+	tshark -n -o rtp.heuristic_rtp:TRUE -r "$1" \
+		-Y "rtp && ip.src == ${2%:*} && udp.srcport == ${2##*:} && ip.dst == ${3%:*} && udp.dstport == ${3##*:}" \
+		-T fields -e frame.time_epoch -e rtp.timestamp 2>/dev/null | python3 -c '
+import sys
+j, prev = 0.0, None
+for line in sys.stdin:
+    at, ts = line.split()
+    at, ts = round(float(at) * 1e6), int(ts)
+    if prev:
+        sent = ((ts - prev[1] + 2**31) % 2**32 - 2**31) / 8
+        j += (abs((at - prev[0]) / 1000 - sent) - j) / 16
+    prev = (at, ts)
+print(f"{j:.3f}")
+'
+}
+
+# print_jitter — tshark's view of the source file and of each capture:
+# where the jitter numbers of EXPECTED.md and expected.json come from.
+print_jitter() {
+	local files=("$WORK/jitter-source.pcap" "$(capture_file jitter)") file src dst rest
+	echo "# file src dst ssrc packets lost max_delta_ms mean_jitter_ms max_jitter_ms final_jitter_ms"
+	(cd "$SCRIPT_DIR/.." && go run ./pcaps/sipp/jitter-source -seed "$JITTER_SEED" -o "$WORK/jitter-source.pcap")
+	for file in "${files[@]}"; do
+		[[ -f $file ]] || continue
+		rtp_streams "$file" | while read -r src dst rest; do
+			echo "${file##*/} $src $dst $rest $(final_jitter "$file" "$src" "$dst")"
+		done
+	done
+}
+
 # media_check NAME — RTP in the capture is as clean as the scenario
 # means it to be: no sequence gaps (tshark's "lost") and no packet more
 # than 40 ms after the previous one (20 ms pacing), except on the stream
@@ -379,6 +538,10 @@ capture_multipart_sdp() {
 LOSSY_SRC= ROUTER_DROPS=
 media_check() {
 	local name=$1
+	if [[ $name == jitter ]]; then
+		jitter_check "$name"
+		return
+	fi
 	tshark -q -n -o rtp.heuristic_rtp:TRUE -r "$OUT_DIR/sip-$name.pcap" -z rtp,streams 2>/dev/null |
 		LOSSY_SRC=$LOSSY_SRC ROUTER_DROPS=$ROUTER_DROPS python3 -c '
 import os, re, sys
@@ -477,11 +640,17 @@ print(json.dumps(out))
 }
 
 main() {
-	if [[ ${1:-} == --summary ]]; then
+	case ${1:-} in
+	--summary)
 		print_summaries
 		return
-	fi
-	require_root_and_tools sipp tcpdump tshark editcap capinfos ip iptables ss python3 timeout
+		;;
+	--jitter)
+		print_jitter
+		return
+		;;
+	esac
+	require_root_and_tools sipp tcpdump tshark editcap capinfos ip iptables ss python3 timeout go
 	select_captures "$@"
 	make_audio
 	local name attempt

@@ -1,5 +1,5 @@
 // Command jitter-source writes the RTP stream that SIPp's
-// play_pcap_audio replays in sip-jitter.pcap (make-media-captures.sh):
+// play_pcap_audio replays in sip-jitter.pcap (make-sip-captures.sh):
 // 3 s of a 440 Hz tone as PCMU, 150 packets of 160 bytes, timestamps
 // advancing 160 a packet, whose capture times are not the sender's 20 ms
 // grid but what a stalling link delivers. SIPp sends each packet at the
