@@ -72,6 +72,8 @@ func TestDecodeUDPDoesNotAllocate(t *testing.T) {
 		{KindRTP, ether(t, udpIP(t, client, server, rtp, 0))},
 		{KindRTP, ether(t, udpIP(t, client6, server6, rtp, 0), [2]uint16{0x88a8, 1}, [2]uint16{0x8100, 2})},
 		{KindRTCP, ether(t, udpIP(t, client, server, rtcp, 0))},
+		// SRTCP: Chromium's transport-cc feedback (pcaps/webrtc-relay.pcap frame 55).
+		{KindRTCP, ether(t, udpIP(t, client, server, unhexMedia(t, "8fcd000523ecab961dd4a99f8857ca8a6dc9f0803f6aca5280000001ec8fdc45de936c7966f8"), 0))},
 		{KindChannelData, ether(t, udpIP(t, client, server, channelData(0x4000, rtp, false), 0))},
 		{KindSIP, ether(t, udpIP(t, client, server, invite, 0))},
 		// A DTLS application data record (a WebRTC data channel).

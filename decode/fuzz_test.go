@@ -18,12 +18,14 @@ var fuzzRecordSeparator = []byte("\xde\xad\xbe\xef")
 // small limits. Nothing may panic, hang, or break the decoder's bounds.
 func FuzzDecoder(f *testing.F) {
 	f.Add([]byte{}, uint16(capture.LinkEthernet))
-	// SIP over UDP, RTP and RTCP, and a SIP stream over TCP in two segments.
+	// SIP over UDP, RTP, RTCP and SRTCP, and a SIP stream over TCP in two
+	// segments.
 	invite := sipMessage("INVITE sip:bob@example.org SIP/2.0", "fuzz@host", "z9hG4bKf", "1 INVITE", testSDP)
 	f.Add(bytes.Join([][]byte{
 		udpIP(f, client, server, invite, 0),
 		udpIP(f, client, server, pionRTP(f, 0, false, 1), 0),
 		udpIP(f, client, server, pionRTCP(f, testSR, testSDES), 0),
+		udpIP(f, client, server, unhexMedia(f, "8fcd000523ecab961dd4a99f8857ca8a6dc9f0803f6aca5280000001ec8fdc45de936c7966f8"), 0), // SRTCP
 		tcpIP(f, client, server, 1, tcpSYN, nil),
 		tcpIP(f, client, server, 2, tcpACK, cat([]byte("\r\n\r\n"), invite[:100])),
 		tcpIP(f, client, server, 106, tcpACK, cat(invite[100:], invite)),
@@ -77,6 +79,12 @@ func FuzzDecoder(f *testing.F) {
 					t.Fatalf("RTP header %+v in %d bytes", m.RTP, len(m.Payload))
 				}
 			case KindRTCP:
+				if m.SRTCP != nil {
+					if m.RTCP != nil || m.Transport != UDP || m.SRTCP.Length > len(m.Payload) {
+						t.Fatalf("SRTCP %+v (RTCP %v) in %d bytes over %v", *m.SRTCP, m.RTCP, len(m.Payload), m.Transport)
+					}
+					break
+				}
 				if m.RTCP == nil || m.RTCP.N == 0 || m.Transport != UDP {
 					t.Fatalf("RTCP %+v over %v", m.RTCP, m.Transport)
 				}

@@ -1,7 +1,10 @@
 package decode
 
 import (
+	"encoding/hex"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	pionrtcp "github.com/pion/rtcp"
@@ -43,6 +46,11 @@ func TestUDPMediaAndSIP(t *testing.T) {
 	brokenRTCP := append([]byte(nil), srSDES...)
 	brokenRTCP[3]++ // the SR's length now overruns into the SDES
 	srtcpLike := append(append([]byte(nil), srSDES[:28]...), 0x99, 0x42, 0xa7, 0x13, 0x80, 0, 0, 1)
+	// Real SRTCP (decode/rtp's tests have more): Chromium's transport-cc
+	// feedback, AES_CM_128_HMAC_SHA1_80 (pcaps/webrtc-relay.pcap frame
+	// 55), and Signal's RR, AES-GCM (nDPI/stun_signal.pcapng frame 131).
+	chromiumSRTCP := unhexMedia(t, "8fcd000523ecab961dd4a99f8857ca8a6dc9f0803f6aca5280000001ec8fdc45de936c7966f8")
+	signalSRTCP := unhexMedia(t, "80c90001000003eb388191ccdece7f76537eaa2db7449849b35356cb56d9edf5948131489bc9877a0a0a0a9836720941e1eae14f80000001")
 	dtls := append([]byte{0x16, 0xfe, 0xfd}, make([]byte, 40)...)
 	media := netipMust("203.0.113.7:16384")
 	peer := netipMust("198.51.100.9:40002")
@@ -61,6 +69,8 @@ func TestUDPMediaAndSIP(t *testing.T) {
 		{"RTCP reduced-size PLI", pionRTCP(t, &pionrtcp.PictureLossIndication{SenderSSRC: 1, MediaSSRC: 2}), KindRTCP, "[206]", func(s Stats) uint64 { return s.RTCP }},
 		{"RTCP range, lengths do not add up: neither RTCP nor RTP", brokenRTCP, 0, "", nil},
 		{"SRTCP-like trailer: neither", srtcpLike, 0, "", nil},
+		{"SRTCP, HMAC-SHA1 tag after the index", chromiumSRTCP, KindRTCP, "SRTCP 205 0x23ecab96 E index 1", func(s Stats) uint64 { return s.SRTCP }},
+		{"SRTCP, AES-GCM tag before the index", signalSRTCP, KindRTCP, "SRTCP 201 0x000003eb E index 1", func(s Stats) uint64 { return s.SRTCP }},
 		{"RTP too short", pionRTP(t, 0, false, 1)[:11], 0, "", nil},
 		{"version 3 in the RTP range", append([]byte{0xc0}, pionRTP(t, 0, false, 1)[1:]...), 0, "", nil},
 		{"DTLS is left alone", dtls, 0, "", nil},
@@ -74,7 +84,7 @@ func TestUDPMediaAndSIP(t *testing.T) {
 			var r recorder
 			got, st := run(t, Options{}, r.next(capture.LinkIPv4, udpIP(t, media, peer, tt.payload, 46<<2)))
 			if tt.kind == 0 {
-				if len(got) != 0 || st.RTP+st.RTCP+st.SIP != 0 {
+				if len(got) != 0 || st.RTP+st.RTCP+st.SRTCP+st.SIP != 0 {
 					t.Fatalf("emitted %+v, stats %+v", got, st)
 				}
 				return
@@ -103,8 +113,18 @@ func TestUDPMediaAndSIP(t *testing.T) {
 					t.Errorf("RTP %+v, pion %+v", m.RTP, want.Header)
 				}
 			case KindRTCP:
-				if d := fmtTypes(m.RTCP); d != tt.describe {
-					t.Errorf("RTCP types %s, want %s", d, tt.describe)
+				d := fmtTypes(m.RTCP)
+				if s := m.SRTCP; s != nil {
+					d = fmt.Sprintf("SRTCP %d 0x%08x E index %d", s.Type, s.SSRC, s.Index)
+					if !s.Encrypted {
+						d = strings.Replace(d, " E ", " ", 1)
+					}
+				}
+				if d != tt.describe {
+					t.Errorf("RTCP %s, want %s", d, tt.describe)
+				}
+				if m.SRTCP != nil && st.RTCP != 0 {
+					t.Errorf("SRTCP counted as RTCP too")
 				}
 			case KindSIP:
 				if m.SIP != tt.describe {
@@ -112,6 +132,33 @@ func TestUDPMediaAndSIP(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func unhexMedia(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSRTCPCutBySnaplen: SRTCP is recognized by its length, so a datagram
+// the snaplen cut is not judged, even when what is left would pass.
+func TestSRTCPCutBySnaplen(t *testing.T) {
+	srtcp := unhexMedia(t, "8fcd000523ecab961dd4a99f8857ca8a6dc9f0803f6aca5280000001ec8fdc45de936c7966f8")
+	frame := udpIP(t, netipMust("203.0.113.7:16384"), netipMust("198.51.100.9:40002"), append(srtcp, 1, 2, 3, 4), 0)
+	var r recorder
+	whole := r.next(capture.LinkIPv4, frame[:len(frame)-4])
+	whole.OrigLen = len(frame)
+	if got, st := run(t, Options{}, whole); len(got) != 0 || st.SRTCP != 0 {
+		t.Errorf("a cut datagram taken for SRTCP: %+v", got)
+	}
+	// The same bytes, whole: the test would pass for a wrong reason if
+	// they were not SRTCP.
+	if got, st := run(t, Options{}, r.next(capture.LinkIPv4, udpIP(t, netipMust("203.0.113.7:16384"), netipMust("198.51.100.9:40002"), srtcp, 0))); len(got) != 1 || st.SRTCP != 1 {
+		t.Errorf("whole: %+v", got)
 	}
 }
 

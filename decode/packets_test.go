@@ -158,9 +158,10 @@ type decoded struct {
 	Payload  string
 	ICMP     ICMPError
 	RTP      rtp.Header
-	RTCP     []uint8 // packet types
-	SIP      string  // method or status code, then Call-ID: "INVITE abc@host", "200 abc@host"
-	Raw      string  // Message.Payload
+	RTCP     []uint8 // packet types; of SRTCP, the first packet's only
+	SRTCP    *rtp.SRTCP
+	SIP      string // method or status code, then Call-ID: "INVITE abc@host", "200 abc@host"
+	Raw      string // Message.Payload
 }
 
 func run(t testing.TB, opts Options, recs ...*capture.Record) ([]decoded, Stats) {
@@ -180,6 +181,11 @@ func run(t testing.TB, opts Options, recs ...*capture.Record) ([]decoded, Stats)
 		case KindRTP:
 			c.RTP = m.RTP
 		case KindRTCP:
+			if m.SRTCP != nil {
+				s := *m.SRTCP
+				c.SRTCP, c.RTCP = &s, []uint8{s.Type}
+				break
+			}
 			for i := 0; i < m.RTCP.N; i++ {
 				c.RTCP = append(c.RTCP, m.RTCP.Packets[i].Type)
 			}

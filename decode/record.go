@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/callscope/callscope/decode/rtp"
 	"github.com/callscope/callscope/decode/sip"
 	"github.com/callscope/callscope/decode/stun"
 	"github.com/callscope/callscope/decode/tls"
@@ -28,7 +29,9 @@ import (
 // "method"}, "branch" (the topmost Via's) and "sdp" (an application/sdp
 // body is present). RTP gives "proto":"rtp" and "rtp":{"ssrc","seq",
 // "timestamp","pt","marker"}; RTCP "proto":"rtcp" and "rtcp":{"types"}, the
-// packet types of the compound in order.
+// packet types of the compound in order. SRTCP is "rtcp" too, with the
+// first packet's type alone and "srtcp":{"ssrc","encrypted","index"} (the
+// sender's SSRC, the E flag and the SRTCP index, rtp.ParseSRTCP).
 //
 // TLS gives "proto":"tls" and DTLS "proto":"dtls", with "tls" or "dtls":
 // {"version" (the first record's version field: "TLS 1.2", "DTLS 1.2", or
@@ -53,7 +56,7 @@ func AppendRecord(dst []byte, m *Message) []byte {
 	default:
 		return dst
 	}
-	if (m.Kind == KindTLS || m.Kind == KindDTLS) && m.TLS == nil || m.Kind == KindSIP && m.SIP == nil || m.Kind == KindRTCP && m.RTCP == nil || m.Kind == KindSTUN && m.STUN == nil {
+	if (m.Kind == KindTLS || m.Kind == KindDTLS) && m.TLS == nil || m.Kind == KindSIP && m.SIP == nil || m.Kind == KindRTCP && m.RTCP == nil && m.SRTCP == nil || m.Kind == KindSTUN && m.STUN == nil {
 		return dst
 	}
 	dst = append(dst, `{"frame":`...)
@@ -121,6 +124,10 @@ func AppendRecord(dst []byte, m *Message) []byte {
 		dst = strconv.AppendBool(dst, h.Marker)
 		dst = append(dst, '}')
 	case KindRTCP:
+		if m.SRTCP != nil {
+			dst = appendSRTCPRecord(dst, m.SRTCP)
+			break
+		}
 		dst = append(dst, `,"proto":"rtcp","rtcp":{"types":[`...)
 		for i := 0; i < m.RTCP.N; i++ {
 			if i > 0 {
@@ -135,6 +142,21 @@ func AppendRecord(dst []byte, m *Message) []byte {
 		dst = appendTLSRecord(dst, `,"proto":"dtls","dtls":{"version":"`, m.TLS)
 	}
 	return append(dst, "}\n"...)
+}
+
+// appendSRTCPRecord: SRTCP is RTCP to tshark, which dissects its first
+// packet; "types" holds that packet's type only, the others being
+// encrypted, and "srtcp" what the clear header and the trailer say.
+func appendSRTCPRecord(dst []byte, s *rtp.SRTCP) []byte {
+	dst = append(dst, `,"proto":"rtcp","rtcp":{"types":[`...)
+	dst = strconv.AppendUint(dst, uint64(s.Type), 10)
+	dst = append(dst, `],"srtcp":{"ssrc":`...)
+	dst = strconv.AppendUint(dst, uint64(s.SSRC), 10)
+	dst = append(dst, `,"encrypted":`...)
+	dst = strconv.AppendBool(dst, s.Encrypted)
+	dst = append(dst, `,"index":`...)
+	dst = strconv.AppendUint(dst, uint64(s.Index), 10)
+	return append(dst, "}}"...)
 }
 
 func appendTLSRecord(dst []byte, head string, t *tls.Message) []byte {

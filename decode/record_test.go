@@ -181,6 +181,12 @@ func TestAppendRecordRTPAndRTCP(t *testing.T) {
 	if want := `{"types":[200,202]}`; string(got) != want || rec["proto"] != "rtcp" {
 		t.Errorf("rtcp %s (proto %v), want %s", got, rec["proto"], want)
 	}
+	m = &Message{Packet: m.Packet, Kind: KindRTCP, SRTCP: &rtp.SRTCP{Type: 205, Count: 15, Length: 24, SSRC: 0x814f8438, Encrypted: true, Index: 38}}
+	rec = record(t, m)
+	got, _ = json.Marshal(rec["rtcp"])
+	if want := `{"srtcp":{"encrypted":true,"index":38,"ssrc":2169472056},"types":[205]}`; string(got) != want || rec["proto"] != "rtcp" {
+		t.Errorf("srtcp %s (proto %v), want %s", got, rec["proto"], want)
+	}
 }
 
 func TestAppendRecordDoesNotAllocate(t *testing.T) {
@@ -194,6 +200,7 @@ func TestAppendRecordDoesNotAllocate(t *testing.T) {
 		{Packet: Packet{Src: client, Dst: server, Transport: UDP}, Kind: KindSIP, SIP: &s},
 		{Packet: Packet{Src: client6, Dst: server6, Transport: UDP}, Kind: KindRTP, RTP: rtp.Header{Version: 2, SSRC: 1}},
 		{Packet: Packet{Src: client, Dst: server, Transport: UDP}, Kind: KindRTCP, RTCP: &c},
+		{Packet: Packet{Src: client, Dst: server, Transport: UDP}, Kind: KindRTCP, SRTCP: &rtp.SRTCP{Type: 200, SSRC: 1, Encrypted: true, Index: 1}},
 	}
 	buf := make([]byte, 0, 4096)
 	for _, m := range msgs {

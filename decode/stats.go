@@ -22,6 +22,10 @@ type Stats struct {
 	SIP              uint64            `json:"sip_messages"`
 	RTP              uint64            `json:"rtp_packets"`  // datagrams that parse as RTP (KindRTP): not a count of media
 	RTCP             uint64            `json:"rtcp_packets"` // compound RTCP datagrams
+	// SRTCP counts datagrams shaped like SRTCP (RFC 3711 §3.4): a
+	// first RTCP packet in the clear, the rest encrypted (rtp.ParseSRTCP).
+	// They are not in RTCP.
+	SRTCP uint64 `json:"srtcp_packets"`
 	// TLS counts KindTLS messages (TCP segments that completed records
 	// worth reading) and TLSRecords the records they held; DTLS and
 	// DTLSRecords the same for datagrams. Certificates counts certificates

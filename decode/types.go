@@ -65,8 +65,12 @@ const (
 	// §5.1) and that RFC 7983 / RFC 5761 §4 demultiplexing leaves to RTP.
 	// Whether the flow really carries a stream is decided in diagnose, over
 	// several packets or from SDP.
-	KindRTP  // Message.RTP
-	KindRTCP // Message.RTCP: a compound RTCP datagram that parsed cleanly
+	KindRTP // Message.RTP
+	// KindRTCP is a compound RTCP datagram that parsed cleanly
+	// (Message.RTCP), or SRTCP (RFC 3711 §3.4), whose packets after the
+	// first are encrypted: Message.SRTCP is then set instead, with what
+	// the clear header and the trailer show (rtp.ParseSRTCP).
+	KindRTCP
 	// KindTLS is TLS over TCP (any port, recognized by the record header)
 	// and KindDTLS DTLS over UDP (RFC 7983 first byte 20-63). TLS
 	// application data is emitted only for the first record of each
@@ -88,6 +92,7 @@ type Message struct {
 	SIP     *sip.Message
 	RTP     rtp.Header
 	RTCP    *rtp.Compound
+	SRTCP   *rtp.SRTCP
 	TLS     *tls.Message
 	// Payload is the transport payload of the datagram (UDP) or the framed
 	// message (TCP) the message came from.

@@ -73,7 +73,8 @@ type probePacket struct {
 type candidate struct {
 	run      [2 * StreamMinPackets]probePacket
 	n        int
-	distinct int // sequence numbers in run
+	distinct int    // sequence numbers in run
+	srtcp    uint64 // SRTCP its sender sent meanwhile (observeSRTCP)
 }
 
 // mediaState is the Engine's RTP/RTCP and SDP state. Its maps are made on
@@ -409,9 +410,10 @@ func (ms *mediaState) promote(key streamKey, c *candidate, ann *announcement, as
 	first := &c.run[0]
 	s := &Stream{
 		Src: key.src, Dst: key.dst, Transport: key.transport, SSRC: key.ssrc,
-		PayloadType: first.pt,
-		First:       FrameRef{Frame: first.frame, Time: first.at},
-		FirstFrames: make([]uint64, 0, MaxFramesPerFinding),
+		PayloadType:  first.pt,
+		First:        FrameRef{Frame: first.frame, Time: first.at},
+		FirstFrames:  make([]uint64, 0, MaxFramesPerFinding),
+		SRTCPPackets: c.srtcp,
 	}
 	if as != nil {
 		s.Allocation = as.a

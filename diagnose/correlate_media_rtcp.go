@@ -17,8 +17,51 @@ type senderReportLog struct {
 }
 
 func (e *Engine) observeRTCP(m *decode.Message) {
-	if m.RTCP != nil {
+	switch {
+	case m.RTCP != nil:
 		e.media.observeCompound(&m.Packet, m.RTCP)
+	case m.SRTCP != nil:
+		e.media.observeSRTCP(&m.Packet, m.SRTCP.SSRC)
+	}
+}
+
+// observeRelayedSRTCP counts b, RTCP-range data relayed through TURN that
+// is no RTCP compound, if it is SRTCP. The decoder judges datagrams; what
+// TURN relays is judged here.
+func (ms *mediaState) observeRelayedSRTCP(p *decode.Packet, b []byte) {
+	var s rtp.SRTCP
+	if rtp.ParseSRTCP(b, &s, ms.compound) {
+		ms.observeSRTCP(p, s.SSRC)
+	}
+}
+
+// observeSRTCP counts an SRTCP datagram for the stream of its sender:
+// the stream with the sender's SSRC on the same 5-tuple (rtcp-mux, RFC
+// 5761, and TURN, whose streams are keyed by the outer 5-tuple), else one
+// between the same addresses (RTCP on ports of its own). A flow in
+// probation keeps the count for its stream, as it keeps its packets
+// (WebRTC's first transport-cc feedback comes before the fourth RTP
+// packet). Senders of no stream or candidate (a receive-only endpoint
+// reporting under an SSRC that sends no RTP) are left out: only the
+// decoder's statistics count their SRTCP.
+func (ms *mediaState) observeSRTCP(p *decode.Packet, ssrc uint32) {
+	st := ms.lookup(p, ssrc)
+	for c := ms.bySSRC[ssrc]; st == nil && c != nil; c = c.nextSSRC {
+		if c.key.src.Addr() == p.Src.Addr() && c.key.dst.Addr() == p.Dst.Addr() && c.key.transport == p.Transport {
+			st = c
+		}
+	}
+	if st != nil {
+		st.s.SRTCPPackets++
+		return
+	}
+	key := streamKey{src: p.Src, dst: p.Dst, transport: p.Transport, ssrc: ssrc}
+	c := ms.cand[key]
+	if c == nil {
+		c = ms.candPrev[key]
+	}
+	if c != nil {
+		c.srtcp++
 	}
 }
 

@@ -29,6 +29,8 @@ func (e *Engine) observeRelayedMedia(m *decode.Message, payload []byte, as *allo
 		}
 		if rtp.ParseRTCP(payload, ms.compound) {
 			ms.observeCompound(&m.Packet, ms.compound)
+		} else {
+			ms.observeRelayedSRTCP(&m.Packet, payload)
 		}
 		return
 	}

@@ -125,6 +125,9 @@ type StreamReport struct {
 	MaxDeltaMS   float64           `json:"max_delta_ms"`
 	DSCP         map[string]uint64 `json:"dscp"` // DSCP value -> packets
 	RTCP         *RTCPReport       `json:"rtcp,omitempty"`
+	// SRTCPPackets: SRTCP datagrams the stream's source sent (its SSRC
+	// in their clear header), whose reports are encrypted.
+	SRTCPPackets uint64 `json:"srtcp_packets,omitempty"`
 
 	inCall bool
 }
@@ -305,6 +308,7 @@ func newStreamReport(s *Stream) StreamReport {
 	for v, n := range s.DSCP.All() {
 		sr.DSCP[strconv.Itoa(v)] = n
 	}
+	sr.SRTCPPackets = s.SRTCPPackets
 	if s.RemoteReports > 0 {
 		sr.RTCP = &RTCPReport{Reports: s.RemoteReports, FractionLost: round3(s.RemoteFractionLost), CumulativeLost: s.RemoteCumulative,
 			JitterMS: round3(s.RemoteJitter), RTTMS: durationMS(s.RoundTrip)}

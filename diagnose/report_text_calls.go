@@ -188,6 +188,9 @@ func (t *textWriter) streamLine(s StreamReport, opt TextOptions) string {
 			line += fmt.Sprintf(", RTT %s ms", strconv.FormatFloat(s.RTCP.RTTMS, 'f', 1, 64))
 		}
 	}
+	if s.SRTCPPackets > 0 {
+		line += " · " + count(s.SRTCPPackets, "SRTCP packet", "SRTCP packets")
+	}
 	if d := t.dscpSummary(s, opt); d != "" {
 		line += " · DSCP " + d
 	}

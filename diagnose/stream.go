@@ -53,6 +53,12 @@ type Stream struct {
 	RemoteCumulative   int32
 	RemoteJitter       float64       // ms
 	RoundTrip          time.Duration // from LSR/DLSR (RFC 3550 §6.4.1); 0 when unknown
+
+	// SRTCPPackets counts the SRTCP datagrams (RFC 3711 §3.4) this
+	// stream's source sent: their clear header names the stream's SSRC as
+	// the sender, and they went its way (correlate_media_rtcp.go). What
+	// they report is encrypted.
+	SRTCPPackets uint64
 }
 
 // LossPercent is the share of expected packets that never arrived.

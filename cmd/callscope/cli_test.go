@@ -590,6 +590,11 @@ type decodeRecord struct {
 	} `json:"rtp,omitempty"`
 	RTCP *struct {
 		Types []uint8 `json:"types"`
+		SRTCP *struct {
+			SSRC      uint32 `json:"ssrc"`
+			Encrypted bool   `json:"encrypted"`
+			Index     uint32 `json:"index"`
+		} `json:"srtcp"`
 	} `json:"rtcp,omitempty"`
 	TLS  *tlsRecord `json:"tls,omitempty"`
 	DTLS *tlsRecord `json:"dtls,omitempty"`

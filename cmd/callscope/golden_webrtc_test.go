@@ -793,3 +793,44 @@ func TestWebRTCTextStory(t *testing.T) {
 		t.Errorf("a TLS capture mentions SRTP:\n%s", res.stdout)
 	}
 }
+
+// TestWebRTCSRTCPPerStream: Chromium's SRTCP (AES_CM_128_HMAC_SHA1_80,
+// transport-cc feedback alone or SR/RR compounds, all relayed through
+// TURN) counts for the stream of the SSRC that sent it, on each TURN leg.
+// tshark leaves it undissected (its rtcp_stun heuristic wants a length
+// that is a multiple of 4; with a 10-byte tag SRTCP's is 2 modulo 4), so
+// the counts are those of the ChannelData whose data starts like RTCP,
+// grouped by direction and the sender SSRC (bytes 4-7):
+//
+//	tshark -r pcaps/webrtc-relay.pcap -T fields -e ip.src -e udp.srcport \
+//	  -e ip.dst -e udp.dstport -e data.data -Y 'stun.channel &&
+//	  data.data[0] >= 80 && data.data[0] <= bf && data.data[1] >= c8 && data.data[1] <= cf'
+//
+// gives 82 datagrams for each of the four streams.
+func TestWebRTCSRTCPPerStream(t *testing.T) {
+	want := map[string]uint64{ // src → dst SSRC
+		"192.0.2.10:43914 → 192.0.2.1:3478 0x814f8438": 82,
+		"192.0.2.10:46696 → 192.0.2.1:3478 0x23ecab96": 82,
+		"192.0.2.1:3478 → 192.0.2.10:43914 0x23ecab96": 82,
+		"192.0.2.1:3478 → 192.0.2.10:46696 0x814f8438": 82,
+	}
+	r, _ := analyzeJSON(t, exitOK, pcapPath("webrtc-relay.pcap"))
+	got := map[string]uint64{}
+	for _, s := range r.Streams {
+		got[s.Src+" → "+s.Dst+" "+s.SSRC] = s.SRTCPPackets
+		if s.RTCP != nil {
+			t.Errorf("stream %s → %s: RTCP reports %+v read from encrypted RTCP", s.Src, s.Dst, s.RTCP)
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("SRTCP per stream %v, want %v", got, want)
+	}
+	// SRTCP in TURN is the analyzer's: the decoder's count is of datagrams.
+	if r.Stats.SRTCP != 0 || r.Stats.RTCP != 0 {
+		t.Errorf("stats: srtcp_packets %d, rtcp_packets %d; want 0 (all relayed)", r.Stats.SRTCP, r.Stats.RTCP)
+	}
+	res := runCLI(t, "analyze", "--color=never", pcapPath("webrtc-relay.pcap"))
+	if n := strings.Count(res.stdout, " · 82 SRTCP packets · "); n != 4 {
+		t.Errorf("%d stream lines with 82 SRTCP packets, want 4:\n%s", n, res.stdout)
+	}
+}
