@@ -75,6 +75,8 @@ type candidate struct {
 	n        int
 	distinct int    // sequence numbers in run
 	srtcp    uint64 // SRTCP its sender sent meanwhile (observeSRTCP)
+
+	icmp *StreamICMP // ICMP errors its packets drew meanwhile
 }
 
 // mediaState is the Engine's RTP/RTCP and SDP state. Its maps are made on
@@ -102,6 +104,8 @@ type mediaState struct {
 
 	order          uint64
 	droppedStreams uint64
+
+	icmpFlows *icmpFlowIndex // made by the first ICMP error that needs it
 }
 
 // streamState is a stream's accounting beside its record.
@@ -414,6 +418,7 @@ func (ms *mediaState) promote(key streamKey, c *candidate, ann *announcement, as
 		First:        FrameRef{Frame: first.frame, Time: first.at},
 		FirstFrames:  make([]uint64, 0, MaxFramesPerFinding),
 		SRTCPPackets: c.srtcp,
+		ICMP:         c.icmp,
 	}
 	if as != nil {
 		s.Allocation = as.a

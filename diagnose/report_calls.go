@@ -128,6 +128,8 @@ type StreamReport struct {
 	// SRTCPPackets: SRTCP datagrams the stream's source sent (its SSRC
 	// in their clear header), whose reports are encrypted.
 	SRTCPPackets uint64 `json:"srtcp_packets,omitempty"`
+	// ICMP: the ICMP unreachable errors its packets drew.
+	ICMP *StreamICMPReport `json:"icmp,omitempty"`
 
 	inCall bool
 }
@@ -309,6 +311,7 @@ func newStreamReport(s *Stream) StreamReport {
 		sr.DSCP[strconv.Itoa(v)] = n
 	}
 	sr.SRTCPPackets = s.SRTCPPackets
+	sr.ICMP = newStreamICMPReport(s)
 	if s.RemoteReports > 0 {
 		sr.RTCP = &RTCPReport{Reports: s.RemoteReports, FractionLost: round3(s.RemoteFractionLost), CumulativeLost: s.RemoteCumulative,
 			JitterMS: round3(s.RemoteJitter), RTTMS: durationMS(s.RoundTrip)}

@@ -194,6 +194,9 @@ func (t *textWriter) streamLine(s StreamReport, opt TextOptions) string {
 	if d := t.dscpSummary(s, opt); d != "" {
 		line += " · DSCP " + d
 	}
+	if s.ICMP != nil {
+		line += " · " + t.s.warn.Sprint(icmpSummary(s.ICMP))
+	}
 	return line
 }
 

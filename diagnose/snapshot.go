@@ -229,7 +229,7 @@ func (e *Engine) settledStreams(now time.Time, calls []*Call) []*Stream {
 	for _, st := range sts {
 		// A copy is made again only when packets came since the last one.
 		cp := e.snapStreams[st]
-		if cp == nil || cp.Packets != st.s.Packets || cp.RemoteReports != st.s.RemoteReports || cp.SRTCPPackets != st.s.SRTCPPackets {
+		if cp == nil || cp.Packets != st.s.Packets || cp.RemoteReports != st.s.RemoteReports || cp.SRTCPPackets != st.s.SRTCPPackets || cp.ICMP != st.s.ICMP {
 			cp = new(Stream)
 			*cp = *st.s
 			seq := st.seq

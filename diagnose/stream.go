@@ -59,6 +59,10 @@ type Stream struct {
 	// the sender, and they went its way (correlate_media_rtcp.go). What
 	// they report is encrypted.
 	SRTCPPackets uint64
+
+	// ICMP counts the ICMP unreachable errors its packets drew
+	// (correlate_icmp.go); nil when none did.
+	ICMP *StreamICMP
 }
 
 // LossPercent is the share of expected packets that never arrived.

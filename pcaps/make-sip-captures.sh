@@ -42,7 +42,9 @@
 # sip-nat-alg-both-sides and sip-nat-binding-expired. Every capture
 # is taken on the callee's interface csb0 (Ethernet link type): what a
 # capture on the callee/registrar host would show; sip-nat-alg-both-sides
-# is taken on the router with -i any, both sides of the NAT at once. MAC addresses and
+# is taken on the router with -i any, both sides of the NAT at once, and
+# sip-media-blocked on the caller's csa0 (the callee never sees what the
+# router rejects). MAC addresses and
 # neighbour entries are static (no ARP). Timestamps are shifted so that
 # each capture starts at 2026-01-01T00:00:00Z; relative timing is
 # untouched.
@@ -63,7 +65,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 SCENARIOS=$SCRIPT_DIR/sipp
-CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired)
+CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable)
 CAPTURE_PREFIX=sip-
 
 NS_A=cs-sip-a NS_R=cs-sip-r NS_B=cs-sip-b
@@ -444,6 +446,44 @@ capture_jitter() {
 	expect jitter "rtp && ip.src == $CALLER && ip.dsfield.dscp == 46" 'EF RTP from the caller' 150
 	expect jitter "rtp && ip.src == $CALLEE && ip.dsfield.dscp == 46" 'EF RTP from the callee' 150
 	expect_none jitter 'icmp' 'ICMP'
+}
+
+# A firewall that lets SIP through but not the media ports: the router
+# rejects the caller's RTP toward the callee with ICMP communication
+# administratively prohibited (type 3 code 13, iptables REJECT
+# --reject-with icmp-admin-prohibited), as a firewall with no rule for
+# the RTP port range does. The callee never sees the caller's audio, so
+# the capture is taken on the caller's interface csa0 (what a capture on
+# the caller's phone or SBC shows): its RTP leaving, the router's errors
+# coming back, the callee's audio arriving. The router sends the errors
+# from its inside address 10.0.1.1, rate-limited as Linux does by default
+# (net.ipv4.icmp_ratelimit: a burst, then one a second per destination).
+capture_media_blocked() {
+	ip netns exec "$NS_R" iptables -A FORWARD -i csr0 -o csr1 -p udp --dport "$RTP_PORTS" \
+		-j REJECT --reject-with icmp-admin-prohibited
+	CAPTURE_NS=$NS_A CAPTURE_DEV=csa0 normal_call media-blocked
+	expect media-blocked 'sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200'
+	expect media-blocked "rtp && !icmp && ip.src == $CALLER" 'RTP from the caller' 100
+	expect media-blocked "rtp && !icmp && ip.src == $CALLEE" 'RTP from the callee' 100
+	expect media-blocked "icmp.type == 3 && icmp.code == 13 && ip.src == $ROUTER_IN && udp.dstport == 6000" 'ICMP admin prohibited from the router' 5
+	expect_none media-blocked "icmp && !(icmp.type == 3 && icmp.code == 13)" 'other ICMP'
+}
+
+# The callee's own firewall rejects its RTP port with iptables' default
+# REJECT answer, ICMP port unreachable from 203.0.113.20 (type 3 code 3):
+# on the wire exactly what RTP to a port nobody listens on draws, as when
+# an SDP announces a port its phone never opened. Captured on the
+# callee's interface as usual: the caller's RTP arriving, the callee's
+# errors leaving (rate-limited, as sip-media-blocked), the callee's
+# audio leaving.
+capture_media_port_unreachable() {
+	ip netns exec "$NS_B" iptables -A INPUT -p udp --dport "$RTP_PORTS" -j REJECT
+	normal_call media-port-unreachable
+	expect media-port-unreachable 'sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200'
+	expect media-port-unreachable "rtp && !icmp && ip.src == $CALLER" 'RTP from the caller' 100
+	expect media-port-unreachable "rtp && !icmp && ip.src == $CALLEE" 'RTP from the callee' 100
+	expect media-port-unreachable "icmp.type == 3 && icmp.code == 3 && ip.src == $CALLEE && udp.dstport == 6000" 'ICMP port unreachable from the callee' 5
+	expect_none media-port-unreachable "icmp && !(icmp.type == 3 && icmp.code == 3)" 'other ICMP'
 }
 
 # rtp_streams FILE — tshark's rtp,streams rows as "src dst ssrc packets

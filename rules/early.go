@@ -16,6 +16,7 @@ func (SIPAuthFailure) Early() bool    { return true }
 func (SIPCallFailed) Early() bool     { return true }
 func (MediaOneWay) Early() bool       { return true }
 func (MediaNoRTP) Early() bool        { return true }
+func (MediaUnreachable) Early() bool  { return true }
 func (MediaLoss) Early() bool         { return true }
 func (MediaJitter) Early() bool       { return true }
 func (CaptureDrops) Early() bool      { return true }

@@ -86,6 +86,7 @@ func ForProfile(p *Profile) []diagnose.Rule {
 		NATBindingExpired{},
 		MediaOneWay{},
 		MediaNoRTP{},
+		MediaUnreachable{},
 		MediaLoss{Profile: p},
 		MediaJitter{Profile: p},
 		DSCPMissing{Profile: p},

@@ -529,6 +529,7 @@ func TestRulesCommand(t *testing.T) {
 		"nat.binding-expired",
 		"media.one-way",
 		"media.no-rtp",
+		"media.unreachable",
 		"media.loss",
 		"media.jitter",
 		"dscp.missing",

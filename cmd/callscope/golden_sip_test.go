@@ -128,6 +128,20 @@ type sipEvidence struct {
 		Rewritten []string `json:"rewritten"` // "Via sent-by a → b", as the finding says
 		Requests  int      `json:"requests"`  // requests seen on both sides
 	} `json:"sip.alg-suspected"`
+	Unreachable *struct {
+		Stream          string `json:"stream"` // "src -> dst"
+		SSRC            string `json:"ssrc"`
+		CallID          string `json:"call_id"`
+		ICMP            string `json:"icmp"` // the errors' description
+		ICMPFrom        string `json:"icmp_from"`
+		FromDestination bool   `json:"from_destination"`
+		Type            uint8  `json:"type"`
+		Code            uint8  `json:"code"`
+		// Every ICMP error of the capture, all quoting the stream:
+		// `tshark -Y Filter` selects exactly these.
+		ICMPFrames []uint64 `json:"icmp_frames"`
+		Filter     string   `json:"filter"`
+	} `json:"media.unreachable"`
 }
 
 // moreEvidence is what EXPECTED.md states about a must_fire finding that
@@ -736,6 +750,32 @@ func checkSIPEvidence(t *testing.T, name string, want expectedCapture, r *diagno
 			mention(rule, text, "unanswered sends", fmt.Sprintf("%d sends, first frame %d", len(e.UnansweredFrames), e.UnansweredFrames[0]))
 			if want := diagnose.FilterFrames(f.Frames); f.Filter != want {
 				t.Errorf("%s: filter %q, want the frames cited: %q", rule, f.Filter, want)
+			}
+		}
+	}
+
+	if e := ev.Unreachable; e != nil {
+		const rule = "media.unreachable"
+		if f, text, ok := finding(rule); ok {
+			src, dst := arrow(t, e.Stream)
+			mention(rule, text, "stream", "from "+src+" to "+dst+" (SSRC "+e.SSRC+", call "+strconv.Quote(e.CallID)+")")
+			mention(rule, text, "errors", fmt.Sprintf("drew %d ICMP errors: %q (ICMP type %d code %d), from %s", len(e.ICMPFrames), e.ICMP, e.Type, e.Code, e.ICMPFrom))
+			if got := strings.Contains(text, "the destination itself"); got != e.FromDestination {
+				t.Errorf("%s: says the destination sent the errors %v, want %v: %s", rule, got, e.FromDestination, text)
+			}
+			if !slices.Equal(f.Frames, e.ICMPFrames) || f.Filter != e.Filter {
+				t.Errorf("%s: frames %v, filter %q; want %v, %q", rule, f.Frames, f.Filter, e.ICMPFrames, e.Filter)
+			}
+			for _, s := range r.Streams {
+				switch ic := s.ICMP; {
+				case s.Src != src || s.Dst != dst || s.SSRC != e.SSRC:
+					if ic != nil {
+						t.Errorf("stream %s → %s: %d ICMP errors, want none", s.Src, s.Dst, ic.Errors)
+					}
+				case ic == nil || ic.Errors != uint64(len(e.ICMPFrames)) || !slices.Equal(ic.Frames, e.ICMPFrames) || ic.From != e.ICMPFrom ||
+					ic.FromDestination != e.FromDestination || ic.Type != e.Type || ic.Code != e.Code || ic.Description != e.ICMP:
+					t.Errorf("stream %s: icmp %+v, want %+v", e.Stream, ic, *e)
+				}
 			}
 		}
 	}

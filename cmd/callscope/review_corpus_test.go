@@ -84,6 +84,22 @@ func TestCorpusJudgements(t *testing.T) {
 			t.Errorf("a public Via from a private source reported: %s", fs[0].Title)
 		}
 	})
+	// The phone closed its socket as the call ended and answered the
+	// relay's last packets with port unreachable, quoting only their
+	// UDP header: counted on the stream, and no finding.
+	t.Run("nDPI WhatsApp call ends in port unreachable", func(t *testing.T) {
+		r := analyze(t, "nDPI/wa_voice.pcap")
+		s := streamOf(r, "91.252.56.51:32704", "192.168.2.12:56328", "")
+		switch {
+		case s == nil || s.ICMP == nil:
+			t.Errorf("no ICMP on the relay's stream: %+v", s)
+		case s.ICMP.Errors != 4 || !s.ICMP.FromDestination || s.ICMP.First.Frame != 716:
+			t.Errorf("want the phone's 4 port unreachables from frame 716 on the relay's stream: %+v", *s.ICMP)
+		}
+		if fs := findingsOf(r, "media.unreachable"); len(fs) != 0 {
+			t.Errorf("the end of a call reported: %s", fs[0].Title)
+		}
+	})
 }
 
 func containsFrame(frames []uint64, n uint64) bool {
