@@ -266,42 +266,42 @@ capture_nat_mismatch() {
 	expect nat-mismatch 'sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200'
 }
 
-# The same NAT with the kernel's SIP ALG (nf_nat_sip) attached to the
-# caller's signalling: it rewrites the Via, Contact, From, SDP o= and c=
-# to 203.0.113.1, fixes Content-Length and opens the media ports, so the
-# call works both ways. What it leaves behind is the Call-ID
-# (...@10.0.1.10), which it does not rewrite.
-capture_nat_alg() {
+# nat_with_sip_alg NAME — the router NATs the caller to 203.0.113.1 with
+# the kernel's SIP ALG (nf_nat_sip) attached to the caller's signalling;
+# fails, with a warning, when the kernel has no SIP conntrack helper.
+nat_with_sip_alg() {
 	if ! ip netns exec "$NS_R" iptables -t raw -A PREROUTING -i csr0 -p udp --dport "$SIP_PORT" \
 		-j CT --helper sip 2>/dev/null; then
-		echo "WARNING: no SIP conntrack helper in this kernel; sip-nat-alg.pcap not recorded" >&2
-		return 0
+		echo "WARNING: no SIP conntrack helper in this kernel; sip-$1.pcap not recorded" >&2
+		return 1
 	fi
 	ip netns exec "$NS_R" iptables -t nat -A POSTROUTING -s 10.0.1.0/24 -o csr1 -j MASQUERADE
 	ip netns exec "$NS_R" iptables -A FORWARD -i csr1 -o csr0 -m conntrack --ctstate NEW -j DROP
+}
+
+# The same NAT with the SIP ALG: it rewrites the Via, Contact, From, SDP
+# o= and c= to 203.0.113.1, fixes Content-Length and opens the media
+# ports, so the call works both ways. What it leaves behind is the Call-ID
+# (...@10.0.1.10), which it does not rewrite.
+capture_nat_alg() {
+	nat_with_sip_alg nat-alg || return 0
 	normal_call nat-alg
 	expect nat-alg "sip.Method == \"INVITE\" && ip.src == $ROUTER_OUT && sip.Via contains \"$ROUTER_OUT\"" 'INVITE with a rewritten Via'
 	expect nat-alg "rtp && ip.dst == $ROUTER_OUT" 'RTP to the NAT address' 100
 }
 
-# Random loss on the caller's audio in the router: a capture on the
-# callee's side shows it as sequence gaps.
-# The same NAT and ALG as sip-nat-alg, captured on the router itself with
-# `tcpdump -i any` (Linux cooked v2 link type): every packet twice, once
-# on each side of the ALG, so that its rewrite shows message by message.
+# The same NAT and ALG, captured on the router itself with `tcpdump -i
+# any` (Linux cooked v2 link type): every packet twice, once on each side
+# of the ALG, so that its rewrite shows message by message.
 capture_nat_alg_both_sides() {
-	if ! ip netns exec "$NS_R" iptables -t raw -A PREROUTING -i csr0 -p udp --dport "$SIP_PORT" \
-		-j CT --helper sip 2>/dev/null; then
-		echo "WARNING: no SIP conntrack helper in this kernel; sip-nat-alg-both-sides.pcap not recorded" >&2
-		return 0
-	fi
-	ip netns exec "$NS_R" iptables -t nat -A POSTROUTING -s 10.0.1.0/24 -o csr1 -j MASQUERADE
-	ip netns exec "$NS_R" iptables -A FORWARD -i csr1 -o csr0 -m conntrack --ctstate NEW -j DROP
+	nat_with_sip_alg nat-alg-both-sides || return 0
 	CAPTURE_NS=$NS_R CAPTURE_DEV=any normal_call nat-alg-both-sides
 	expect nat-alg-both-sides "sip.Method == \"INVITE\" && ip.src == $CALLER && sip.Via contains \"$CALLER\"" 'INVITE inside the NAT'
 	expect nat-alg-both-sides "sip.Method == \"INVITE\" && ip.src == $ROUTER_OUT && sip.Via contains \"$ROUTER_OUT\"" 'INVITE rewritten outside'
 }
 
+# Random loss on the caller's audio in the router: a capture on the
+# callee's side shows it as sequence gaps.
 capture_loss() {
 	ip netns exec "$NS_R" iptables -A FORWARD -i csr0 -o csr1 -p udp --dport "$RTP_PORTS" \
 		-m statistic --mode random --probability "$LOSS_PROBABILITY" -j DROP
