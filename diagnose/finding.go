@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -150,6 +151,16 @@ func CapFrames(frames []uint64) []uint64 {
 	head := MaxFramesPerFinding / 2
 	tail := MaxFramesPerFinding - head
 	return append(frames[:head:head], frames[len(frames)-tail:]...)
+}
+
+// FormatTenths prints a measurement with one decimal as the report's
+// three-decimal value of it reads: 46.6504 is 46.65 in the JSON report and
+// "46.7" here, as a reader rounding the JSON by hand would get, where
+// rounding the binary value of 46.65 (46.6499…) would give "46.6". The text
+// report and the rules both print this way, so a finding and the stream
+// line it explains never disagree in the last digit.
+func FormatTenths(v float64) string {
+	return strconv.FormatFloat(math.Round(round3(v)*10)/10, 'f', 1, 64)
 }
 
 // FormatSeconds prints a duration in seconds to the millisecond, without

@@ -167,7 +167,7 @@ func (t *textWriter) streamLine(s StreamReport, opt TextOptions) string {
 	if s.ViaTURN {
 		line += " · via TURN " + s.TURNServer
 	}
-	loss := fmt.Sprintf("loss %s %%", strconv.FormatFloat(s.LossPercent, 'f', 1, 64))
+	loss := fmt.Sprintf("loss %s %%", FormatTenths(s.LossPercent))
 	if s.Lost > 0 {
 		loss += fmt.Sprintf(" (%s lost", thousands(uint64(s.Lost)))
 		if s.MaxLossBurst > 1 {
@@ -180,12 +180,12 @@ func (t *textWriter) streamLine(s StreamReport, opt TextOptions) string {
 	}
 	line += " · " + loss
 	if s.ClockRate > 0 {
-		line += fmt.Sprintf(" · jitter %s ms (max %s)", strconv.FormatFloat(s.JitterMS, 'f', 1, 64), strconv.FormatFloat(s.MaxJitterMS, 'f', 1, 64))
+		line += fmt.Sprintf(" · jitter %s ms (max %s)", FormatTenths(s.JitterMS), FormatTenths(s.MaxJitterMS))
 	}
 	if s.RTCP != nil {
-		line += fmt.Sprintf(" · RTCP loss %s %%", strconv.FormatFloat(100*s.RTCP.FractionLost, 'f', 1, 64))
+		line += fmt.Sprintf(" · RTCP loss %s %%", FormatTenths(100*s.RTCP.FractionLost))
 		if s.RTCP.RTTMS > 0 {
-			line += fmt.Sprintf(", RTT %s ms", strconv.FormatFloat(s.RTCP.RTTMS, 'f', 1, 64))
+			line += fmt.Sprintf(", RTT %s ms", FormatTenths(s.RTCP.RTTMS))
 		}
 	}
 	if s.SRTCPPackets > 0 {

@@ -3,7 +3,6 @@ package rules
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/callscope/callscope/diagnose"
@@ -63,5 +62,6 @@ func (r MediaJitter) finding(p *Profile, s *diagnose.Stream) diagnose.Finding {
 	return ev.finding(r, title, d.String(), streamFilter(s))
 }
 
-// ms prints milliseconds with one decimal.
-func ms(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+// ms prints milliseconds with one decimal, rounded as the report's stream
+// line rounds them (diagnose.FormatTenths).
+func ms(v float64) string { return diagnose.FormatTenths(v) }

@@ -23,7 +23,7 @@ func TestMediaJitter(t *testing.T) {
 			name:     "peak above 30 ms",
 			a:        &diagnose.Analysis{Streams: []*diagnose.Stream{withRTCP}},
 			want:     1,
-			contains: []string{"peaked at 45.0 ms and was 10.0 ms at the end, above the default profile's 30 ms", "largest gap between two packets was 180.0 ms", "RTCP reports 38.2 ms"},
+			contains: []string{"peaked at 45.0 ms and was 10.0 ms at the end, above the default profile's 30 ms", "largest gap between two packets was 180.0 ms", "RTCP reports 38.3 ms"},
 			filter:   "ip.src == 192.0.2.10 && udp.srcport == 4000 && ip.dst == 203.0.113.7 && udp.dstport == 30000",
 		},
 		{name: "unknown clock rate: no jitter", a: &diagnose.Analysis{Streams: []*diagnose.Stream{noClock}}, want: 0},

@@ -253,7 +253,7 @@ func percent(v float64) string {
 	if v < 1 {
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
-	return strconv.FormatFloat(v, 'f', 1, 64)
+	return diagnose.FormatTenths(v)
 }
 
 // formatNumber prints a threshold as written: 1, 2.5.

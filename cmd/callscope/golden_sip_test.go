@@ -625,18 +625,11 @@ func checkSIPEvidence(t *testing.T, name string, want expectedCapture, r *diagno
 			src, dst := arrow(t, e.Stream)
 			mention(rule, text, "stream", "from "+src+" to "+dst)
 			mention(rule, text, "SSRC", e.SSRC)
-			oneOf := func(what, format string, v float64) {
-				t.Helper()
-				// tshark's three decimals cannot settle the rounding to
-				// one when they end in 5.
-				lo, hi := fmt.Sprintf(format, v-0.0005), fmt.Sprintf(format, v+0.0005)
-				if !strings.Contains(text, lo) && !strings.Contains(text, hi) {
-					t.Errorf("%s: %s %q not in title or detail: %s", rule, what, hi, text)
-				}
-			}
-			oneOf("peak", "peaked at %.1f ms", e.MaxJitterMS)
-			oneOf("final jitter", "was %.1f ms at the end", e.FinalJitterMS)
-			oneOf("largest gap", "largest gap between two packets was %.1f ms", e.MaxDeltaMS)
+			// tshark's three decimals, rounded to one as the report
+			// rounds its own three (diagnose.FormatTenths).
+			mention(rule, text, "peak", "peaked at "+diagnose.FormatTenths(e.MaxJitterMS)+" ms")
+			mention(rule, text, "final jitter", "was "+diagnose.FormatTenths(e.FinalJitterMS)+" ms at the end")
+			mention(rule, text, "largest gap", "largest gap between two packets was "+diagnose.FormatTenths(e.MaxDeltaMS)+" ms")
 			for _, ep := range []string{src, dst} {
 				if !slices.Contains(f.Endpoints, ep) {
 					t.Errorf("%s: %s not in the endpoints %v", rule, ep, f.Endpoints)
