@@ -26,8 +26,8 @@ import (
 // ChannelData gives "proto":"turn-channel" and "channel":{"number","length"}.
 // SIP gives "proto":"sip" and "sip":{"method"} for a request or
 // {"status","reason"} for a response, then "call_id", "cseq":{"number",
-// "method"}, "branch" (the topmost Via's) and "sdp" (an application/sdp
-// body is present). RTP gives "proto":"rtp" and "rtp":{"ssrc","seq",
+// "method"}, "branch" (the topmost Via's) and "sdp" (an SDP body is
+// present, alone or as a part of a multipart body). RTP gives "proto":"rtp" and "rtp":{"ssrc","seq",
 // "timestamp","pt","marker"}; RTCP "proto":"rtcp" and "rtcp":{"types"}, the
 // packet types of the compound in order. SRTCP is "rtcp" too, with the
 // first packet's type alone and "srtcp":{"ssrc","encrypted","index"} (the
