@@ -50,6 +50,11 @@ type Analysis struct {
 	// --turn-credentials), so integrity verdicts in Transaction.Integrity
 	// are meaningful.
 	CredentialsGiven bool `json:"-"`
+	// Snapshot: this is Engine.Snapshot's view of a capture that goes on
+	// (a live capture's streamed findings). What has not happened yet may
+	// still happen, so a rule must not conclude from an absence near its
+	// end: a retry, an answer, a BYE.
+	Snapshot bool `json:"-"`
 
 	// Bindings summarizes Binding transactions (ICE checks, keepalives) per
 	// client/server/transport flow. Only some Binding transactions are kept

@@ -73,6 +73,7 @@ func (e *Engine) Snapshot(now time.Time) *Analysis {
 		UnmatchedChannelData: src.UnmatchedChannelData,
 		CredentialsGiven:     len(e.opts.Credentials) > 0,
 		OrphanSIPResponses:   src.OrphanSIPResponses,
+		Snapshot:             true,
 	}
 	a.Transactions = e.settledTransactions(now)
 	a.SIPTransactions = e.settledSIPTransactions()

@@ -67,7 +67,7 @@ func (r StaleNonce) Check(a *diagnose.Analysis) []diagnose.Finding {
 		switch {
 		case len(longest) >= staleRun:
 			out = append(out, serverFinding{r.finding(a, longest, false, end), longest[0].Server, longest[0].Transport})
-		case len(run) > 0:
+		case len(run) > 0 && !retryPending(a, run[len(run)-1], end):
 			// The last request was answered 438 and never retried.
 			out = append(out, serverFinding{r.finding(a, run, true, end), run[0].Server, run[0].Transport})
 		}
@@ -79,6 +79,16 @@ func (r StaleNonce) Check(a *diagnose.Analysis) []diagnose.Finding {
 // a retry to be the client's doing: a client retries at once with the new
 // nonce (RFC 8489 §9.2.5), a round trip later at most.
 const retryWait = time.Second
+
+// retryPending says whether a snapshot of a capture that goes on
+// (Analysis.Snapshot, a live capture's streamed findings) ends within
+// retryWait of the 438 t got: the client may still retry, so that its not
+// having done so yet is no verdict to stream. At the end of a capture
+// nothing more will come, and the finding says how long it went on after
+// the 438.
+func retryPending(a *diagnose.Analysis, t *diagnose.Transaction, end time.Time) bool {
+	return a.Snapshot && end.Sub(t.Response.Time) < retryWait
+}
 
 // finding describes a run of 438s; abandoned says the last one was never
 // retried, end is when the capture ends.

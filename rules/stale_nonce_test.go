@@ -13,6 +13,12 @@ func withCapture(a *diagnose.Analysis, lastSec float64) *diagnose.Analysis {
 	return a
 }
 
+// snapshotOf marks a as a live capture's snapshot (Engine.Snapshot).
+func snapshotOf(a *diagnose.Analysis) *diagnose.Analysis {
+	a.Snapshot = true
+	return a
+}
+
 func TestStaleNonce(t *testing.T) {
 	const r = stun.MethodRefresh
 	ok := succeeded(auth(txn(1, stun.MethodAllocate, 1, 0), "alice", "r", "n1"), 2, 0.1)
@@ -57,6 +63,21 @@ func TestStaleNonce(t *testing.T) {
 			want:     1,
 			contains: []string{"in frame 4, and the capture ends with it: the capture may have been stopped"},
 			excludes: []string{"0 ms", "never retried"},
+		},
+		{
+			// A live capture's snapshot 0.2 ms after the 438: the client may
+			// still retry, so nothing is streamed yet.
+			name: "single 438 in a live snapshot, retry still possible",
+			a: snapshotOf(withCapture(analysis(ok,
+				failed(auth(txn(2, r, 3, 300), "alice", "r", "n1"), 4, 300.1, 438, "n2")), 300.1002)),
+			want: 0,
+		},
+		{
+			name: "single 438 in a live snapshot, a retry overdue",
+			a: snapshotOf(withCapture(analysis(ok,
+				failed(auth(txn(2, r, 3, 300), "alice", "r", "n1"), 4, 300.1, 438, "n2")), 302)),
+			want:     1,
+			contains: []string{"never retried"},
 		},
 		{
 			name: "single 438 then a retry that succeeds",
