@@ -21,7 +21,8 @@
 # next to this script; KEEP_LOGS=dir keeps the turnserver/uclient/peer logs.
 #
 # Each capture takes a few seconds, except turn-port-dropped (about 42 s:
-# the client's full retransmission schedule); all eight take about 70 s.
+# the client's full retransmission schedule) and turn-nat-binding-expired
+# (about 12 s: the client idles 8 s); all nine take about 85 s.
 # Ports, transaction IDs and nonces are random, so a re-run changes bytes
 # and possibly which side wins a race (see EXPECTED.md); the message
 # sequences are stable.
@@ -38,7 +39,10 @@
 # The server namespace does not forward packets, so the client reaches the
 # peer only through the TURN relay (relay address 198.51.100.1 /
 # 2001:db8:1::1). Every capture is taken on the client's interface cs-cli0
-# (Ethernet link type), i.e. what a capture on the client host would show.
+# (Ethernet link type), i.e. what a capture on the client host would show,
+# except turn-nat-binding-expired: there cs-cli is a NAT router for a
+# fourth namespace, cs-lan (10.0.0.10, linked to cs-cli's 10.0.0.1 by
+# cs-lan0 <-> cs-cli1), and the capture is taken on the server's cs-srv0.
 # MAC addresses and neighbour entries are static, router solicitations are
 # off and tcpdump filters out the remaining link chatter (MLD), so the
 # captures hold only the traffic under test. Timestamps are shifted so that
@@ -46,22 +50,26 @@
 #
 # Credentials are test fixtures: user alice, realm callscope.test,
 # password correct-horse (wrong one: wrong-password).
+#
+# turn-nat-binding-expired also needs Go and this checkout: its client is
+# pcaps/turn-idle-client, built here.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
-CAPTURES=(udp-ok tcp-ok wrong-password port-dropped port-rejected stale-nonce ipv6-ok forbidden)
+CAPTURES=(udp-ok tcp-ok wrong-password port-dropped port-rejected stale-nonce ipv6-ok forbidden nat-binding-expired)
 CAPTURE_PREFIX=turn-
 
-NS_CLI=cs-cli NS_SRV=cs-srv NS_PEER=cs-peer
+NS_CLI=cs-cli NS_SRV=cs-srv NS_PEER=cs-peer NS_LAN=cs-lan
 CLI4=192.0.2.10 SRV4=192.0.2.1 RELAY4=198.51.100.1 PEER4=198.51.100.20
 CLI6=2001:db8:c::10 SRV6=2001:db8:c::1 RELAY6=2001:db8:1::1 PEER6=2001:db8:1::20
 MAC_CLI=02:00:c0:00:02:0a MAC_SRV0=02:00:c0:00:02:01
 MAC_SRV1=02:00:c6:33:64:01 MAC_PEER=02:00:c6:33:64:14
+LAN_CLI=10.0.0.10 LAN_GW=10.0.0.1 MAC_LAN=02:00:0a:00:00:0a MAC_CLI1=02:00:0a:00:00:01
 TURN_USER=alice TURN_REALM=callscope.test TURN_PASS=correct-horse
 EPOCH_START=1767225600 # 2026-01-01T00:00:00Z
 
-NAMESPACES=("$NS_CLI" "$NS_SRV" "$NS_PEER")
+NAMESPACES=("$NS_CLI" "$NS_SRV" "$NS_PEER" "$NS_LAN")
 # Only IP traffic. IPv6 multicast (MLD reports on link-up) and neighbour
 # discovery (ICMPv6 133-137) are link chatter, not part of any scenario.
 CAPTURE_NS=$NS_CLI CAPTURE_DEV=cs-cli0
@@ -210,6 +218,47 @@ capture_forbidden() {
 	uclient forbidden 30 $(ucl_args "$TURN_PASS" "$PEER4") "$SRV4"
 	finish_capture forbidden
 	expect forbidden 'stun.att.error.class == 4 && stun.att.error == 3' '403 Forbidden'
+}
+
+# The client 10.0.0.10 sits behind cs-cli, which NATs it to 192.0.2.10
+# (MASQUERADE --random-fully, new inbound flows dropped) and forgets an
+# idle UDP binding after 5 s (the conntrack timeouts are per network
+# namespace). pcaps/turn-idle-client allocates (401, then with
+# credentials), installs a permission and channel 0x4000 for the peer,
+# sends three ChannelData (echoed by the peer), is silent for 8 s on the
+# same socket, then sends a Refresh and one more ChannelData. The NAT has
+# dropped the binding, so they leave from a new random public port, where
+# coturn has no allocation: 437 Allocation Mismatch, and the ChannelData
+# is dropped. A NAT that preserves ports would have reused the old one
+# and shown nothing.
+capture_nat_binding_expired() {
+	(cd "$SCRIPT_DIR/.." && go build -o "$WORK/turn-idle-client" ./pcaps/turn-idle-client)
+	veth_pair "$NS_LAN" cs-lan0 "$MAC_LAN" "$NS_CLI" cs-cli1 "$MAC_CLI1"
+	ip -n "$NS_LAN" addr add "$LAN_CLI/24" dev cs-lan0
+	ip -n "$NS_CLI" addr add "$LAN_GW/24" dev cs-cli1
+	ip -n "$NS_LAN" link set cs-lan0 up
+	ip -n "$NS_CLI" link set cs-cli1 up
+	ip -n "$NS_LAN" route add default via "$LAN_GW"
+	static_neighbours "$NS_LAN" cs-lan0 "$MAC_CLI1" "$LAN_GW"
+	static_neighbours "$NS_CLI" cs-cli1 "$MAC_LAN" "$LAN_CLI"
+	ip netns exec "$NS_CLI" sysctl -qw net.ipv4.ip_forward=1
+	ip netns exec "$NS_CLI" iptables -t nat -A POSTROUTING -s "$LAN_CLI/24" -o cs-cli0 -j MASQUERADE --random-fully
+	ip netns exec "$NS_CLI" iptables -A FORWARD -i cs-cli0 -o cs-cli1 -m conntrack --ctstate NEW -j DROP
+	# After the rules: the sysctls appear once conntrack is loaded.
+	ip netns exec "$NS_CLI" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=5 \
+		net.netfilter.nf_conntrack_udp_timeout_stream=5
+	start_server nat-binding-expired
+	start_peer nat-binding-expired
+	CAPTURE_NS=$NS_SRV CAPTURE_DEV=cs-srv0 start_capture nat-binding-expired
+	timeout 30 ip netns exec "$NS_LAN" "$WORK/turn-idle-client" -server "$SRV4:3478" -peer "$PEER4:3480" \
+		-user "$TURN_USER" -password "$TURN_PASS" -idle 8s >"$WORK/nat-binding-expired-client.log" 2>&1 || true
+	finish_capture nat-binding-expired
+	expect nat-binding-expired 'stun.type == 0x0103' 'Allocate success'
+	expect nat-binding-expired 'stun.type == 0x0114 && stun.att.error.class == 4 && stun.att.error == 37' 'Refresh answered 437'
+	local ports
+	ports=$(tshark -n -r "$(capture_file nat-binding-expired)" -Y "ip.src == $CLI4 && udp.dstport == 3478" \
+		-T fields -e udp.srcport 2>/dev/null | sort -u | wc -l)
+	((ports == 2)) || echo "WARNING: turn-nat-binding-expired.pcap: the client used $ports public ports, expected 2" >&2
 }
 
 # summarize FILE — tshark's view of a capture as one JSON object: frame

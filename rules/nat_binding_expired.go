@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/stun"
 	"github.com/callscope/callscope/diagnose"
 )
 
@@ -19,6 +20,13 @@ import (
 // longer forwards, so requests to the user (incoming calls, the
 // registrar's OPTIONS pings) go unanswered or draw ICMP port unreachable
 // from the NAT; those are cited when the capture holds them.
+//
+// The same happens to a TURN client (turnRebindings): its Refresh,
+// CreatePermission or ChannelBind comes from a new public port after the
+// allocation's 5-tuple was idle, and the server, which knows allocations
+// by their 5-tuple only, answers 437 Allocation Mismatch. That finding is
+// an error unless the client made a new allocation afterwards, as
+// turn.request-rejected grades the 437 it then leaves to this rule.
 //
 // It holds back where a new port has another explanation:
 //   - another Call-ID, or a CSeq that did not go up: a restarted phone, or
@@ -34,12 +42,20 @@ import (
 //   - the old port heard from after the new one appeared, or an idle gap
 //     under minNATIdleGap: the binding was lost while in use (a NAT
 //     reboot or failover), which is not this story;
-//   - TCP and TLS: a reconnect gets a new port by design.
+//   - TCP and TLS: a reconnect gets a new port by design;
+//   - for TURN: another user or realm, an allocation that was deleted or
+//     had expired, an Allocate from the new port before the 437 (a client
+//     that opened a new socket and allocated anew on purpose), and an
+//     Allocate answered 437 (RFC 8656 §7.2: the 5-tuple already has an
+//     allocation, nothing to do with a NAT). Traffic on the old 5-tuple
+//     in either direction counts against the idle gap: many NATs keep a
+//     binding alive with inbound packets too.
 type NATBindingExpired struct{}
 
-func (NATBindingExpired) ID() string                  { return "nat.binding-expired" }
-func (NATBindingExpired) Severity() diagnose.Severity { return diagnose.Warning }
-func (NATBindingExpired) Title() string               { return "NAT binding expired while the client was idle" }
+func (NATBindingExpired) ID() string                      { return "nat.binding-expired" }
+func (NATBindingExpired) Severity() diagnose.Severity     { return diagnose.Warning }
+func (NATBindingExpired) Severities() []diagnose.Severity { return warningOrError() }
+func (NATBindingExpired) Title() string                   { return "NAT binding expired while the client was idle" }
 
 func (NATBindingExpired) Explain() string {
 	return "A NAT keeps a UDP binding (inside address and port to a public port) only while packets use it; " +
@@ -51,11 +67,19 @@ func (NATBindingExpired) Explain() string {
 		"no longer forwards: incoming calls to the user fail, typically as an INVITE to the old port that is never " +
 		"answered or that draws ICMP port unreachable from the NAT; the finding cites such requests when the capture " +
 		"holds them. A phone that restarted (new Call-ID), a client that opened a new flow on purpose, a change " +
-		"without an idle gap and TCP reconnects are not reported. Fix: keep the binding alive with traffic more often " +
-		"than the NAT's timeout - keepalives on the registration's socket (STUN keepalives, RFC 5626 §3.5.2, or the " +
-		"CRLF or OPTIONS pings many phones offer), or shorter registration intervals (a registrar or SBC can grant " +
-		"clients behind NAT a short Expires) - or raise the UDP timeout on the NAT or firewall (RFC 4787 REQ-5 asks " +
-		"for at least 2 minutes)."
+		"without an idle gap and TCP reconnects are not reported. The same happens to a TURN client over UDP (WebRTC " +
+		"behind NAT): after its allocation's 5-tuple was idle, its Refresh, CreatePermission or ChannelBind arrives " +
+		"from a new public port of the same address with the same credentials, and the server, which knows an " +
+		"allocation only by its 5-tuple (RFC 8656 §6), answers 437 Allocation Mismatch and drops ChannelData from " +
+		"that port: the allocation, its relayed address, permissions and channels are lost to the client. That is an " +
+		"error unless the client allocated anew afterwards (then a warning: its peers need the new relayed address); " +
+		"a 437 after the client allocated from a new socket on purpose is not reported. Fix: keep the binding alive " +
+		"with traffic more often than the NAT's timeout - for TURN, ChannelData, Refresh or STUN Binding keepalives " +
+		"to the server on the allocation's socket (ICE keepalives and consent checks, RFC 8445 §11 and RFC 7675) - " +
+		"for SIP, keepalives on the registration's socket (STUN keepalives, RFC 5626 §3.5.2, or the CRLF or OPTIONS " +
+		"pings many phones offer) or shorter registration intervals (a registrar or SBC can grant clients behind NAT " +
+		"a short Expires) - or raise the UDP timeout on the NAT or firewall (RFC 4787 REQ-5 asks for at least 2 " +
+		"minutes)."
 }
 
 // minNATIdleGap is the shortest silence before a new port that counts as
@@ -119,9 +143,13 @@ func (r NATBindingExpired) Check(a *diagnose.Analysis) []diagnose.Finding {
 			found = append(found, rb)
 		}
 	}
-	out := make([]serverFinding, 0, len(found))
+	turn := turnRebindings(a)
+	out := make([]serverFinding, 0, len(found)+len(turn))
 	for _, rb := range found {
 		out = append(out, serverFinding{Finding: r.finding(rb), server: rb.now.Registrar, transport: decode.UDP})
+	}
+	for _, tr := range turn {
+		out = append(out, serverFinding{Finding: r.turnFinding(tr), server: tr.old.Server, transport: decode.UDP})
 	}
 	return capFindings(r, out)
 }
@@ -368,4 +396,330 @@ func requestedExpiry(t *diagnose.SIPTransaction) string {
 		return "had no Expires header"
 	}
 	return fmt.Sprintf("asked for Expires %d", t.Expires)
+}
+
+// turnRebinding is a TURN client whose requests came from a new public
+// port, after its allocation's 5-tuple had been idle, and were answered
+// 437 Allocation Mismatch.
+type turnRebinding struct {
+	old      *diagnose.Allocation
+	now      netip.AddrPort    // the client's new public address:port
+	lastOld  diagnose.FrameRef // the last packet on the old 5-tuple, or from the old port
+	firstNew diagnose.FrameRef // the first packet from the new port
+	// mismatch are the requests from the new port answered 437; before,
+	// the ones from it answered with another error first (coturn ties
+	// its nonces to a 5-tuple, so the first draws 438 Stale Nonce).
+	mismatch, before []*diagnose.Transaction
+	// onNew is the engine's record of the new 5-tuple, which counts the
+	// ChannelData sent on it; recovered is a successful Allocate of the
+	// same user after the first 437.
+	onNew     *diagnose.Allocation
+	recovered *diagnose.Transaction
+}
+
+// rebindMismatch says whether t is a request that needs an existing
+// allocation, sent over UDP and answered 437. An Allocate answered 437
+// means the opposite, an allocation already on the 5-tuple (RFC 8656
+// §7.2).
+func rebindMismatch(t *diagnose.Transaction) bool {
+	if t == nil || t.Transport != decode.UDP || !t.Answered || t.Class != stun.ClassError || t.ErrorCode != 437 || len(t.Requests) == 0 {
+		return false
+	}
+	switch t.Method {
+	case stun.MethodRefresh, stun.MethodCreatePermission, stun.MethodChannelBind:
+		return true
+	}
+	return false
+}
+
+// maxRebindSteps bounds the requests from the new port a finding tells one
+// by one; the others are counted.
+const maxRebindSteps = 4
+
+// turnRebindings finds the 437s that a NAT's new public port explains:
+// a request answered 437 from a client port, with the same USERNAME and
+// REALM as an allocation the server granted to another port of the same
+// address, whose 5-tuple then fell silent for minNATIdleGap or more before
+// the new port was first heard from and stayed silent to the end, and with
+// no Allocate from the new port before the 437. turn.request-rejected
+// leaves these 437s to this rule.
+func turnRebindings(a *diagnose.Analysis) []*turnRebinding {
+	var mismatches []*diagnose.Transaction
+	for _, t := range a.Transactions {
+		if rebindMismatch(t) && t.Username != "" {
+			mismatches = append(mismatches, t)
+		}
+	}
+	if len(mismatches) == 0 {
+		return nil
+	}
+	type userKey struct {
+		client      netip.Addr
+		server      netip.AddrPort
+		user, realm string
+	}
+	type tupleKey struct{ client, server netip.AddrPort }
+	byUser := map[userKey][]*diagnose.Allocation{}
+	byTuple := map[tupleKey][]*diagnose.Allocation{}
+	for _, al := range a.Allocations {
+		if al == nil || al.Transport != decode.UDP {
+			continue
+		}
+		k := tupleKey{unmapped(al.Client), unmapped(al.Server)}
+		byTuple[k] = append(byTuple[k], al)
+		if al.Username != "" && granted(al) {
+			u := userKey{k.client.Addr(), k.server, al.Username, al.Realm}
+			byUser[u] = append(byUser[u], al)
+		}
+	}
+	seen := newPortActivity(a)
+	type groupKey struct {
+		old *diagnose.Allocation
+		now netip.AddrPort
+	}
+	index := map[groupKey]*turnRebinding{}
+	var out []*turnRebinding
+	for _, t := range mismatches {
+		now, server := unmapped(t.Client), unmapped(t.Server)
+		sent := firstSend(t)
+		onNew := byTuple[tupleKey{now, server}]
+		if allocatedBefore(onNew, sent) {
+			continue
+		}
+		firstNew := t.Requests[0]
+		if f, ok := seen.firstSeen[now]; ok && f.Time.Before(firstNew.Time) {
+			firstNew = f
+		}
+		for _, al := range onNew {
+			if !al.First.Time.IsZero() && al.First.Time.Before(firstNew.Time) {
+				firstNew = al.First
+			}
+		}
+		var old *diagnose.Allocation
+		var lastOld diagnose.FrameRef
+		candidates := byUser[userKey{now.Addr(), server, t.Username, t.Realm}]
+		for i := len(candidates) - 1; i >= max(0, len(candidates)-maxRebindLookback); i-- {
+			al := candidates[i]
+			if unmapped(al.Client) == now || al.Deleted.Frame != 0 || (!al.Expires.IsZero() && !al.Expires.After(sent)) {
+				continue
+			}
+			last := lastOnAllocation(al, seen)
+			if last.Time.IsZero() || firstNew.Time.Sub(last.Time) < minNATIdleGap {
+				continue
+			}
+			if old == nil || last.Time.After(lastOld.Time) {
+				old, lastOld = al, last
+			}
+		}
+		if old == nil {
+			continue
+		}
+		k := groupKey{old, now}
+		if tr := index[k]; tr != nil {
+			tr.mismatch = append(tr.mismatch, t)
+			continue
+		}
+		tr := &turnRebinding{old: old, now: now, lastOld: lastOld, firstNew: firstNew, mismatch: []*diagnose.Transaction{t}}
+		for _, al := range onNew {
+			if slices.Contains(al.Requests, t) {
+				tr.onNew = al
+			}
+		}
+		index[k] = tr
+		out = append(out, tr)
+	}
+	for _, tr := range out {
+		first := firstSend(tr.mismatch[0])
+		if tr.onNew != nil {
+			for _, o := range tr.onNew.Requests {
+				// Sent before the first 437 of the group, so none of them.
+				if o != nil && o.Answered && o.Class == stun.ClassError &&
+					len(o.Requests) > 0 && o.Requests[0].Time.Before(first) && len(tr.before) < maxRebindSteps {
+					tr.before = append(tr.before, o)
+				}
+			}
+		}
+		for _, al := range byUser[userKey{tr.now.Addr(), unmapped(tr.old.Server), tr.old.Username, tr.old.Realm}] {
+			for _, at := range al.Attempts {
+				if successful(at) && firstSend(at).After(first) && (tr.recovered == nil || firstSend(at).Before(firstSend(tr.recovered))) {
+					tr.recovered = at
+				}
+			}
+		}
+	}
+	return out
+}
+
+// granted says whether the server granted the allocation: an Allocate, or
+// for one made before the capture another request on it, succeeded.
+func granted(al *diagnose.Allocation) bool {
+	return al.Relayed.IsValid() || slices.ContainsFunc(al.Attempts, successful) || slices.ContainsFunc(al.Requests, successful)
+}
+
+func successful(t *diagnose.Transaction) bool {
+	return t != nil && t.Answered && t.Class == stun.ClassSuccess
+}
+
+// allocatedBefore says whether an Allocate was sent on one of the
+// allocations before the given time: a client that allocated from the new
+// port on purpose.
+func allocatedBefore(allocs []*diagnose.Allocation, before time.Time) bool {
+	for _, al := range allocs {
+		for _, at := range al.Attempts {
+			if at != nil && len(at.Requests) > 0 && at.Requests[0].Time.Before(before) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lastOnAllocation is the last packet on the allocation's 5-tuple, in
+// either direction, or from its client port to anywhere.
+func lastOnAllocation(al *diagnose.Allocation, seen *portActivity) diagnose.FrameRef {
+	out := al.Last
+	if l, ok := seen.lastSeen[unmapped(al.Client)]; ok && l.Time.After(out.Time) {
+		out = l
+	}
+	for _, txs := range [][]*diagnose.Transaction{al.Attempts, al.Requests} {
+		for _, t := range txs {
+			if t == nil {
+				continue
+			}
+			if n := len(t.Requests); n > 0 && t.Requests[n-1].Time.After(out.Time) {
+				out = t.Requests[n-1]
+			}
+			if t.Answered && t.Response.Time.After(out.Time) {
+				out = t.Response
+			}
+		}
+	}
+	return out
+}
+
+// droppedChannelData is how many ChannelData the client sent from the new
+// port and the frame of the last one, when nothing else it sent there
+// could be that frame: the record of the new 5-tuple counts only
+// ChannelData as sent, and got no allocation.
+func (tr *turnRebinding) droppedChannelData() (uint64, diagnose.FrameRef) {
+	n := tr.onNew
+	if n == nil || n.Sent.ChannelData == 0 || n.Sent.Packets != n.Sent.ChannelData || n.Received.Packets != 0 || granted(n) {
+		return 0, diagnose.FrameRef{}
+	}
+	for _, t := range n.Requests {
+		if t == nil || slices.ContainsFunc(t.Requests, func(r diagnose.FrameRef) bool { return r.Frame == n.Last.Frame }) {
+			return n.Sent.ChannelData, diagnose.FrameRef{}
+		}
+	}
+	for _, t := range tr.mismatch {
+		if t.Response.Frame >= n.Last.Frame {
+			return n.Sent.ChannelData, diagnose.FrameRef{}
+		}
+	}
+	return n.Sent.ChannelData, n.Last
+}
+
+func (r NATBindingExpired) turnFinding(tr *turnRebinding) diagnose.Finding {
+	var ev evidence
+	old := tr.old
+	oldClient, now, server := endpointString(old.Client), endpointString(tr.now), endpointString(old.Server)
+	gap := tr.firstNew.Time.Sub(tr.lastOld.Time)
+	ev.addEndpoint(old.Client)
+	ev.addEndpoint(tr.now)
+	ev.addEndpoint(old.Server)
+
+	var d strings.Builder
+	fmt.Fprintf(&d, "The TURN allocation of %s on %s → %s (udp)", userRealm(old.Username, old.Realm), oldClient, server)
+	var grants []string
+	if old.Relayed.IsValid() {
+		grants = append(grants, "relayed address "+endpointString(old.Relayed))
+	}
+	if old.Lifetime > 0 {
+		grants = append(grants, fmt.Sprintf("lifetime %d s", old.Lifetime))
+	}
+	if len(grants) > 0 {
+		d.WriteString(", " + strings.Join(grants, " and "))
+	}
+	if i := slices.IndexFunc(old.Attempts, successful); i >= 0 {
+		at := old.Attempts[i]
+		ev.addFrame(at.Requests[0])
+		ev.addFrame(at.Response)
+		fmt.Fprintf(&d, " (Allocate success in frame %d)", at.Response.Frame)
+	}
+	ev.addFrame(tr.lastOld)
+	fmt.Fprintf(&d, ", saw its last packet in frame %d at %s: nothing travelled on that 5-tuple, or came from %s, for the next %s, nor after.",
+		tr.lastOld.Frame, clock(tr.lastOld.Time), oldClient, shortDuration(gap))
+
+	first := tr.mismatch[0]
+	fmt.Fprintf(&d, " Then the client's requests came from a new public port, %s", now)
+	if tr.firstNew.Frame != first.Requests[0].Frame && (len(tr.before) == 0 || tr.firstNew.Frame != tr.before[0].Requests[0].Frame) {
+		ev.addFrame(tr.firstNew)
+		fmt.Fprintf(&d, " (first heard from in frame %d at %s)", tr.firstNew.Frame, clock(tr.firstNew.Time))
+	}
+	d.WriteString(":")
+	told := append(slices.Clone(tr.before), tr.mismatch[:min(len(tr.mismatch), maxRebindSteps)]...)
+	steps := make([]string, 0, len(told))
+	for _, t := range told {
+		ev.addTransaction(t)
+		steps = append(steps, fmt.Sprintf("%s (frame %d at %s) drew %s (frame %d)", t.Method, t.Requests[0].Frame, clock(t.Requests[0].Time),
+			diagnose.ErrorCodeText(t.ErrorCode), t.Response.Frame))
+	}
+	d.WriteString(" " + strings.Join(steps, ", then "))
+	if more := len(tr.mismatch) - maxRebindSteps; more > 0 {
+		fmt.Fprintf(&d, ", and %s from it drew 437 too, the last in frame %d", plural(more, "more request", "more requests"), tr.mismatch[len(tr.mismatch)-1].Response.Frame)
+		ev.addTransaction(tr.mismatch[len(tr.mismatch)-1])
+	}
+	d.WriteString(".")
+	if slices.ContainsFunc(tr.before, func(t *diagnose.Transaction) bool { return t.ErrorCode == 438 }) {
+		d.WriteString(" The 438 refused the nonce the client had been given on the old 5-tuple (a server may tie its nonces to a 5-tuple, as coturn does); with the fresh one the request found no allocation.")
+	}
+	fmt.Fprintf(&d, " Same address, same server, same credentials and no new Allocate: the client kept its socket, and a NAT in front of it gave it a new public port because it had dropped the old binding while the client was idle. The NAT's UDP timeout is shorter than %s.",
+		shortDuration(gap))
+
+	fmt.Fprintf(&d, " A TURN server knows an allocation only by its 5-tuple (RFC 8656 §6), so for it %s has none: the allocation on %s", now, oldClient)
+	var held []string
+	if old.Relayed.IsValid() {
+		held = append(held, "its relayed address "+endpointString(old.Relayed))
+	}
+	if n := len(old.Permissions); n > 0 {
+		held = append(held, plural(n, "permission", "permissions"))
+	}
+	if n := len(old.Channels); n > 0 {
+		held = append(held, plural(n, "channel binding", "channel bindings"))
+	}
+	if len(held) > 0 {
+		fmt.Fprintf(&d, " (%s)", strings.Join(held, ", "))
+	}
+	d.WriteString(" can no longer be refreshed or used by the client and lives on until its lifetime runs out, while its peers' data goes to a port the NAT no longer forwards.")
+	if n, last := tr.droppedChannelData(); n > 0 {
+		fmt.Fprintf(&d, " %s from %s", sentence(int(n), "ChannelData message", "ChannelData messages"), now)
+		if last.Frame != 0 {
+			ev.addFrame(last)
+			fmt.Fprintf(&d, " (the last in frame %d)", last.Frame)
+		}
+		fmt.Fprintf(&d, " went nowhere: the server has no allocation on that 5-tuple to relay %s through.", pluralWord(int(n), "it", "them"))
+	}
+
+	severity := diagnose.Error
+	if rec := tr.recovered; rec != nil {
+		severity = diagnose.Warning
+		ev.addTransaction(rec)
+		fmt.Fprintf(&d, " The client recovered with a new Allocate from %s (success in frame %d", endpointString(rec.Client), rec.Response.Frame)
+		if rec.Relayed.IsValid() {
+			fmt.Fprintf(&d, ", relayed address %s", endpointString(rec.Relayed))
+		}
+		d.WriteString("); its peers need the new relayed address (for WebRTC, an ICE restart).")
+	} else {
+		d.WriteString(" Nothing in the capture shows the client recovering: it needs a new Allocate, and its peers the new relayed address (for WebRTC, an ICE restart).")
+	}
+	d.WriteString(" Fix: keep the binding alive with traffic more often than the NAT's UDP timeout - ChannelData, a Refresh (RFC 8656 §8) or STUN Binding keepalives to the TURN server on the allocation's socket (ICE keepalives and consent checks, RFC 8445 §11 and RFC 7675) - or raise the UDP timeout on the NAT or firewall (RFC 4787 REQ-5 asks for at least 2 minutes; Linux: nf_conntrack_udp_timeout and nf_conntrack_udp_timeout_stream).")
+
+	title := fmt.Sprintf("NAT binding expired: TURN %s from %s instead of %s after %s idle got %s",
+		first.Method, now, oldClient, shortDuration(gap), diagnose.ErrorCodeText(first.ErrorCode))
+	frames := slices.Clone(ev.frames)
+	slices.Sort(frames)
+	filter := diagnose.FilterFrames(diagnose.CapFrames(slices.Compact(frames)))
+	f := ev.finding(r, title, d.String(), filter)
+	f.Severity = severity
+	return f
 }

@@ -10,7 +10,9 @@ import (
 )
 
 // RequestRejected finds TURN error responses other than those the
-// credential rules explain (401, 431, 438).
+// credential rules explain (401, 431, 438), and the 437s that
+// nat.binding-expired explains (a NAT's new public port, turnRebindings):
+// one event, one finding.
 type RequestRejected struct{}
 
 func (RequestRejected) ID() string                      { return "turn.request-rejected" }
@@ -45,6 +47,7 @@ func (r RequestRejected) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}
 		return true
 	}, func(t *diagnose.Transaction) key { return key{tupleOf(t), t.Method, t.ErrorCode} })
+	groups = withoutRebindings(a, groups)
 	succeeded := transactionsByTuple(a, func(t *diagnose.Transaction) bool {
 		return isTURN(t.Method) && t.Answered && t.Class == stun.ClassSuccess
 	})
@@ -54,6 +57,32 @@ func (r RequestRejected) Check(a *diagnose.Analysis) []diagnose.Finding {
 		found = append(found, serverFinding{f, g[0].Server, g[0].Transport})
 	}
 	return capFindings(r, found)
+}
+
+// withoutRebindings drops from the groups the 437s that nat.binding-expired
+// reports, and the groups left empty. Only a capture with a 437 to a
+// request other than Allocate pays for the search.
+func withoutRebindings(a *diagnose.Analysis, groups [][]*diagnose.Transaction) [][]*diagnose.Transaction {
+	if !slices.ContainsFunc(groups, func(g []*diagnose.Transaction) bool { return slices.ContainsFunc(g, rebindMismatch) }) {
+		return groups
+	}
+	explained := map[*diagnose.Transaction]bool{}
+	for _, tr := range turnRebindings(a) {
+		for _, t := range tr.mismatch {
+			explained[t] = true
+		}
+	}
+	if len(explained) == 0 {
+		return groups
+	}
+	kept := groups[:0]
+	for _, g := range groups {
+		g = slices.DeleteFunc(g, func(t *diagnose.Transaction) bool { return explained[t] })
+		if len(g) > 0 {
+			kept = append(kept, g)
+		}
+	}
+	return kept
 }
 
 // finding describes one group of rejections; succeeded lists the

@@ -193,6 +193,8 @@ func TestGoldenCaptures(t *testing.T) {
 			}
 			if isWebRTCCapture(want) {
 				checkWebRTCCapture(t, want, r)
+			} else if !strings.HasPrefix(name, "sip-") {
+				checkTURNEvidence(t, want, r)
 			}
 			for _, rule := range want.MustNotFire {
 				for _, f := range findingsOf(r, rule) {
@@ -301,6 +303,86 @@ func checkEvidence(t *testing.T, rule string, f diagnose.Finding, ev mustFire, t
 	}
 	if f.Filter == "" {
 		t.Errorf("%s: no Wireshark filter", rule)
+	}
+}
+
+// turnEvidence is the evidence block of the turn-* captures of
+// make-captures.sh. Unknown rules or fields make the test fail, so that
+// evidence added to expected.json is not silently left unchecked.
+type turnEvidence struct {
+	BindingExpired *struct {
+		OldClient string `json:"old_client"`
+		NewClient string `json:"new_client"`
+		Relayed   string `json:"relayed"`
+		User      string `json:"user"`
+		Realm     string `json:"realm"`
+		// The Allocate success, the last packet on the old 5-tuple, the
+		// request and answer from the new port refused for the old
+		// nonce (438), the 437, and the ChannelData from the new port.
+		AllocateFrame    uint64   `json:"allocate_frame"`
+		LastOnOldFrame   uint64   `json:"last_on_old_frame"`
+		IdleGapS         float64  `json:"idle_gap_s"`
+		StaleNonceFrames []uint64 `json:"stale_nonce_frames"`
+		MismatchFrames   []uint64 `json:"mismatch_frames"`
+		ChannelDataFrame uint64   `json:"channeldata_from_new_frame"`
+		Recovered        bool     `json:"recovered"`
+		Filter           string   `json:"filter"`
+	} `json:"nat.binding-expired"`
+}
+
+// checkTURNEvidence checks the evidence block of a turn-* capture against
+// the finding that the must_fire check has required to be exactly one.
+func checkTURNEvidence(t *testing.T, want expectedCapture, r *diagnose.Report) {
+	t.Helper()
+	if len(want.Evidence) == 0 {
+		return
+	}
+	var ev turnEvidence
+	decodeEvidence(t, want, &ev, "golden_test.go")
+	if e := ev.BindingExpired; e != nil {
+		const rule = "nat.binding-expired"
+		fs := findingsOf(r, rule)
+		if len(fs) != 1 {
+			return
+		}
+		f, text := fs[0], findingText(fs[0])
+		says := []string{
+			fmt.Sprintf("user %q in realm %q on %s →", e.User, e.Realm, e.OldClient),
+			"relayed address " + e.Relayed,
+			fmt.Sprintf("Allocate success in frame %d", e.AllocateFrame),
+			fmt.Sprintf("last packet in frame %d", e.LastOnOldFrame),
+			"for the next " + strconv.FormatFloat(e.IdleGapS, 'f', -1, 64) + " s",
+			"from " + e.NewClient + " instead of " + e.OldClient,
+			fmt.Sprintf("Refresh (frame %d at", e.StaleNonceFrames[0]),
+			fmt.Sprintf("drew 438 Stale Nonce (frame %d)", e.StaleNonceFrames[1]),
+			fmt.Sprintf("Refresh (frame %d at", e.MismatchFrames[0]),
+			fmt.Sprintf("drew 437 Allocation Mismatch (frame %d)", e.MismatchFrames[1]),
+			fmt.Sprintf("from %s (the last in frame %d) went nowhere", e.NewClient, e.ChannelDataFrame),
+		}
+		if e.Recovered {
+			says = append(says, "The client recovered")
+		} else {
+			says = append(says, "Nothing in the capture shows the client recovering")
+		}
+		for _, s := range says {
+			if !strings.Contains(text, s) {
+				t.Errorf("%s: %q not in title or detail: %s", rule, s, text)
+			}
+		}
+		for _, ep := range []string{e.OldClient, e.NewClient} {
+			if !slices.Contains(f.Endpoints, ep) {
+				t.Errorf("%s: %s not in the endpoints %v", rule, ep, f.Endpoints)
+			}
+		}
+		cited := append([]uint64{e.AllocateFrame, e.LastOnOldFrame, e.ChannelDataFrame}, e.StaleNonceFrames...)
+		for _, fr := range append(cited, e.MismatchFrames...) {
+			if !slices.Contains(f.Frames, fr) {
+				t.Errorf("%s: frame %d not among the frames cited %v", rule, fr, f.Frames)
+			}
+		}
+		if f.Filter != e.Filter || f.Filter != diagnose.FilterFrames(f.Frames) {
+			t.Errorf("%s: filter %q, want %q, the frames cited", rule, f.Filter, e.Filter)
+		}
 	}
 }
 
