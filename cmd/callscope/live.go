@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -51,6 +52,12 @@ SIGTERM, --duration or --count, and diagnoses the STUN/TURN, ICE, SIP, RTP
 media and TLS/DTLS traffic as analyze does: each finding is printed as soon
 as it is certain, and the same report as analyze's follows at the end.
 
+With "any", interfaces that appear or come up later (a VPN tunnel, a
+container's veth, a NIC that flapped) are captured too, within about a
+second, each announced on standard error; --exclude leaves those out too (the
+name need not exist yet). "any" takes at most ` + strconv.Itoa(capture.MaxAnyInterfaces) + ` interfaces (a 16 MiB
+kernel ring each); past that, a warning.
+
 The capture filter (--filter) uses tcpdump's syntax for host, net, port,
 portrange, src/dst, udp/tcp/icmp/icmp6, ip/ip6, vlan, and/or/not and
 parentheses; it runs in the kernel. Without it, callscope keeps
@@ -69,8 +76,8 @@ dropped because callscope fell behind are counted on standard error.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&f.interfaces, "interface", "i", nil, `interface to capture on (repeatable); "any" for all that are up`)
-	fl.StringArrayVar(&f.exclude, "exclude", nil, `interface that "any" leaves out (repeatable)`)
+	fl.StringArrayVarP(&f.interfaces, "interface", "i", nil, `interface to capture on (repeatable); "any" for all that are up, and those that come up later`)
+	fl.StringArrayVar(&f.exclude, "exclude", nil, `interface that "any" leaves out, now or when it appears (repeatable)`)
 	fl.StringVar(&f.filter, "filter", bpf.DefaultFilter, "capture filter, tcpdump syntax")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s, 5m); 0 until interrupted")
 	fl.Uint64Var(&f.count, "count", 0, "stop after this many packets; 0 for no limit")
@@ -141,6 +148,11 @@ func live(cmd *cobra.Command, f *liveFlags) error {
 			return bpf.Compile(liveFilter(expr, filterGiven, link), link, snaplen)
 		},
 	}
+	stderr := cmd.ErrOrStderr()
+	// Interfaces that "any" finds later are told about between packets,
+	// on their own line even while the heartbeat rewrites its line.
+	notices := &heartbeatSafe{w: stderr, clear: isTerminal(stderr)}
+	opts.Notify = func(msg string) { fmt.Fprintf(notices, "callscope: %s\n", msg) }
 	var save *os.File
 	if f.write != "" {
 		save, err = os.Create(f.write)
@@ -157,7 +169,6 @@ func live(cmd *cobra.Command, f *liveFlags) error {
 		}
 		return err
 	}
-	stderr := cmd.ErrOrStderr()
 
 	// The first SIGINT or SIGTERM ends the capture and prints the report;
 	// a second one, with the default handling restored, kills.

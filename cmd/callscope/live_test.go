@@ -5,9 +5,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +21,7 @@ import (
 	"github.com/callscope/callscope/diagnose"
 	"github.com/pion/stun/v3"
 	xbpf "golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // syncBuffer is a bytes.Buffer the test reads while the command writes.
@@ -216,5 +220,131 @@ func TestLiveDefaultFilterKeepsVLANTraffic(t *testing.T) {
 	}
 	if got := liveFilter(bpf.DefaultFilter, false, capture.LinkRaw); got != bpf.DefaultFilter {
 		t.Errorf("default filter on a raw IP link: %q", got)
+	}
+}
+
+// newNetns makes a network namespace with lo up, removed when the test
+// ends.
+func newNetns(t *testing.T, suffix string) string {
+	t.Helper()
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("skipped: the ip command (iproute2) is not installed")
+	}
+	name := fmt.Sprintf("callscope-cli-%d-%s", os.Getpid(), suffix)
+	ipCmd(t, "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	ipCmd(t, "-n", name, "link", "set", "lo", "up")
+	return name
+}
+
+func ipCmd(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// goInNetns runs fn in a new goroutine whose thread is in the network
+// namespace ns; the thread ends with it, never to serve another goroutine.
+func goInNetns(ns string, fn func(err error)) {
+	go func() {
+		runtime.LockOSThread()
+		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			err = unix.Setns(fd, unix.CLONE_NEWNET)
+			unix.Close(fd)
+		}
+		fn(err)
+	}()
+}
+
+// "any" captures on an interface that appears after the start, says so,
+// and reports and saves its packets.
+func TestLiveCommandAnyFollowsNewInterfaces(t *testing.T) {
+	requireRoot(t)
+	ns, peers := newNetns(t, "any"), newNetns(t, "peers")
+	saved := filepath.Join(t.TempDir(), "any.pcapng")
+	args := []string{"live", "-i", "any", "--filter", "udp port 3478", "--count", "3", "--format", "json", "--write", saved}
+	var stdout bytes.Buffer
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	goInNetns(ns, func(err error) {
+		if err != nil {
+			fmt.Fprintf(stderr, "entering %s: %v", ns, err)
+			done <- -1
+			return
+		}
+		done <- run(args, &stdout, stderr)
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(stderr.String(), "capturing on lo ") {
+		select {
+		case code := <-done:
+			t.Fatalf("callscope ended (exit %d) before capturing:\n%s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("capture not started within 5 s:\n%s", stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	ipCmd(t, "-n", ns, "link", "add", "csv0", "type", "veth", "peer", "name", "csv0p", "netns", peers)
+	ipCmd(t, "-n", peers, "addr", "add", "10.97.0.2/24", "dev", "csv0p")
+	ipCmd(t, "-n", peers, "link", "set", "csv0p", "up")
+	ipCmd(t, "-n", ns, "addr", "add", "10.97.0.1/24", "dev", "csv0")
+	ipCmd(t, "-n", ns, "link", "set", "csv0", "up")
+	// Binding requests from one socket until the capture has 3: those
+	// sent before csv0 was found are not captured.
+	conns := make(chan *net.UDPConn, 1)
+	goInNetns(ns, func(err error) {
+		if err != nil {
+			conns <- nil
+			return
+		}
+		c, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 97, 0, 1)})
+		conns <- c
+	})
+	c := <-conns
+	if c == nil {
+		t.Fatal("no socket in the namespace")
+	}
+	defer c.Close()
+	var code int
+	for sending := true; sending; {
+		m := stun.MustBuild(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
+		c.WriteToUDP(m.Raw, &net.UDPAddr{IP: net.IPv4(10, 97, 0, 2), Port: 3478})
+		select {
+		case code = <-done:
+			sending = false
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatalf("3 packets not captured within 15 s:\n%s", stderr.String())
+		}
+	}
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	for _, want := range []string{"callscope: interface csv0 appeared; capturing it too\n", "callscope: csv0: 3 packets captured"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
+		}
+	}
+	var report diagnose.Report
+	if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
+		t.Fatalf("stdout is not a JSON report: %v\n%s", err, stdout.String())
+	}
+	client := c.LocalAddr().String()
+	if b := bindingFrom(&report, client); b == nil || b.Requests != 3 {
+		t.Errorf("report has no 3 Binding requests from %s: %+v", client, report.Bindings)
+	}
+	if len(report.Captures) != 2 || report.Captures[1].Path != "csv0" || report.Captures[1].Packets != 3 ||
+		strings.Join(report.Captures[1].LinkTypes, ",") != "ethernet" {
+		t.Errorf("captures = %+v; want lo, then csv0 with 3 packets", report.Captures)
+	}
+	fromFile, _ := analyzeJSON(t, 0, saved)
+	if b := bindingFrom(fromFile, client); b == nil || b.Requests != 3 {
+		t.Errorf("analyze of the --write file: no 3 Binding requests from %s: %+v", client, fromFile.Bindings)
 	}
 }

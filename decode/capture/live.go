@@ -23,9 +23,18 @@ const (
 	DefaultRingSize = 16 << 20
 )
 
-// AnyInterface captures on every interface that is up when the capture
-// starts, but those in LiveOptions.Exclude.
+// AnyInterface captures on every interface that is up, but those in
+// LiveOptions.Exclude: those up when the capture starts and those that
+// appear or come up while it runs.
 const AnyInterface = "any"
+
+// MaxAnyInterfaces bounds the interfaces AnyInterface captures on, those
+// up at the start and those that came later together: each has its own
+// kernel ring (DefaultRingSize, 16 MiB), and a container host with
+// thousands of veths must not pin gigabytes. 64 rings of the default size
+// are 1 GiB. Interfaces past the bound are not captured, with a warning;
+// interfaces named in LiveOptions.Interfaces are not bounded.
+const MaxAnyInterfaces = 64
 
 // ErrInterfaceDown says an interface went down or was removed while being
 // captured on. It comes wrapped with the interface's name.
@@ -41,10 +50,25 @@ type FilterCompiler func(link LinkType, snaplen int) ([]bpf.RawInstruction, erro
 type LiveOptions struct {
 	// Interfaces to capture on, by name; AnyInterface alone for all that
 	// are up. Each interface gets its own socket, so that its link type,
-	// drop counters and name survive; interfaces that appear after the
-	// capture started are not captured.
+	// drop counters and name survive.
+	//
+	// With AnyInterface, interfaces that appear or come up while the
+	// capture runs (a VPN tunnel, a container's veth, a NIC that flapped)
+	// are captured too, found within about a second (watchEvery) by the
+	// goroutine calling Next, with the same snaplen, ring size and filter:
+	// Record.Interface, Interfaces, Files and Stats grow, Save gets an
+	// interface description before the interface's first packet, and
+	// Notify is told. An interface that went down and comes up again (same
+	// ifindex) is captured again as the same interface, its counters added
+	// up; one that was removed and created again (a new ifindex) is a new
+	// interface, named with "#2", "#3", ... appended. At most
+	// MaxAnyInterfaces are captured. The goroutine calling Next must be in
+	// the network namespace OpenLive was called in: otherwise, new
+	// interfaces are not followed. Interfaces named explicitly are captured
+	// as they were at the start, and never reopened.
 	Interfaces []string
-	// Exclude names interfaces that AnyInterface leaves out.
+	// Exclude names interfaces that AnyInterface leaves out, also those
+	// that appear later; an excluded name need not exist.
 	Exclude []string
 	// Snaplen is the most bytes kept of each packet; 0 means DefaultSnaplen.
 	Snaplen int
@@ -64,6 +88,11 @@ type LiveOptions struct {
 	// received and dropped by the kernel, start and end times). The
 	// caller closes Save after Close.
 	Save io.Writer
+	// Notify, when not nil, is told what AnyInterface's capture changed
+	// ("interface wg0 appeared; capturing it too", an interface that went
+	// away): one line, without "callscope:" or a newline. It is called by
+	// the goroutine calling Next, while Next waits.
+	Notify func(message string)
 }
 
 // InterfaceStats counts one interface's packets.
@@ -110,18 +139,29 @@ type livePacket struct {
 }
 
 type liveInterface struct {
+	// name is the interface's name as reported: ifName, with "#2" etc.
+	// appended when an earlier interface of that name was captured.
 	name     string
+	ifName   string // the kernel's name, written to Save
+	index    int    // ifindex; 0 for a fake
 	link     LinkType
 	explicit bool // named by the user, not expanded from "any"
-	h        packetHandle
+	opened   time.Time
 
 	captured atomic.Uint64
 	first    time.Time // touched by Next only
 	last     time.Time
 
 	mu     sync.Mutex // guards below
-	closed bool       // h is closed: final holds the last counters
-	final  InterfaceStats
+	h      packetHandle
+	closed bool // h is closed: final holds the last counters
+	// wentDown says the reader ended because the interface went down or
+	// away: if it comes up again, "any" opens it again.
+	wentDown bool
+	// base counts what sockets closed before h saw (an interface that
+	// went down and came up again).
+	base  InterfaceStats
+	final InterfaceStats
 }
 
 // LiveSource captures packets from network interfaces. Next returns them in
@@ -131,8 +171,15 @@ type liveInterface struct {
 type LiveSource struct {
 	opts    LiveOptions
 	snaplen int
-	ifaces  []*liveInterface
 	started time.Time
+
+	// ifaces only grows, by Next's goroutine (watch), under ifaceMu: Next
+	// reads it without the lock, other goroutines with it.
+	ifaces  []*liveInterface
+	ifaceMu sync.Mutex
+
+	// watch, for AnyInterface, finds the interfaces that appear.
+	watch *liveWatch
 
 	packets chan *livePacket // closed when every reader has ended
 	free    chan *livePacket
@@ -156,14 +203,18 @@ type LiveSource struct {
 	warnings   []Warning
 	suppressed int
 
-	save    *PcapngWriter
-	saveBuf *bufio.Writer
-	saveErr error
+	notices []string // for Notify, from the readers
+
+	save      *PcapngWriter
+	saveBuf   *bufio.Writer
+	saveErr   error
+	described int // interface descriptions written to save
 }
 
 // newLiveSource starts a reader per interface. The handles are open, their
-// filters attached.
-func newLiveSource(opts LiveOptions, snaplen int, ifaces []*liveInterface) (*LiveSource, error) {
+// filters attached. watch, when not nil, follows the interfaces that
+// appear.
+func newLiveSource(opts LiveOptions, snaplen int, ifaces []*liveInterface, watch *liveWatch) (*LiveSource, error) {
 	s := &LiveSource{
 		opts:    opts,
 		snaplen: snaplen,
@@ -173,6 +224,10 @@ func newLiveSource(opts LiveOptions, snaplen int, ifaces []*liveInterface) (*Liv
 		free:    make(chan *livePacket, livePoolSize),
 		stopCh:  make(chan struct{}),
 		done:    make(chan struct{}),
+		watch:   watch,
+	}
+	for _, li := range ifaces {
+		li.opened = s.started
 	}
 	for range livePoolSize {
 		s.free <- &livePacket{}
@@ -182,12 +237,18 @@ func newLiveSource(opts LiveOptions, snaplen int, ifaces []*liveInterface) (*Liv
 			for _, li := range ifaces {
 				li.h.close()
 			}
+			if watch != nil {
+				watch.tick.Stop()
+			}
 			return nil, err
 		}
 	}
 	for i, li := range ifaces {
 		s.readers.Add(1)
-		go s.read(i, li)
+		go s.read(i, li, li.h, s.started)
+	}
+	if watch != nil {
+		watch.start(&s.readers)
 	}
 	go func() {
 		s.readers.Wait()
@@ -205,28 +266,39 @@ func (s *LiveSource) startSave() error {
 	if err != nil {
 		return fmt.Errorf("capture: writing the pcapng copy: %w", err)
 	}
-	for _, li := range s.ifaces {
-		if _, err := w.AddInterfaceDescription(InterfaceDescription{Name: li.name, LinkType: li.link, Snaplen: s.snaplen, TSResol: 9}); err != nil {
-			return fmt.Errorf("capture: writing the pcapng copy: %w", err)
-		}
+	s.save = w
+	if err := s.describeInterfaces(s.ifaces); err != nil {
+		return err
 	}
 	// The header is out even if the capture ends before the first packet.
 	if err := s.saveBuf.Flush(); err != nil {
 		return fmt.Errorf("capture: writing the pcapng copy: %w", err)
 	}
-	s.save = w
 	return nil
 }
 
-// read moves one interface's packets to Next until the capture stops.
-func (s *LiveSource) read(idx int, li *liveInterface) {
+// describeInterfaces writes the interface descriptions of ifaces not yet
+// described, in order, so that a record's Interface is its pcapng
+// interface ID too.
+func (s *LiveSource) describeInterfaces(ifaces []*liveInterface) error {
+	for _, li := range ifaces[s.described:] {
+		if _, err := s.save.AddInterfaceDescription(InterfaceDescription{Name: li.ifName, LinkType: li.link, Snaplen: s.snaplen, TSResol: 9}); err != nil {
+			return fmt.Errorf("capture: writing the pcapng copy: %w", err)
+		}
+		s.described++
+	}
+	return nil
+}
+
+// read moves one interface's packets from h to Next until the capture
+// stops. Packets stamped before armed are skipped.
+func (s *LiveSource) read(idx int, li *liveInterface, h packetHandle, armed time.Time) {
 	defer s.readers.Done()
 	defer s.finalStats(li)
 	// The socket saw packets before its filter was attached (afpacket
 	// binds it first): those have earlier timestamps, and are skipped until
-	// the first packet stamped after the start. The wall-clock bound keeps
-	// a clock stepped back from hiding packets for longer.
-	armed := s.started
+	// the first packet stamped after the socket was ready. The wall-clock
+	// bound keeps a clock stepped back from hiding packets for longer.
 	filtering := true
 	for {
 		select {
@@ -234,7 +306,7 @@ func (s *LiveSource) read(idx int, li *liveInterface) {
 			return
 		default:
 		}
-		data, t, origLen, err := li.h.read()
+		data, t, origLen, err := h.read()
 		stopping := s.stopping()
 		if errors.Is(err, errReadTimeout) {
 			if stopping {
@@ -273,9 +345,16 @@ func (s *LiveSource) read(idx int, li *liveInterface) {
 }
 
 // interfaceFailed ends the capture with err when the user named the
-// interface; an interface from "any" going away only costs its packets.
+// interface; an interface from "any" going away only costs its packets
+// until it comes up again.
 func (s *LiveSource) interfaceFailed(li *liveInterface, err error) {
+	down := errors.Is(err, ErrInterfaceDown)
 	err = fmt.Errorf("capture on %s: %w", li.name, err)
+	if !li.explicit {
+		li.mu.Lock()
+		li.wentDown = down
+		li.mu.Unlock()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if li.explicit {
@@ -286,6 +365,9 @@ func (s *LiveSource) interfaceFailed(li *liveInterface, err error) {
 		return
 	}
 	s.warnLocked(0, "%v; capture on it stopped", err)
+	if s.opts.Notify != nil && len(s.notices) < maxWarnings {
+		s.notices = append(s.notices, fmt.Sprintf("%v; capture on it stopped", err))
+	}
 }
 
 func (s *LiveSource) warnLocked(frame uint64, format string, args ...any) {
@@ -311,6 +393,9 @@ func (s *LiveSource) Stop() {
 	s.stopOnce.Do(func() {
 		s.stopAt.Store(time.Now().UnixNano())
 		close(s.stopCh)
+		if s.watch != nil {
+			s.watch.stop(&s.readers)
+		}
 	})
 }
 
@@ -340,10 +425,20 @@ func (s *LiveSource) next(timeout <-chan time.Time) (*Record, error) {
 	}
 	var p *livePacket
 	var ok bool
-	select {
-	case p, ok = <-s.packets:
-	case <-timeout:
-		return nil, ErrIdle
+	var watchTick <-chan time.Time // nil, never ready, without a watch
+	if s.watch != nil {
+		watchTick = s.watch.tick.C
+	}
+	for {
+		select {
+		case p, ok = <-s.packets:
+		case <-timeout:
+			return nil, ErrIdle
+		case <-watchTick:
+			s.watchInterfaces()
+			continue
+		}
+		break
 	}
 	if !ok {
 		s.mu.Lock()
@@ -366,6 +461,15 @@ func (s *LiveSource) next(timeout <-chan time.Time) (*Record, error) {
 	}
 	s.rec = Record{Frame: s.frame, Time: p.time, LinkType: li.link, Interface: p.iface, Data: p.data, OrigLen: p.origLen}
 	if s.save != nil {
+		if p.iface >= s.described {
+			// An interface "any" found since: its description goes
+			// before its first packet.
+			if err := s.describeInterfaces(s.ifaces); err != nil {
+				s.saveErr = err
+				s.Stop()
+				return nil, s.saveErr
+			}
+		}
 		if err := s.save.writePacket(p.iface, p.time, p.data, p.origLen); err != nil {
 			s.saveErr = fmt.Errorf("capture: writing the pcapng copy: %w", err)
 			s.Stop()
@@ -376,20 +480,31 @@ func (s *LiveSource) next(timeout <-chan time.Time) (*Record, error) {
 }
 
 // Interfaces names the interfaces captured on; Record.Interface indexes it.
+// With AnyInterface it grows as interfaces appear.
 func (s *LiveSource) Interfaces() []string {
-	names := make([]string, len(s.ifaces))
-	for i, li := range s.ifaces {
+	ifaces := s.interfaces()
+	names := make([]string, len(ifaces))
+	for i, li := range ifaces {
 		names[i] = li.name
 	}
 	return names
+}
+
+// interfaces returns the interfaces found so far. Elements before its
+// length never change: watch only appends.
+func (s *LiveSource) interfaces() []*liveInterface {
+	s.ifaceMu.Lock()
+	defer s.ifaceMu.Unlock()
+	return s.ifaces[:len(s.ifaces):len(s.ifaces)]
 }
 
 // Files describes each interface as a capture "file": its name as the
 // path, format "live", its link type, the packets returned so far and
 // their first and last times.
 func (s *LiveSource) Files() []FileInfo {
-	files := make([]FileInfo, len(s.ifaces))
-	for i, li := range s.ifaces {
+	ifaces := s.interfaces()
+	files := make([]FileInfo, len(ifaces))
+	for i, li := range ifaces {
 		files[i] = FileInfo{Path: li.name, Format: "live", LinkTypes: []LinkType{li.link},
 			Packets: li.captured.Load(), First: li.first, Last: li.last}
 	}
@@ -397,7 +512,7 @@ func (s *LiveSource) Files() []FileInfo {
 }
 
 // Warnings returns what went wrong without ending the capture: an
-// interface of "any" that went away.
+// interface of "any" that went away, one that could not be captured.
 func (s *LiveSource) Warnings() []Warning {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -412,8 +527,9 @@ func (s *LiveSource) Warnings() []Warning {
 // (while capturing) or when its capture ended. Safe to call from any
 // goroutine, also while Next waits.
 func (s *LiveSource) Stats() []InterfaceStats {
-	out := make([]InterfaceStats, len(s.ifaces))
-	for i, li := range s.ifaces {
+	ifaces := s.interfaces()
+	out := make([]InterfaceStats, len(ifaces))
+	for i, li := range ifaces {
 		out[i] = li.stats()
 	}
 	return out
@@ -434,7 +550,9 @@ func (li *liveInterface) stats() InterfaceStats {
 func (li *liveInterface) refreshLocked() {
 	li.final.Name, li.final.LinkType = li.name, li.link
 	if recv, drop, over, err := li.h.stats(); err == nil {
-		li.final.Received, li.final.Dropped, li.final.RingOverruns = recv, drop, over
+		li.final.Received = li.base.Received + recv
+		li.final.Dropped = li.base.Dropped + drop
+		li.final.RingOverruns = li.base.RingOverruns + over
 	}
 }
 
@@ -460,6 +578,9 @@ func (s *LiveSource) Close() error {
 		if s.timer != nil {
 			s.timer.Stop()
 		}
+		if s.watch != nil {
+			s.watch.tick.Stop()
+		}
 		s.Stop()
 		s.doneOnce.Do(func() { close(s.done) })
 		s.readers.Wait()
@@ -472,9 +593,16 @@ func (s *LiveSource) Close() error {
 
 func (s *LiveSource) finishSave() error {
 	end := time.Now()
-	for i, st := range s.Stats() {
+	ifaces := s.interfaces()
+	// Interfaces found after the last packet are described too, so that
+	// the copy lists every interface captured on, with its counters.
+	if err := s.describeInterfaces(ifaces); err != nil {
+		return err
+	}
+	for i, li := range ifaces {
+		st := li.stats()
 		err := s.save.WriteStatistics(i, InterfaceStatistics{
-			Time: end, Start: s.started, End: end,
+			Time: end, Start: li.opened, End: end,
 			Received: st.Received, Dropped: st.Dropped, Delivered: st.Captured, HasCounters: true,
 		})
 		if err != nil {

@@ -40,6 +40,10 @@ const (
 // TPACKET_V3 rings, one per interface, with the filter attached in the
 // kernel. It needs root or CAP_NET_RAW.
 //
+// With AnyInterface it captures on up to MaxAnyInterfaces interfaces that
+// are up, and on those that appear or come up later (see
+// LiveOptions.Interfaces), each announced to LiveOptions.Notify.
+//
 // Ethernet and loopback interfaces give LinkEthernet records; others
 // (tun, WireGuard, PPP, GRE) give LinkRaw records of the IP packet, the
 // link header removed by the kernel (SOCK_DGRAM). On loopback every packet
@@ -61,7 +65,7 @@ func OpenLive(opts LiveOptions) (*LiveSource, error) {
 	if ring < ringBlockSize {
 		return nil, fmt.Errorf("capture: ring size %d: want at least %d bytes", opts.RingSize, ringBlockSize)
 	}
-	targets, err := liveTargets(opts.Interfaces, opts.Exclude)
+	targets, known, err := liveTargets(opts.Interfaces, opts.Exclude)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +83,49 @@ func OpenLive(opts LiveOptions) (*LiveSource, error) {
 		}
 		opened = append(opened, li)
 	}
-	return newLiveSource(opts, snaplen, opened)
+	var watch *liveWatch
+	if known != nil {
+		w := &afpacketWatcher{snaplen: snaplen, blocks: ring / ringBlockSize, filter: opts.Filter}
+		w.netns, _ = threadNetns()
+		watch = newLiveWatch(w, opts.Exclude, known, watchEvery)
+	}
+	return newLiveSource(opts, snaplen, opened, watch)
+}
+
+// afpacketWatcher lists and opens interfaces for AnyInterface.
+type afpacketWatcher struct {
+	snaplen, blocks int
+	filter          FilterCompiler
+	netns           netnsID // the capture's; zero when unknown
+}
+
+// netnsID names a network namespace: its nsfs inode.
+type netnsID struct{ dev, ino uint64 }
+
+// threadNetns returns the calling thread's network namespace.
+func threadNetns() (netnsID, bool) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return netnsID{}, false
+	}
+	return netnsID{uint64(st.Dev), st.Ino}, true
+}
+
+// interfaces lists the interfaces with a netlink socket of the calling
+// thread, as an AF_PACKET socket opened by it would see them: so the
+// thread must be in the capture's namespace (a process entered another
+// one with a locked thread, or another goroutine did).
+func (w *afpacketWatcher) interfaces() ([]net.Interface, error) {
+	if w.netns != (netnsID{}) {
+		if ns, ok := threadNetns(); ok && ns != w.netns {
+			return nil, errOtherNetns
+		}
+	}
+	return net.Interfaces()
+}
+
+func (w *afpacketWatcher) open(ifc net.Interface) (*liveInterface, error) {
+	return openInterface(liveTarget{ifc: ifc}, w.snaplen, w.blocks, w.filter)
 }
 
 type liveTarget struct {
@@ -87,51 +133,51 @@ type liveTarget struct {
 	explicit bool
 }
 
-// liveTargets resolves the interface names.
-func liveTargets(names, exclude []string) ([]liveTarget, error) {
+// liveTargets resolves the interface names. For AnyInterface, known lists
+// every interface (down ones included), for the watch to tell the new
+// ones; it is nil otherwise.
+func liveTargets(names, exclude []string) (targets []liveTarget, known []net.Interface, err error) {
 	if len(names) == 0 {
-		return nil, errors.New("capture: no interface given")
+		return nil, nil, errors.New("capture: no interface given")
 	}
 	if slices.Contains(names, AnyInterface) {
 		if len(names) > 1 {
-			return nil, fmt.Errorf("capture: interface %q captures on all interfaces and cannot be combined with others", AnyInterface)
+			return nil, nil, fmt.Errorf("capture: interface %q captures on all interfaces and cannot be combined with others", AnyInterface)
 		}
 		all, err := net.Interfaces()
 		if err != nil {
-			return nil, fmt.Errorf("capture: listing interfaces: %w", err)
+			return nil, nil, fmt.Errorf("capture: listing interfaces: %w", err)
 		}
-		for _, x := range exclude {
-			if !slices.ContainsFunc(all, func(ifc net.Interface) bool { return ifc.Name == x }) {
-				return nil, fmt.Errorf("capture: excluded interface %q does not exist (have %s)", x, interfaceNames(all))
-			}
-		}
-		var targets []liveTarget
+		// An excluded name need not exist: it may be an interface to
+		// come (a VPN tunnel).
 		for _, ifc := range all {
 			if ifc.Flags&net.FlagUp != 0 && !slices.Contains(exclude, ifc.Name) {
 				targets = append(targets, liveTarget{ifc: ifc})
 			}
 		}
 		if len(targets) == 0 {
-			return nil, errors.New("capture: no interface is up (but those excluded)")
+			return nil, nil, errors.New("capture: no interface is up (but those excluded)")
 		}
-		return targets, nil
+		// Those past the bound are warned about by the watch, which
+		// finds them up and not captured.
+		targets = targets[:min(len(targets), MaxAnyInterfaces)]
+		return targets, all, nil
 	}
-	var targets []liveTarget
 	for i, name := range names {
 		if slices.Contains(names[:i], name) {
-			return nil, fmt.Errorf("capture: interface %q given twice", name)
+			return nil, nil, fmt.Errorf("capture: interface %q given twice", name)
 		}
 		ifc, err := net.InterfaceByName(name)
 		if err != nil {
 			all, _ := net.Interfaces()
-			return nil, fmt.Errorf("capture: no interface %q (have %s)", name, interfaceNames(all))
+			return nil, nil, fmt.Errorf("capture: no interface %q (have %s)", name, interfaceNames(all))
 		}
 		if ifc.Flags&net.FlagUp == 0 {
-			return nil, fmt.Errorf("capture: interface %s is down", name)
+			return nil, nil, fmt.Errorf("capture: interface %s is down", name)
 		}
 		targets = append(targets, liveTarget{ifc: *ifc, explicit: true})
 	}
-	return targets, nil
+	return targets, nil, nil
 }
 
 func interfaceNames(all []net.Interface) string {
@@ -213,6 +259,8 @@ func openInterface(t liveTarget, snaplen, blocks int, filter FilterCompiler) (*l
 	}
 	return &liveInterface{
 		name:     name,
+		ifName:   name,
+		index:    t.ifc.Index,
 		link:     link,
 		explicit: t.explicit,
 		h:        &afpacketHandle{tp: tp, name: name, index: t.ifc.Index, ctl: ctl},

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -275,7 +276,6 @@ func TestLiveOpenErrors(t *testing.T) {
 		{LiveOptions{Interfaces: []string{"callscope-nope0"}}, `no interface "callscope-nope0"`},
 		{LiveOptions{Interfaces: []string{"lo", "lo"}}, "given twice"},
 		{LiveOptions{Interfaces: []string{"any", "lo"}}, "cannot be combined"},
-		{LiveOptions{Interfaces: []string{"any"}, Exclude: []string{"callscope-nope0"}}, "does not exist"},
 		{LiveOptions{Interfaces: []string{"lo"}, Snaplen: -1}, "snaplen"},
 		{LiveOptions{Interfaces: []string{"lo"}, RingSize: 4096}, "ring size"},
 		{LiveOptions{Interfaces: []string{"lo"}, Filter: func(LinkType, int) ([]bpf.RawInstruction, error) {
@@ -368,9 +368,9 @@ func ip(t *testing.T, args ...string) {
 	}
 }
 
-// newNetns makes a network namespace with lo up and a veth pair cs0/cs1,
-// both up, removed when the test ends.
-func newNetns(t *testing.T) string {
+// newBareNetns makes a network namespace with lo up, removed when the test
+// ends.
+func newBareNetns(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("skipped: the ip command (iproute2) is not installed")
@@ -379,6 +379,14 @@ func newNetns(t *testing.T) string {
 	ip(t, "netns", "add", name)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
 	ip(t, "-n", name, "link", "set", "lo", "up")
+	return name
+}
+
+// newNetns makes a network namespace with lo up and a veth pair cs0/cs1,
+// both up, removed when the test ends.
+func newNetns(t *testing.T) string {
+	t.Helper()
+	name := newBareNetns(t)
 	ip(t, "-n", name, "link", "add", "cs0", "type", "veth", "peer", "name", "cs1")
 	ip(t, "-n", name, "link", "set", "cs0", "up")
 	ip(t, "-n", name, "link", "set", "cs1", "up")
@@ -470,4 +478,298 @@ func TestLiveAnyInterface(t *testing.T) {
 	if len(w) != 1 || !strings.Contains(w[0].Message, "cs0") || !strings.Contains(w[0].Message, "removed") {
 		t.Errorf("Warnings() = %+v; want one saying cs0 was removed", w)
 	}
+}
+
+// addVeth creates a veth name in ns with address addr/24, its peer in
+// peerNS with the next address, both up: a container's link, as seen from
+// the host.
+func addVeth(t *testing.T, ns, name, addr, peerNS string) {
+	t.Helper()
+	peer := net.ParseIP(addr).To4()
+	peer = append(net.IP(nil), peer...)
+	peer[3]++
+	ip(t, "-n", ns, "link", "add", name, "type", "veth", "peer", "name", name+"p", "netns", peerNS)
+	ip(t, "-n", peerNS, "addr", "add", peer.String()+"/24", "dev", name+"p")
+	ip(t, "-n", peerNS, "link", "set", name+"p", "up")
+	ip(t, "-n", ns, "addr", "add", addr+"/24", "dev", name)
+	ip(t, "-n", ns, "link", "set", name, "up")
+}
+
+// udpSender sends datagrams from a socket on addr (opened in ns) to port 9
+// of the next address of its subnet, every 20 ms, until the test ends; it
+// returns the socket's port. Send errors (the interface is down) are
+// ignored: the sending goes on.
+func udpSender(t *testing.T, ns, addr string) int {
+	t.Helper()
+	var c *net.UDPConn
+	var err error
+	inNetns(t, ns, func() { c, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(addr)}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := &net.UDPAddr{IP: net.ParseIP(addr).To4(), Port: 9}
+	dst.IP = append(net.IP(nil), dst.IP...)
+	dst.IP[3]++
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			c.WriteToUDP([]byte(fmt.Sprintf("datagram %d", i)), dst)
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(done)
+		<-finished
+		c.Close()
+	})
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// liveWatcher reads a live capture in its network namespace, as the
+// watch for "any" needs, recording the packets from some ports and the
+// notices.
+type liveWatcher struct {
+	t       *testing.T
+	s       *LiveSource
+	ports   map[uint16]bool
+	got     []Record // from ports, copied
+	notices []string
+}
+
+// until reads until cond holds, failing the test after 10 s.
+func (lw *liveWatcher) until(what string, cond func() bool) {
+	lw.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			lw.t.Fatalf("still waiting after 10 s for %s; captured on %v, notices %q", what, lw.s.Interfaces(), lw.notices)
+		}
+		if !lw.read() {
+			lw.t.Fatalf("the capture ended while waiting for %s", what)
+		}
+	}
+}
+
+// read reads one packet or waits 50 ms; it tells whether the capture
+// goes on.
+func (lw *liveWatcher) read() bool {
+	lw.t.Helper()
+	rec, err := lw.s.NextWithin(50 * time.Millisecond)
+	switch {
+	case err == ErrIdle:
+		return true
+	case err == io.EOF:
+		return false
+	case err != nil:
+		lw.t.Fatalf("Next: %v", err)
+	}
+	if src, _, _, ok := udpPorts(rec.Data); ok && lw.ports[src] {
+		r := *rec
+		r.Data = bytes.Clone(rec.Data)
+		lw.got = append(lw.got, r)
+	}
+	return true
+}
+
+// from counts the packets captured from port on the interface named name.
+func (lw *liveWatcher) from(port int, name string) int {
+	names := lw.s.Interfaces()
+	n := 0
+	for _, r := range lw.got {
+		if src, _, _, _ := udpPorts(r.Data); int(src) == port && names[r.Interface] == name {
+			n++
+		}
+	}
+	return n
+}
+
+func (lw *liveWatcher) noticed(msg string) bool { return slices.Contains(lw.notices, msg) }
+
+// TestLiveAnyFollowsNewInterfaces starts "any" in a namespace with lo only
+// and creates an interface after the start; it goes down and up again,
+// then is removed and created again.
+func TestLiveAnyFollowsNewInterfaces(t *testing.T) {
+	requireRoot(t)
+	ns, peers := newBareNetns(t), newBareNetns(t)
+	path := filepath.Join(t.TempDir(), "any.pcapng")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lw := &liveWatcher{t: t, ports: map[uint16]bool{}}
+	opts := LiveOptions{Interfaces: []string{AnyInterface}, Save: f, Notify: func(m string) { lw.notices = append(lw.notices, m) }}
+	inNetns(t, ns, func() {
+		lw.s, err = OpenLive(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lw.s.Close()
+		if got := strings.Join(lw.s.Interfaces(), ","); got != "lo" {
+			t.Fatalf("any captures on %s; want lo", got)
+		}
+
+		addVeth(t, ns, "csd0", "10.99.0.1", peers)
+		port := udpSender(t, ns, "10.99.0.1")
+		lw.ports[uint16(port)] = true
+		lw.until("3 packets on csd0", func() bool { return lw.from(port, "csd0") >= 3 })
+		if !lw.noticed("interface csd0 appeared; capturing it too") {
+			t.Errorf("notices %q; want csd0's", lw.notices)
+		}
+
+		// Down and up again: the same interface.
+		ip(t, "-n", ns, "link", "set", "csd0", "down")
+		lw.until("the capture on csd0 to stop", func() bool { return len(lw.s.Warnings()) > 0 })
+		before := lw.from(port, "csd0")
+		ip(t, "-n", ns, "link", "set", "csd0", "up")
+		lw.until("more packets on csd0", func() bool { return lw.from(port, "csd0") >= before+3 })
+		if !lw.noticed("interface csd0 is up again; capturing it again") {
+			t.Errorf("notices %q; want csd0 up again", lw.notices)
+		}
+		if w := lw.s.Warnings(); len(w) != 2 || !strings.Contains(w[0].Message, "csd0: interface went down") || !strings.Contains(w[1].Message, "csd0 is up again") {
+			t.Errorf("Warnings() = %+v; want csd0's capture stopped, then again", w)
+		}
+
+		// Removed and created again: a new ifindex, a new interface.
+		ip(t, "-n", ns, "link", "del", "csd0")
+		addVeth(t, ns, "csd0", "10.99.1.1", peers)
+		port2 := udpSender(t, ns, "10.99.1.1")
+		lw.ports[uint16(port2)] = true
+		lw.until("3 packets on csd0#2", func() bool { return lw.from(port2, "csd0#2") >= 3 })
+		lw.s.Stop()
+		for lw.read() {
+		}
+	})
+	s := lw.s
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.Interfaces(), ","); got != "lo,csd0,csd0#2" {
+		t.Errorf("Interfaces() = %s; want lo,csd0,csd0#2", got)
+	}
+	for _, r := range lw.got {
+		if r.LinkType != LinkEthernet {
+			t.Errorf("frame %d: link type %v; want Ethernet", r.Frame, r.LinkType)
+		}
+	}
+	st := s.Stats()
+	var captured uint64
+	for _, x := range st {
+		captured += x.Captured
+	}
+	if len(st) != 3 || st[1].Name != "csd0" || st[1].Captured < 6 || st[1].Received < st[1].Captured || st[2].Name != "csd0#2" || st[2].Captured < 3 {
+		t.Errorf("Stats() = %+v; want csd0 with 6 packets or more over both sockets, csd0#2 with 3 or more", st)
+	}
+	if files := s.Files(); len(files) != 3 || files[2].Path != "csd0#2" || files[2].LinkTypes[0] != LinkEthernet {
+		t.Errorf("Files() = %+v", files)
+	}
+
+	// The copy: every packet, on its interface, the new ones described.
+	r, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var n uint64
+	var fromPorts []Record
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if src, _, _, ok := udpPorts(rec.Data); ok && lw.ports[src] {
+			fromPorts = append(fromPorts, Record{Interface: rec.Interface, Data: bytes.Clone(rec.Data), Time: rec.Time})
+		}
+	}
+	if n != captured {
+		t.Errorf("the file holds %d packets; %d were captured", n, captured)
+	}
+	if len(fromPorts) != len(lw.got) {
+		t.Fatalf("the file holds %d packets from the senders; %d were captured", len(fromPorts), len(lw.got))
+	}
+	for i := range lw.got {
+		if fromPorts[i].Interface != lw.got[i].Interface || !bytes.Equal(fromPorts[i].Data, lw.got[i].Data) || !fromPorts[i].Time.Equal(lw.got[i].Time) {
+			t.Errorf("packet %d differs in the file (interface %d, captured on %d)", i+1, fromPorts[i].Interface, lw.got[i].Interface)
+		}
+	}
+	if w := r.Warnings(); len(w) != 0 {
+		t.Errorf("reading the file: %v", w)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idbs := pcapngBlocks(t, b, blockIDB)
+	if len(idbs) != 3 || !bytes.Contains(idbs[0], []byte("lo")) || !bytes.Contains(idbs[1], []byte("csd0")) || !bytes.Contains(idbs[2], []byte("csd0")) {
+		t.Errorf("interface descriptions %q; want lo, csd0, csd0", idbs)
+	}
+
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Log("tshark not installed: the file is not checked with it")
+		return
+	}
+	out, err := exec.Command("tshark", "-r", path, "-Y", "udp.dstport == 9", "-T", "fields", "-e", "frame.interface_id", "-e", "frame.interface_name").Output()
+	if err != nil {
+		t.Fatalf("tshark -r: %v\n%s", err, out)
+	}
+	var tsharkSays []string
+	for _, r := range fromPorts {
+		tsharkSays = append(tsharkSays, fmt.Sprintf("%d\tcsd0", r.Interface))
+	}
+	if got := strings.Split(strings.TrimSpace(string(out)), "\n"); !slices.Equal(got, tsharkSays) {
+		t.Errorf("tshark shows the datagrams on %q; want %q", got, tsharkSays)
+	}
+}
+
+// TestLiveAnyExcludesLateInterfaces: --exclude applies to interfaces that
+// appear after the start, and may name one that does not exist yet.
+func TestLiveAnyExcludesLateInterfaces(t *testing.T) {
+	requireRoot(t)
+	ns, peers := newBareNetns(t), newBareNetns(t)
+	lw := &liveWatcher{t: t, ports: map[uint16]bool{}}
+	opts := LiveOptions{Interfaces: []string{AnyInterface}, Exclude: []string{"csx1"}, Notify: func(m string) { lw.notices = append(lw.notices, m) }}
+	var err error
+	inNetns(t, ns, func() {
+		lw.s, err = OpenLive(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lw.s.Close()
+		// csx1 is up before csx0: the listing that finds csx0 has it.
+		addVeth(t, ns, "csx1", "10.98.1.1", peers)
+		excluded := udpSender(t, ns, "10.98.1.1")
+		addVeth(t, ns, "csx0", "10.98.0.1", peers)
+		port := udpSender(t, ns, "10.98.0.1")
+		lw.ports[uint16(port)], lw.ports[uint16(excluded)] = true, true
+		lw.until("3 packets on csx0", func() bool { return lw.from(port, "csx0") >= 3 })
+		lw.s.Stop()
+		for lw.read() {
+		}
+		if got := strings.Join(lw.s.Interfaces(), ","); got != "lo,csx0" {
+			t.Errorf("captured on %s; want lo,csx0 (csx1 excluded)", got)
+		}
+		for _, r := range lw.got {
+			if src, _, _, _ := udpPorts(r.Data); int(src) == excluded {
+				t.Errorf("frame %d from csx1, excluded, captured on %s", r.Frame, lw.s.Interfaces()[r.Interface])
+			}
+		}
+		if want := []string{"interface csx0 appeared; capturing it too"}; !slices.Equal(lw.notices, want) {
+			t.Errorf("notices %q; want %q", lw.notices, want)
+		}
+	})
 }
