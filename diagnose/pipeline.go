@@ -9,7 +9,8 @@ import (
 	"github.com/callscope/callscope/decode/capture"
 )
 
-// Analyze reads the capture files as one capture, decodes and correlates
+// Analyze reads the capture files as one capture (merged by packet time:
+// capture.Open), decodes and correlates
 // them, and runs the rules. Findings come most severe first, then in order
 // of their first frame. Problems inside the files are Warnings in the
 // Analysis, not errors; the error is for files that cannot be read at all.

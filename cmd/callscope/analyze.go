@@ -37,7 +37,7 @@ func newAnalyzeCommand() *cobra.Command {
 	var f analyzeFlags
 	cmd := &cobra.Command{
 		Use:   "analyze [flags] CAPTURE...",
-		Short: "Diagnose the STUN/TURN, ICE, SIP, media and TLS/DTLS traffic in one capture (several files read as one)",
+		Short: "Diagnose the STUN/TURN, ICE, SIP, media and TLS/DTLS traffic in one capture (several files merged by time)",
 		Long: `analyze reads the capture, correlates STUN transactions, TURN allocations, ICE
 sessions, SIP calls and registrations, RTP streams and TLS/DTLS connections,
 applies every rule (see "callscope rules") and writes a report: text by
@@ -47,11 +47,21 @@ makes it certain ({"type":"finding",...}), then one record per allocation,
 binding flow, call, registration, RTP stream, ICE session and TLS connection,
 and a last {"type":"summary",...} (README, "` + "`--format jsonl`" + `").
 
+Several files are merged into one capture by packet time, as mergecap merges
+them by default: captures of the same moments from several taps (inside and
+outside a NAT, the phone and the SBC) interleave as the packets were seen, and
+frames are numbered as Wireshark numbers those of
+"mergecap -w merged.pcapng CAPTURE...". Files that follow each other in time
+(a tcpdump -C/-W or dumpcap ring buffer) come out one after the other and are
+opened one at a time; more than 32 files overlapping in time at once is an
+error. "-" reads standard input.
+
 Exit status: 0, or 1 when a finding at or above --fail-on exists, or 2 for bad
 usage or unreadable input. A file cut short or corrupted half-way is analyzed
 as far as it can be read: the report is written, the warnings go to standard
-error, and the exit status is 2. Files that overlap in time or repeat are
-analyzed in the order given with a warning, and do not change the exit status.
+error, and the exit status is 2. A file given twice, or with the same packets
+as a file given before it, is analyzed twice with a warning that does not
+change the exit status.
 
 The SIP, media and DSCP rules check against a profile (--profile): the DSCP
 marks expected for audio, video and SIP, the media port ranges and peer
@@ -201,8 +211,8 @@ func (rs *reportSetup) write(cmd *cobra.Command, analysis *diagnose.Analysis, fi
 	// could be read; say so where scripts look, and exit as for unreadable
 	// input (as tshark does), so a partial report is never taken for a
 	// complete one.
-	// Overlapping or repeated files were read in full: they are worth a
-	// warning, not a partial-input exit status.
+	// A repeated file was read in full: it is worth a warning, not a
+	// partial-input exit status.
 	if len(analysis.Warnings) > 0 {
 		reportWarnings(cmd.ErrOrStderr(), analysis.Warnings)
 		if hasReadProblem(analysis.Warnings) {

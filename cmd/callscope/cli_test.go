@@ -298,9 +298,25 @@ func TestSeveralFilesAreOneCapture(t *testing.T) {
 		if len(twice) != 2*len(once) {
 			t.Fatalf("decode of the file twice gave %d records, want %d", len(twice), 2*len(once))
 		}
-		for i, rec := range once {
-			if got, want := twice[len(once)+i].Frame, rec.Frame+39; got != want {
-				t.Fatalf("record %d of the second copy is frame %d, want %d (frames continue across files)", i, got, want)
+		// Merged by time, the copies interleave: the file's times all
+		// differ, and each tie goes to the file given later (as in
+		// mergecap), so its frame F is frames 2F-1 (the second copy) and
+		// 2F.
+		byFrame := map[uint64][]decodeRecord{}
+		for _, rec := range twice {
+			byFrame[rec.Frame] = append(byFrame[rec.Frame], rec)
+		}
+		for _, rec := range once {
+			for _, f := range []uint64{2*rec.Frame - 1, 2 * rec.Frame} {
+				copies := byFrame[f]
+				if !slices.ContainsFunc(copies, func(c decodeRecord) bool {
+					c.Frame = rec.Frame
+					x, _ := json.Marshal(c)
+					y, _ := json.Marshal(rec)
+					return bytes.Equal(x, y)
+				}) {
+					t.Fatalf("frame %d is not a copy of frame %d: %+v", f, rec.Frame, copies)
+				}
 			}
 		}
 		r, _ := analyzeJSON(t, exitOK, path, path)
@@ -759,12 +775,14 @@ func TestDecodeTCPAndIPv6(t *testing.T) {
 	})
 }
 
-// A file given twice, or captures that overlap in time, are read in full:
-// a warning where the others go, in the report and on stderr, but not the
-// exit status 2 of a partial report. A cut file among them still exits 2.
-func TestOverlappingCaptures(t *testing.T) {
+// Files that overlap in time are merged and need no warning, but a file
+// given twice (or a copy of one given before it) is read in full and
+// counts every packet twice: a warning where the others go, in the report
+// and on stderr, but not the exit status 2 of a partial report. A cut file
+// among them still exits 2.
+func TestRepeatedCaptures(t *testing.T) {
 	ok := pcapPath("turn-udp-ok.pcap")
-	const overlap = "before the previous file ended"
+	const twice = ": given twice: each of its 39 packets is analyzed twice"
 	for _, args := range [][]string{
 		{"analyze", "--color=never", ok, ok},
 		{"analyze", "--format", "json", ok, ok},
@@ -774,12 +792,12 @@ func TestOverlappingCaptures(t *testing.T) {
 		if res.code != exitOK {
 			t.Errorf("callscope %s: exit %d, want %d", strings.Join(args, " "), res.code, exitOK)
 		}
-		if !strings.Contains(res.stderr, "callscope: warning: "+ok+": file starts at ") || !strings.Contains(res.stderr, overlap+" (") {
+		if !strings.Contains(res.stderr, "callscope: warning: "+ok+twice) {
 			t.Errorf("callscope %s: stderr does not warn of the repeat:\n%s", strings.Join(args, " "), res.stderr)
 		}
 		switch args[1] {
 		case "--color=never":
-			if !strings.Contains(res.stdout, "  warning "+ok+": file starts at ") || !strings.Contains(res.stdout, "\nNo problems found\n") {
+			if !strings.Contains(res.stdout, "  warning "+ok+twice) || !strings.Contains(res.stdout, "\nNo problems found\n") {
 				t.Errorf("text report lacks the warning or says the input was cut:\n%s", res.stdout)
 			}
 		case "--format":
@@ -787,7 +805,7 @@ func TestOverlappingCaptures(t *testing.T) {
 			if err := json.Unmarshal([]byte(res.stdout), &r); err != nil {
 				t.Fatal(err)
 			}
-			if len(r.Warnings) != 1 || r.Warnings[0].Kind != "overlap" || !strings.Contains(r.Warnings[0].Message, overlap) {
+			if len(r.Warnings) != 1 || r.Warnings[0].Kind != "overlap" || !strings.Contains(r.Warnings[0].Message, twice[2:]) {
 				t.Errorf("report warnings %+v, want one overlap", r.Warnings)
 			}
 		}
@@ -797,11 +815,19 @@ func TestOverlappingCaptures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cut := filepath.Join(t.TempDir(), "cut.pcap")
+	dir := t.TempDir()
+	cut, copied := filepath.Join(dir, "cut.pcap"), filepath.Join(dir, "copy.pcap")
 	if err := os.WriteFile(cut, data[:3000], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if res := runCLI(t, "analyze", "--color=never", ok, cut); res.code != exitUsage || !strings.Contains(res.stderr, "truncated") || !strings.Contains(res.stderr, overlap) {
-		t.Errorf("overlapping and cut: exit %d, want %d with both warnings:\n%s", res.code, exitUsage, res.stderr)
+	if err := os.WriteFile(copied, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repeats := "callscope: warning: " + copied + ": repeats " + ok + " (the same 39 packets): each is analyzed twice"
+	if res := runCLI(t, "analyze", "--color=never", ok, copied); res.code != exitOK || !strings.Contains(res.stderr, repeats) {
+		t.Errorf("a copy: exit %d, want %d with the repeat:\n%s", res.code, exitOK, res.stderr)
+	}
+	if res := runCLI(t, "analyze", "--color=never", ok, cut, copied); res.code != exitUsage || !strings.Contains(res.stderr, "truncated") || !strings.Contains(res.stderr, repeats) {
+		t.Errorf("repeated and cut: exit %d, want %d with both warnings:\n%s", res.code, exitUsage, res.stderr)
 	}
 }

@@ -35,8 +35,8 @@ RFC 7983 demultiplexing leaves it to RTP), on any port: analyze is stricter
 and counts a stream only at endpoints announced in SDP or when several
 packets agree (same SSRC, sequence numbers moving forward), so decode may
 list packets that analyze does not. Packets quoted in ICMP errors are not
-records. Several files are read as one capture, in the order given; "-"
-reads standard input.
+records. Several files are merged into one capture by packet time, as
+analyze merges them; "-" reads standard input.
 
 Exit status: 0, or 2 for bad usage or unreadable input. A file cut short or
 corrupted half-way is decoded as far as it can be read: the records are
@@ -89,8 +89,8 @@ func decodeCaptures(stdout, stderr io.Writer, paths []string) error {
 }
 
 // hasReadProblem says whether part of the input could not be read (exit
-// 2), as opposed to warnings about input read in full, such as files that
-// overlap in time.
+// 2), as opposed to warnings about input read in full, such as a file
+// given twice.
 func hasReadProblem(warnings []capture.Warning) bool {
 	return slices.ContainsFunc(warnings, capture.Warning.ReadProblem)
 }

@@ -65,10 +65,10 @@ type source struct {
 	inflate *inflateAhead // the gzip stream's decompressing goroutine
 }
 
-// Reader reads packet records from one or more capture files in order.
-// Next copies nothing and allocates nothing per packet: Record.Data points
-// either into a read-only memory mapping of the file, or into a 1 MiB read
-// buffer.
+// Reader reads packet records from one capture file, or from several
+// merged into one capture by packet time (see Open). Next copies nothing
+// and allocates nothing per packet: Record.Data points either into a
+// read-only memory mapping of a file, or into a 1 MiB read buffer.
 //
 // Plain (uncompressed) regular files are mapped on Linux: reading them
 // makes no read(2) call and no copy, and the kernel reads ahead. Every mapping stays until Close, so the
@@ -125,12 +125,53 @@ type Reader struct {
 
 	frame uint64
 	rec   Record
+
+	// merge reads several files by packet time: see merge.go. The
+	// Reader's own fields then hold the merged stream's frame counter,
+	// record and warnings, and one Reader per open file does the reading.
+	// (Last, so that the fields a single file's records use keep their
+	// places.)
+	merge *merger
+	// mapOwner, for a file read for a merge, is the Reader that keeps its
+	// mappings until Close.
+	mapOwner *Reader
+	// peeking reads a file only for its first record: gzip is inflated
+	// without the goroutine that reads ahead.
+	peeking bool
+	// maxOpen overrides maxOpenFiles (tests).
+	maxOpen int
 }
 
-// Open prepares to read the files in order as one capture; "-" is stdin.
-// Each file is checked now: Open fails, naming the file, if one cannot be
-// opened or does not start with a pcap or pcapng magic number (gzip is
-// undone first).
+// Open prepares to read the files as one capture; "-" is stdin, at most
+// once. Each file is checked now: Open fails, naming the file, if one
+// cannot be opened or does not start with a pcap or pcapng magic number
+// (gzip is undone first).
+//
+// Several files are merged by packet time, as mergecap merges them by
+// default, so that captures of the same moments from several places
+// (both sides of a NAT, a phone and its SBC) interleave into the order
+// the packets were seen in: at each step Next returns the earliest of the
+// files' next records. A tie goes to the file given later, and a record
+// without a time (pcapng simple packet block) goes first, as in mergecap
+// (wiretap/merge.c), so frames are numbered as Wireshark numbers those
+// of `mergecap -w merged.pcapng FILES...`. Records out of order inside a
+// file stay in that file's order. Files that follow each other in time,
+// such as a tcpdump -C/-W or dumpcap ring buffer given in order, come out
+// concatenated, unless one starts at the very time the one before it
+// ended (the tie goes to the later file there too). FileInfo describes
+// each file as if read alone. A file cut short or corrupted ends with the
+// warning it has when read alone, whose frame is the next frame number
+// when the merge came to the damage, and the other files are read on; one
+// with the same records as a file given before it is read in full with a
+// warning (WarningOverlap).
+//
+// Files are opened one by one as the merge reaches them: Next first reads
+// each file's first record (opening and closing it), then opens a file
+// when the merge gets to its first packet and closes it at its end, so
+// only files that overlap in time are open together. At most 32 can be:
+// when a 33rd overlaps them, Next returns an error saying so, after the
+// records before it (merge some of the files first, with mergecap). Stdin
+// is read once, so it stays open from the first call to Next.
 func Open(paths ...string) (*Reader, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("capture: no input files")
@@ -143,7 +184,7 @@ func Open(paths ...string) (*Reader, error) {
 				return nil, errors.New("capture: stdin (-) given more than once")
 			}
 			stdin = true
-			src, err := sniff(os.Stdin, "-")
+			src, err := sniff(os.Stdin, "-", true)
 			if err != nil {
 				return nil, err
 			}
@@ -154,7 +195,7 @@ func Open(paths ...string) (*Reader, error) {
 		if err != nil {
 			return nil, fmt.Errorf("capture: %w", err)
 		}
-		src, err := sniff(f, p)
+		src, err := sniff(f, p, true)
 		f.Close()
 		if err != nil {
 			return nil, err
@@ -162,13 +203,17 @@ func Open(paths ...string) (*Reader, error) {
 		src.stream = nil
 		r.pending = append(r.pending, src)
 	}
+	if len(r.pending) > 1 {
+		r.merge = newMerger(r.pending)
+		r.pending = nil
+	}
 	return r, nil
 }
 
 // NewReader reads one already-open stream; name stands for it in FileInfo
 // and messages. It fails if the stream is not pcap or pcapng (after gzip).
 func NewReader(rd io.Reader, name string) (*Reader, error) {
-	src, err := sniff(rd, name)
+	src, err := sniff(rd, name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -176,8 +221,9 @@ func NewReader(rd io.Reader, name string) (*Reader, error) {
 }
 
 // sniff reads the magic number, undoing gzip, and returns a stream that
-// still starts at the first byte of the capture.
-func sniff(raw io.Reader, name string) (source, error) {
+// still starts at the first byte of the capture. A gzip stream is
+// inflated in a goroutine of its own, ahead of the reader, if ahead.
+func sniff(raw io.Reader, name string, ahead bool) (source, error) {
 	src := source{path: name}
 	var magic [4]byte
 	n, err := io.ReadFull(raw, magic[:])
@@ -204,8 +250,12 @@ func sniff(raw io.Reader, name string) (source, error) {
 			return src, fmt.Errorf("capture: %s: gzip: %w", name, err)
 		}
 		src.gzip = true
-		src.inflate = newInflateAhead(zr)
-		stream = io.MultiReader(bytes.NewReader(magic[:]), src.inflate)
+		var inflated io.Reader = zr
+		if ahead {
+			src.inflate = newInflateAhead(zr)
+			inflated = src.inflate
+		}
+		stream = io.MultiReader(bytes.NewReader(magic[:]), inflated)
 	}
 	src.format = magicFormat(magic)
 	if src.format == 0 {
@@ -236,14 +286,18 @@ func magicFormat(magic [4]byte) format {
 // last one. The Record is reused by the next call, and so is its Data
 // unless StableData says otherwise. Problems in
 // the input (truncation, corruption) end the file they are in with a
-// Warning and reading goes on with the next file; the only other error is
-// ErrClosed.
+// Warning and reading goes on with the other files; the only other errors
+// are ErrClosed and, merging files, too many files overlapping in time
+// (see Open), which ends the capture.
 func (r *Reader) Next() (*Record, error) {
 	if r.closed {
 		return nil, ErrClosed
 	}
 	for {
 		if !r.active {
+			if r.merge != nil {
+				return r.merge.next(r)
+			}
 			if len(r.pending) == 0 {
 				return nil, io.EOF
 			}
@@ -323,7 +377,7 @@ func (r *Reader) start(src source) {
 			r.closer, r.file, r.mapped, r.released = f, f, mapped, 0
 			src.format, src.gzip = format, false
 		} else {
-			s, err := sniff(f, src.path)
+			s, err := sniff(f, src.path, !r.peeking)
 			if err != nil {
 				f.Close()
 				r.warn(0, "%v", err)
@@ -378,7 +432,11 @@ func (r *Reader) mapCapture(f *os.File) ([]byte, format) {
 		unmapFile(data)
 		return nil, 0
 	}
-	r.mappings = append(r.mappings, data)
+	owner := r
+	if r.mapOwner != nil {
+		owner = r.mapOwner
+	}
+	owner.mappings = append(owner.mappings, data)
 	return data, format
 }
 
@@ -444,7 +502,6 @@ func (r *Reader) releaseAll() {
 
 // finish ends the current file.
 func (r *Reader) finish() {
-	r.checkOverlap()
 	if r.mapped != nil {
 		r.releaseAll()
 		r.mapped = nil
@@ -470,37 +527,6 @@ type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
-// checkOverlap warns when the file just read starts before an earlier
-// one ended. Frames are numbered and analyzed in the order the files were
-// given, so overlapping files interleave nothing: transactions, streams
-// and timings spanning them would be judged out of order, and a file
-// given twice counts everything twice.
-func (r *Reader) checkOverlap() {
-	n := len(r.files)
-	if n < 2 || r.files[n-1].First.IsZero() {
-		return
-	}
-	cur := r.files[n-1]
-	latest := -1
-	for i, f := range r.files[:n-1] {
-		if !f.Last.IsZero() && (latest < 0 || f.Last.After(r.files[latest].Last)) {
-			latest = i
-		}
-	}
-	if latest < 0 || !cur.First.Before(r.files[latest].Last) {
-		return
-	}
-	prev := "the previous file"
-	if latest != n-2 {
-		prev = r.files[latest].Path
-	}
-	// The warning's Path names the file; the message reads after it.
-	r.warnKind(WarningOverlap, 0, "file starts at %s, before %s ended (%s): files overlap or repeat; frames are analyzed in the order given",
-		cur.First.UTC().Format(overlapTimeLayout), prev, r.files[latest].Last.UTC().Format(overlapTimeLayout))
-}
-
-const overlapTimeLayout = "2006-01-02 15:04:05.000000 UTC"
-
 // addLinkType records a link type seen in a header of the current file.
 func (r *Reader) addLinkType(lt LinkType) {
 	info := &r.files[len(r.files)-1]
@@ -512,10 +538,19 @@ func (r *Reader) addLinkType(lt LinkType) {
 // warnKind records a warning of a Kind other than a read problem.
 func (r *Reader) warnKind(kind string, frame uint64, format string, args ...any) {
 	if len(r.warnings) >= maxWarnings {
+		r.suppressed++ // without formatting a message that is dropped
+		return
+	}
+	r.addWarning(Warning{Path: r.path, Frame: frame, Message: fmt.Sprintf(format, args...), Kind: kind})
+}
+
+// addWarning records w unless maxWarnings are kept already.
+func (r *Reader) addWarning(w Warning) {
+	if len(r.warnings) >= maxWarnings {
 		r.suppressed++
 		return
 	}
-	r.warnings = append(r.warnings, Warning{Path: r.path, Frame: frame, Message: fmt.Sprintf(format, args...), Kind: kind})
+	r.warnings = append(r.warnings, w)
 }
 
 // warn records a warning about the current file; frame is the record it is
@@ -589,9 +624,14 @@ func (r *Reader) consume(n int) {
 	r.off += int64(n)
 }
 
-// Files describes the files read so far; the last one is complete only
-// after Next has returned io.EOF.
-func (r *Reader) Files() []FileInfo { return slices.Clone(r.files) }
+// Files describes the files read so far, in the order given; one still
+// being read is complete only after Next has returned io.EOF.
+func (r *Reader) Files() []FileInfo {
+	if r.merge != nil {
+		return r.merge.files()
+	}
+	return slices.Clone(r.files)
+}
 
 // Warnings returns the first warnings (at most 100), followed by one that
 // counts the others if there were more.
@@ -611,6 +651,9 @@ func (r *Reader) Close() error {
 		return nil
 	}
 	r.closed = true
+	if r.merge != nil {
+		r.merge.close()
+	}
 	if r.inflate != nil {
 		r.inflate.stop()
 		r.inflate = nil

@@ -452,7 +452,9 @@ func TestOpenContinuesFrameNumbers(t *testing.T) {
 		for _, x := range readAll(t, r) {
 			got = append(got, fmt.Sprint(x.Frame, x.Data))
 		}
-		if want := []string{"1a", "2b", "3c", "4d", "5e", "6f"}; !slices.Equal(got, want) {
+		// Merged by time, each file's records in their order: f (t2) and c
+		// (t2) tie, and a tie goes to the file given later, as in mergecap.
+		if want := []string{"1a", "2b", "3f", "4c", "5d", "6e"}; !slices.Equal(got, want) {
 			t.Errorf("frames %v, want %v", got, want)
 		}
 		files := r.Files()
@@ -464,10 +466,9 @@ func TestOpenContinuesFrameNumbers(t *testing.T) {
 		if fmt.Sprint(files) != fmt.Sprint(want) {
 			t.Errorf("Files():\n got %+v\nwant %+v", files, want)
 		}
-		// The second file starts (t0) before the first ended (t1); the third
-		// starts when the second ended, which is no overlap.
-		if w := r.Warnings(); len(w) != 1 || w[0].Path != paths[1] || w[0].Kind != WarningOverlap || w[0].ReadProblem() {
-			t.Errorf("warnings: %+v, want one overlap warning for %s", w, paths[1])
+		// Files that overlap in time are merged: nothing to warn of.
+		if w := r.Warnings(); len(w) != 0 {
+			t.Errorf("warnings: %+v, want none", w)
 		}
 		if err := r.Close(); err != nil {
 			t.Errorf("Close: %v", err)
@@ -478,30 +479,46 @@ func TestOpenContinuesFrameNumbers(t *testing.T) {
 	})
 }
 
-// TestOverlappingFiles: a file that starts before an earlier one ended is
-// read in full with a warning that is not a read problem.
-func TestOverlappingFiles(t *testing.T) {
+// TestRepeatedFiles: files that overlap in time are merged without a
+// warning, but one with the same records as a file given before it is
+// warned of, once it has been read, with a warning that is not a read
+// problem (every record was read; each counts twice).
+func TestRepeatedFiles(t *testing.T) {
 	a := pcapFile(le, false, LinkEthernet, rec{Time: t0, Data: "a"}, rec{Time: t1, Data: "b"})
 	b := pcapFile(le, false, LinkEthernet, rec{Time: t2, Data: "c"})
 	mid := pcapFile(le, false, LinkEthernet, rec{Time: t0.Add(time.Second), Data: "m"})
+	sameTimes := pcapFile(le, false, LinkEthernet, rec{Time: t0, Data: "x"}, rec{Time: t1, Data: "y"})
+	aNanos := pcapFile(le, true, LinkEthernet, rec{Time: us(t0), Data: "a"}, rec{Time: us(t1), Data: "b"})
 	empty := pcapFile(le, false, LinkEthernet)
 	for _, c := range []struct {
 		name  string
 		files [][]byte
+		same  []int    // files given by the path of the one at this index instead
 		want  []string // "file index: message"
 	}{
-		{"in time order", [][]byte{a, b}, nil},
-		{"an empty file between", [][]byte{a, empty, b}, nil},
-		{"the same file twice", [][]byte{a, a}, []string{
-			"1: file starts at 2023-11-14 22:13:20.123456 UTC, before the previous file ended (2023-11-14 22:13:21.500000 UTC): files overlap or repeat; frames are analyzed in the order given"}},
-		{"reverse order", [][]byte{b, a}, []string{
-			"1: file starts at 2023-11-14 22:13:20.123456 UTC, before the previous file ended (2023-11-14 22:13:22.250000 UTC): files overlap or repeat; frames are analyzed in the order given"}},
-		{"overlapping an earlier file, not the previous one", [][]byte{b, empty, mid}, []string{
-			"2: file starts at 2023-11-14 22:13:21.123456 UTC, before FILE0 ended (2023-11-14 22:13:22.250000 UTC): files overlap or repeat; frames are analyzed in the order given"}},
+		{"in time order", [][]byte{a, b}, nil, nil},
+		{"an empty file between", [][]byte{a, empty, b}, nil, nil},
+		{"reverse order", [][]byte{b, a}, nil, nil},
+		{"inside an earlier file's time span", [][]byte{a, empty, mid}, nil, nil},
+		{"the same times, other data", [][]byte{a, sameTimes}, nil, nil},
+		{"the same records, another file", [][]byte{a, a}, nil, []string{
+			"1: repeats FILE0 (the same 2 packets): each is analyzed twice"}},
+		{"the same records in another format", [][]byte{a, gzipped(aNanos)}, nil, []string{
+			"1: repeats FILE0 (the same 2 packets): each is analyzed twice"}},
+		{"the same file twice", [][]byte{a, nil}, []int{1: 0}, []string{
+			"0: given twice: each of its 2 packets is analyzed twice"}},
+		{"three copies", [][]byte{a, b, a, a}, nil, []string{
+			"2: repeats FILE0 (the same 2 packets): each is analyzed twice",
+			"3: repeats FILE0 (the same 2 packets): each is analyzed twice"}},
 	} {
 		forEachMode(t, func(t *testing.T, m readMode) {
 			t.Run(c.name, func(t *testing.T) {
 				paths := writeFiles(t, c.files...)
+				for i, j := range c.same {
+					if i != j {
+						paths[i] = paths[j]
+					}
+				}
 				r, err := m.open(paths...)
 				if err != nil {
 					t.Fatal(err)
@@ -512,8 +529,8 @@ func TestOverlappingFiles(t *testing.T) {
 				for _, fi := range r.Files() {
 					wantN += int(fi.Packets)
 				}
-				if n != wantN || n == 0 {
-					t.Errorf("read %d records, files hold %d", n, wantN)
+				if n != wantN || n == 0 || len(r.Files()) != len(paths) {
+					t.Errorf("read %d records, files hold %d; Files() %+v", n, wantN, r.Files())
 				}
 				var got []string
 				for _, w := range r.Warnings() {
@@ -552,7 +569,8 @@ func TestStdin(t *testing.T) {
 		}
 		defer r.Close()
 		got, stable := readAllStable(t, r)
-		if len(got) != 2 || got[0].Data != "file" || got[1].Data != "in" || got[1].Frame != 2 {
+		// Merged by time: stdin's record (t0) comes before the file's (t1).
+		if len(got) != 2 || got[0].Data != "in" || got[1].Data != "file" || got[1].Frame != 2 {
 			t.Errorf("records %v", got)
 		}
 		if want := map[bool]int{true: 1}[m.maps()]; stable != want {

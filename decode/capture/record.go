@@ -2,9 +2,9 @@
 // files: pcap (micro- and nanosecond, either byte order) and pcapng (several
 // interfaces, per-interface link type and timestamp resolution; EPB, SPB and
 // OPB), gzip-compressed or not, detected from the magic number rather than
-// the file name. Several files read in a row form one capture whose frames
-// are numbered 1, 2, ... across them, as Wireshark numbers the frames of a
-// single file.
+// the file name. Several files form one capture, merged by packet time as
+// mergecap merges them (see Open), whose frames are numbered 1, 2, ... as
+// Wireshark numbers the frames of the merged file.
 //
 // OpenLive captures on network interfaces instead (Linux AF_PACKET with a
 // TPACKET_V3 ring, no cgo; root or CAP_NET_RAW), with a kernel filter such
@@ -66,10 +66,10 @@ type Warning struct {
 	Kind string `json:"kind,omitempty"`
 }
 
-// WarningOverlap is the Kind of a warning that a file starts before an
-// earlier one ended: the same file given twice, or captures taken at the
-// same time. Every record was read; they are analyzed in the order the
-// files were given, not merged by time.
+// WarningOverlap is the Kind of a warning that a file repeats one given
+// before it (the same file given twice, or a copy): every record was read,
+// and each of its packets counts twice. Files that merely overlap in time
+// are merged without a warning.
 const WarningOverlap = "overlap"
 
 // ReadProblem says whether the warning means part of the input could not
