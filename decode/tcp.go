@@ -301,10 +301,12 @@ func (d *Decoder) tcpData(h *tcpHalf, seq uint32, data []byte, emit func(*Messag
 	}
 	switch diff := int32(seq - h.next); {
 	case diff < 0:
-		if int(-diff) >= len(data) {
+		// Negated in 64 bits: a segment half the sequence space away has
+		// diff -2^31, whose negation overflows int32.
+		if -int64(diff) >= int64(len(data)) {
 			return // a retransmission of what we have
 		}
-		data = data[-diff:]
+		data = data[-int64(diff):]
 	case diff > 0:
 		if len(h.pending) < maxPendingPerHalf && h.pendingBytes+len(data) <= d.tcp.maxBytes {
 			h.pending = append(h.pending, tcpSegment{seq: seq, data: append([]byte(nil), data...), pkt: d.pkt})
@@ -433,8 +435,8 @@ func (d *Decoder) drainPending(h *tcpHalf, emit func(*Message)) {
 			}
 			continue
 		}
-		if diff := int32(s.seq - h.next); int(-diff) < len(s.data) {
-			data := s.data[-diff:]
+		if diff := int32(s.seq - h.next); -int64(diff) < int64(len(s.data)) {
+			data := s.data[-int64(diff):]
 			d.frame(h, data, emit)
 			h.next += uint32(len(data))
 		}
@@ -804,10 +806,10 @@ func (t *tcpTable) flush(d *Decoder, emit func(*Message)) {
 				continue
 			}
 			diff := int32(s.seq - h.next)
-			if int(-diff) >= len(s.data) {
+			if -int64(diff) >= int64(len(s.data)) {
 				continue
 			}
-			s.data = s.data[-diff:]
+			s.data = s.data[-int64(diff):]
 			d.frame(h, s.data, emit)
 			h.next += uint32(len(s.data))
 		}
