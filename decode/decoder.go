@@ -32,9 +32,10 @@ type Options struct {
 	MaxSTUNEndpoints int           // default 8192
 	STUNEndpointTTL  time.Duration // default 15 min (TURN channels live 10, RFC 8656 §12)
 
-	// DTLS associations (UDP 5-tuples that carried DTLS), kept to
-	// reassemble handshake messages fragmented across datagrams; an
-	// association silent for TCPIdleTimeout is forgotten.
+	// DTLS associations (UDP 5-tuples and ICE-TCP connections that
+	// carried DTLS), kept to reassemble handshake messages fragmented
+	// across datagrams; an association silent for TCPIdleTimeout is
+	// forgotten.
 	MaxDTLSAssociations int // default 1024
 	MaxDTLSBytes        int // fragments buffered by all of them; default 8 MiB
 }
@@ -255,12 +256,12 @@ func (d *Decoder) emitSIP(b []byte, emit func(*Message)) {
 	emit(&d.msg)
 }
 
-// emitMedia classifies a datagram whose first byte is 128-191 (RFC 7983
-// §7: RTP or RTCP). A second byte of 192-223 is RTCP (RFC 5761 §4): such a
-// datagram is emitted as RTCP when the compound parses, or as SRTCP when
-// it is shaped like it, and never as RTP, since RTP with the marker bit
-// and a payload type of 64-95 is reserved precisely so that the two
-// cannot be confused.
+// emitMedia classifies a datagram, or an ICE-TCP frame, whose first byte
+// is 128-191 (RFC 7983 §7: RTP or RTCP). A second byte of 192-223 is RTCP
+// (RFC 5761 §4): such a datagram is emitted as RTCP when the compound
+// parses, or as SRTCP when it is shaped like it, and never as RTP, since
+// RTP with the marker bit and a payload type of 64-95 is reserved
+// precisely so that the two cannot be confused.
 func (d *Decoder) emitMedia(b []byte, emit func(*Message)) {
 	if len(b) < 2 {
 		return
@@ -289,9 +290,11 @@ func (d *Decoder) emitMedia(b []byte, emit func(*Message)) {
 // ParseSRTCP checks, is not reported: the flag's place is a guess from the
 // length (an MKI moves it), and a wrong guess would make report blocks of
 // ciphertext. A datagram the snaplen cut is not judged: SRTCP is
-// recognized by its length.
+// recognized by its length. An ICE-TCP frame is whole whatever the
+// snaplen did to the segment that completed it: a cut makes a hole that
+// the frames after it fall into (tcpSegment).
 func (d *Decoder) emitSRTCP(b []byte, emit func(*Message)) {
-	if d.truncated || !rtp.ParseSRTCP(b, &d.srtcp, &d.rtcp) {
+	if d.truncated && d.pkt.Transport != TCP || !rtp.ParseSRTCP(b, &d.srtcp, &d.rtcp) {
 		return
 	}
 	d.stats.SRTCP++

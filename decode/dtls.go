@@ -7,22 +7,31 @@ import (
 	"github.com/callscope/callscope/decode/tls"
 )
 
-// DTLS over UDP.
+// DTLS over UDP, and over ICE-TCP.
 //
 // Every datagram whose first record header is DTLS (RFC 7983 §7 first byte
-// 20-63, a DTLS version, a length that fits) is a KindDTLS message. The
-// table below keeps a tls.Conn per UDP 5-tuple so that handshake messages
-// fragmented across datagrams (certificates, mostly: RFC 6347 §4.2.3) are
-// reassembled. It is bounded in associations and in bytes; eviction only
-// costs the reassembly of a message in progress. DTLS that travels inside
-// TURN (Send/Data indications, ChannelData) is not decoded here: the
-// analyzer, which knows the allocation and peer, reads it with its own
-// tls.Parser and a tls.Conn per association.
+// 20-63, a DTLS version, a length that fits) is a KindDTLS message. So is
+// every RFC 4571 frame of an ICE-TCP connection that passes the same test:
+// each frame carries what a datagram would (RFC 6544 §3, RFC 4571 §2),
+// so DTLS keeps its datagram semantics there, fragmented handshake
+// messages included. The table below keeps a tls.Conn per 5-tuple, UDP
+// or TCP, so that handshake messages fragmented across datagrams
+// (certificates, mostly: RFC 6347 §4.2.3) are reassembled. It is bounded
+// in associations and in bytes; eviction only costs the reassembly of a
+// message in progress. DTLS that travels inside TURN (Send/Data
+// indications, ChannelData) is not decoded here: the analyzer, which
+// knows the allocation and peer, reads it with its own tls.Parser and a
+// tls.Conn per association.
 
-type udpKey struct{ a, b netip.AddrPort } // a sorts before b
+// dtlsKey is a 5-tuple: a UDP flow and a TCP connection between the
+// same ends are two associations.
+type dtlsKey struct {
+	a, b      netip.AddrPort // a sorts before b
+	transport Transport
+}
 
 type dtlsAssoc struct {
-	key  udpKey
+	key  dtlsKey
 	conn tls.Conn
 	last time.Time
 	held int
@@ -32,13 +41,13 @@ type dtlsTable struct {
 	max, maxBytes int
 	used          int
 	idle          time.Duration
-	assocs        map[udpKey]*dtlsAssoc
+	assocs        map[dtlsKey]*dtlsAssoc
 	nextSweep     time.Time
 }
 
 func (t *dtlsTable) init(o Options) {
 	t.max, t.maxBytes, t.idle = o.MaxDTLSAssociations, o.MaxDTLSBytes, o.TCPIdleTimeout
-	t.assocs = make(map[udpKey]*dtlsAssoc)
+	t.assocs = make(map[dtlsKey]*dtlsAssoc)
 }
 
 func (t *dtlsTable) remove(a *dtlsAssoc) {
@@ -73,7 +82,7 @@ func (t *dtlsTable) oldest(holding bool) *dtlsAssoc {
 	return old
 }
 
-func (t *dtlsTable) get(key udpKey, now time.Time, create bool) *dtlsAssoc {
+func (t *dtlsTable) get(key dtlsKey, now time.Time, create bool) *dtlsAssoc {
 	if a := t.assocs[key]; a != nil || !create {
 		return a
 	}
@@ -104,15 +113,16 @@ func (t *dtlsTable) account(a *dtlsAssoc) {
 	}
 }
 
-// emitDTLS decodes a datagram whose first byte is 20-63 as DTLS and emits
-// it. A flow's first DTLS datagram must hold nothing but records; later
-// ones need a plausible first record. A unified-header record (RFC 9147
-// §4, first byte 32-63) carries too little to be recognized alone: it is
-// DTLS only on a 5-tuple that already carried DTLS records.
+// emitDTLS decodes a datagram, or an ICE-TCP frame, whose first byte is
+// 20-63 as DTLS and emits it. A flow's first DTLS datagram must hold
+// nothing but records; later ones need a plausible first record. A
+// unified-header record (RFC 9147 §4, first byte 32-63) carries too little
+// to be recognized alone: it is DTLS only on a 5-tuple that already
+// carried DTLS records.
 func (d *Decoder) emitDTLS(p []byte, emit func(*Message)) {
-	key, dir := udpKey{d.pkt.Src, d.pkt.Dst}, 0
+	key, dir := dtlsKey{d.pkt.Src, d.pkt.Dst, d.pkt.Transport}, 0
 	if key.b.Compare(key.a) < 0 {
-		key, dir = udpKey{key.b, key.a}, 1
+		key.a, key.b, dir = key.b, key.a, 1
 	}
 	// A flow that carried DTLS needs only a record header; any other
 	// datagram must be DTLS records to its last byte.

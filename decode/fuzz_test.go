@@ -56,6 +56,20 @@ func FuzzDecoder(f *testing.F) {
 		udpIP(f, server, client, dtlsCert, 0),
 		udpIP(f, server, client, []byte{0x2c, 0, 1, 0, 3, 1, 2, 3}, 0),
 	}, fuzzRecordSeparator), uint16(capture.LinkIPv4))
+	// ICE-TCP (RFC 6544): an RFC 4571 stream that starts with a check and
+	// carries RTP, RTCP, SRTCP and DTLS frames, split across segments, and
+	// the answer's direction with a DTLS fragment.
+	check := stunMessage(typeBindingRequest, 7, "")
+	iceTCP := cat(rfc4571(check), rfc4571(pionRTP(f, 111, true, 1)), rfc4571(pionRTCP(f, testSR)),
+		rfc4571(unhexMedia(f, "8fcd000523ecab961dd4a99f8857ca8a6dc9f0803f6aca5280000001ec8fdc45de936c7966f8")),
+		rfc4571(dtlsHello), rfc4571([]byte{0x2c, 0, 1, 0, 3, 1, 2, 3}))
+	f.Add(bytes.Join([][]byte{
+		tcpIP(f, client, server, 1, tcpSYN, nil),
+		tcpIP(f, client, server, 2, tcpACK, iceTCP[:len(check)+30]),
+		tcpIP(f, client, server, 2+uint32(len(check))+30, tcpACK, iceTCP[len(check)+30:]),
+		tcpIP(f, server, client, 5, tcpSYN|tcpACK, nil),
+		tcpIP(f, server, client, 6, tcpACK, cat(rfc4571(stunMessage(0x0101, 7, "")), rfc4571(dtlsCert), rfc4571(pionRTP(f, 111, false, 2)))),
+	}, fuzzRecordSeparator), uint16(capture.LinkIPv4))
 	f.Fuzz(func(t *testing.T, data []byte, link uint16) {
 		opts := Options{MaxFragDatagrams: 4, MaxFragBytes: 4096, MaxTCPStreams: 4,
 			MaxStreamBytes: 512, MaxTCPBytes: 1500, MaxSTUNEndpoints: 4}
@@ -80,16 +94,16 @@ func FuzzDecoder(f *testing.F) {
 				}
 			case KindRTCP:
 				if m.SRTCP != nil {
-					if m.RTCP != nil || m.Transport != UDP || m.SRTCP.Length > len(m.Payload) {
+					if m.RTCP != nil || m.SRTCP.Length > len(m.Payload) {
 						t.Fatalf("SRTCP %+v (RTCP %v) in %d bytes over %v", *m.SRTCP, m.RTCP, len(m.Payload), m.Transport)
 					}
 					break
 				}
-				if m.RTCP == nil || m.RTCP.N == 0 || m.Transport != UDP {
+				if m.RTCP == nil || m.RTCP.N == 0 {
 					t.Fatalf("RTCP %+v over %v", m.RTCP, m.Transport)
 				}
 			case KindTLS, KindDTLS:
-				if m.TLS == nil || (m.Kind == KindTLS) != (m.Transport == TCP) || len(m.TLS.ContentTypes)+m.TLS.Ciphertexts == 0 {
+				if m.TLS == nil || m.Kind == KindTLS && m.Transport != TCP || len(m.TLS.ContentTypes)+m.TLS.Ciphertexts == 0 {
 					t.Fatalf("%v message over %v: %+v", m.Kind, m.Transport, m.TLS)
 				}
 				if len(m.TLS.Certificates) > tls.MaxChain {
@@ -101,6 +115,20 @@ func FuzzDecoder(f *testing.F) {
 				}
 			default:
 				t.Fatalf("message of kind %d", m.Kind)
+			}
+			// Over TCP, media and DTLS come only from RFC 4571 frames,
+			// demultiplexed by their first byte (RFC 7983 §7).
+			if m.Transport == TCP && len(m.Payload) > 0 {
+				switch b0 := m.Payload[0]; m.Kind {
+				case KindRTP, KindRTCP:
+					if b0 < 128 || b0 > 191 {
+						t.Fatalf("%v over TCP starting with %d", m.Kind, b0)
+					}
+				case KindDTLS:
+					if b0 < 20 || b0 > 63 {
+						t.Fatalf("DTLS over TCP starting with %d", b0)
+					}
+				}
 			}
 		}
 		recs := bytes.Split(data, fuzzRecordSeparator)

@@ -44,7 +44,10 @@ import (
 // leaves the first byte to RTP, on any port: unsignalled UDP of other
 // protocols passes that test too. The analyzer's streams are stricter
 // (SDP-announced endpoints, or SSRC and sequence consistent over several
-// packets).
+// packets). On an ICE-TCP connection (RFC 6544: RFC 4571 frames that began
+// with a STUN check) each frame is classified as a datagram would be, and
+// its "rtp", "rtcp" and "dtls" records have "transport":"tcp" and the
+// frame of the segment that completed it.
 //
 // ICMP errors are not decode records: they are not messages of their own.
 // It is written by hand rather than with encoding/json because it runs once

@@ -20,16 +20,19 @@ type Stats struct {
 	ChannelData      uint64            `json:"channel_data"`
 	ICMPErrors       uint64            `json:"icmp_errors"`
 	SIP              uint64            `json:"sip_messages"`
-	RTP              uint64            `json:"rtp_packets"`  // datagrams that parse as RTP (KindRTP): not a count of media
-	RTCP             uint64            `json:"rtcp_packets"` // compound RTCP datagrams
-	// SRTCP counts datagrams shaped like SRTCP (RFC 3711 §3.4): a
+	// RTP counts datagrams and ICE-TCP frames that parse as RTP (KindRTP):
+	// not a count of media. RTCP counts compound RTCP datagrams and frames.
+	RTP  uint64 `json:"rtp_packets"`
+	RTCP uint64 `json:"rtcp_packets"`
+	// SRTCP counts datagrams and frames shaped like SRTCP (RFC 3711 §3.4): a
 	// first RTCP packet in the clear, the rest encrypted (rtp.ParseSRTCP).
 	// They are not in RTCP.
 	SRTCP uint64 `json:"srtcp_packets"`
 	// TLS counts KindTLS messages (TCP segments that completed records
 	// worth reading) and TLSRecords the records they held; DTLS and
 	// DTLSRecords the same for datagrams. Certificates counts certificates
-	// read from Certificate messages of either.
+	// read from Certificate messages of either. An ICE-TCP frame counts
+	// as a datagram (RFC 6544 §3).
 	TLS          uint64 `json:"tls_messages"`
 	TLSRecords   uint64 `json:"tls_records"`
 	DTLS         uint64 `json:"dtls_messages"`

@@ -20,9 +20,10 @@ import (
 // message's last byte means walking its ScatterGather capture infos; its
 // bounds are in pages, global, and it flushes by wall-clock calls. What
 // callscope needs is much smaller: per direction, bytes in sequence order,
-// a framer that consumes whole STUN/ChannelData frames or SIP messages as
-// soon as they are complete, and nothing buffered for streams that are
-// neither. So
+// a framer that consumes whole STUN/ChannelData frames, RFC 4571 frames
+// (ICE-TCP: checks, DTLS, RTP and RTCP, each handled as a datagram) or SIP
+// messages as soon as they are complete, and nothing buffered for streams
+// that are neither. So
 // this file keeps, per direction, the next expected sequence number, the
 // tail of an incomplete frame (at most MaxStreamBytes) and a few
 // out-of-order segments (at most MaxStreamBytes in all). All streams
@@ -629,12 +630,29 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 					return nil
 				}
 			}
-		case stun.IsChannelDataFirstByte(f[0]) && h.mode != modeRFC4571:
+		case h.mode == modeRFC4571:
+			d.emitICETCPFrame(f, emit)
+		case stun.IsChannelDataFirstByte(f[0]):
 			d.emitChannelData(f, true, emit)
 		}
-		// Other RFC 4571 frames are ICE-TCP media (RTP, RTCP, DTLS).
 	}
 	return w
+}
+
+// emitICETCPFrame emits an RFC 4571 frame other than STUN: on an ICE-TCP
+// connection (RFC 6544 §3) each frame is what a UDP datagram would carry
+// on a UDP candidate pair, demultiplexed by its first byte as RFC 7983 §7
+// does: 20-63 DTLS, 128-191 RTP or RTCP. Nothing else is defined there
+// (ChannelData, 64-79, needs a TURN server, which is not the other end of
+// an ICE-TCP connection). The message belongs to the segment that
+// completed the frame, as every reassembled message does.
+func (d *Decoder) emitICETCPFrame(f []byte, emit func(*Message)) {
+	switch b0 := f[0]; {
+	case b0 >= 20 && b0 <= 63:
+		d.emitDTLS(f, emit)
+	case b0 >= 128 && b0 <= 191:
+		d.emitMedia(f, emit)
+	}
 }
 
 // skipFrame discards up to avail bytes of a frame being skipped and returns
@@ -757,7 +775,7 @@ func (d *Decoder) startsFrame(m halfMode, data []byte) bool {
 			return ok
 		}
 	case modeRFC4571:
-		return len(data) >= 10 && binary.BigEndian.Uint32(data[6:]) == stunMagicCookie
+		return len(data) >= 10 && binary.BigEndian.Uint32(data[6:]) == stunMagicCookie || tilesICETCPFrames(data)
 	case modeSIP:
 		return sip.LooksLikeSIP(data)
 	case modeTLS:
@@ -767,6 +785,52 @@ func (d *Decoder) startsFrame(m halfMode, data []byte) bool {
 		return true
 	}
 	return false
+}
+
+// tilesICETCPFrames reports whether data, a segment of an ICE-TCP
+// connection after a hole, is whole RFC 4571 frames to its last byte, each
+// one something RFC 7983 §7 sends on a candidate pair: a STUN message, a
+// DTLS record, an RTP or RTCP packet. Senders write one frame at a time,
+// so a segment usually starts with one, and media flows between the
+// consent checks (RFC 7675: one every 5 s or so) that a STUN-only test
+// would wait for. Every length has to land exactly where the next frame
+// starts, and the last exactly at the segment's end, which random bytes
+// almost never do; a segment that ends inside a frame is left for the
+// next one.
+func tilesICETCPFrames(data []byte) bool {
+	if len(data) == 0 {
+		return false
+	}
+	for len(data) > 0 {
+		if len(data) < 2 {
+			return false
+		}
+		n := int(binary.BigEndian.Uint16(data))
+		if n+2 > len(data) {
+			return false
+		}
+		f := data[2 : 2+n]
+		switch {
+		case n == 0:
+			return false
+		case f[0] <= 3:
+			if !stun.IsSTUN(f) {
+				return false
+			}
+		case f[0] >= 20 && f[0] <= 63:
+			if n < 13 && f[0] < 32 { // a DTLS 1.2 record header (RFC 6347 §4.1)
+				return false
+			}
+		case f[0] >= 128 && f[0] <= 191:
+			if n < 8 { // an RTCP header and SSRC (RFC 3550 §6.4); RTP needs 12
+				return false
+			}
+		default:
+			return false
+		}
+		data = data[2+n:]
+	}
+	return true
 }
 
 // flush skips every hole still open, in each direction, so that segments

@@ -88,7 +88,7 @@ func TestTCPMidStream(t *testing.T) {
 		{name: "RFC 4571 framing found at a segment start",
 			segs: []midSeg{{data: rfc4571(rtp)[5:]}, {off: len(rtp) - 3, data: cat(rfc4571(refresh), rfc4571(rtp))},
 				{off: len(rtp) - 3 + len(refresh) + len(rtp) + 4, data: cat(rfc4571(rtp), rfc4571(refresh2))}},
-			want: []want{{2, KindSTUN, 1}, {3, KindSTUN, 2}}},
+			want: []want{{2, KindSTUN, 1}, {2, KindRTP, 0}, {3, KindRTP, 0}, {3, KindSTUN, 2}}},
 		{name: "a segment that starts with bytes already passed over is not a start",
 			segs: []midSeg{{data: make([]byte, 40)}, {off: 20, data: cat(make([]byte, 20), refresh)}, {off: 40 + len(refresh), data: refresh2}},
 			want: []want{{3, KindSTUN, 2}}},

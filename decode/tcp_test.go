@@ -107,7 +107,7 @@ func TestTCPFraming(t *testing.T) {
 			want: nil},
 		{name: "RFC 4571 framing with media frames between",
 			segs: []seg{{data: cat(rfc4571(a), rfc4571(rtp))}, {off: len(a) + len(rtp) + 4, data: rfc4571(b)}},
-			want: []want{{2, KindSTUN, 1}, {3, KindSTUN, 2}}},
+			want: []want{{2, KindSTUN, 1}, {2, KindRTP, 0}, {3, KindSTUN, 2}}},
 		{name: "RFC 4571 split inside the length prefix",
 			segs: []seg{{data: rfc4571(a)[:1]}, {off: 1, data: rfc4571(a)[1:]}},
 			want: []want{{3, KindSTUN, 1}}},

@@ -62,9 +62,11 @@ const (
 	KindICMPError                   // Message.ICMP
 	KindSIP                         // Message.SIP
 	// KindRTP is a UDP datagram whose bytes parse as an RTP header (RFC 3550
-	// §5.1) and that RFC 7983 / RFC 5761 §4 demultiplexing leaves to RTP.
-	// Whether the flow really carries a stream is decided in diagnose, over
-	// several packets or from SDP.
+	// §5.1) and that RFC 7983 / RFC 5761 §4 demultiplexing leaves to RTP, or
+	// such an RFC 4571 frame of an ICE-TCP connection (RFC 6544 §3, one that
+	// began with a STUN check), then with Transport TCP. Whether the flow
+	// really carries a stream is decided in diagnose, over several packets
+	// or from SDP.
 	KindRTP // Message.RTP
 	// KindRTCP is a compound RTCP datagram that parsed cleanly
 	// (Message.RTCP), or SRTCP (RFC 3711 §3.4), whose packets after the
@@ -72,10 +74,11 @@ const (
 	// the clear header and the trailer show (rtp.ParseSRTCP).
 	KindRTCP
 	// KindTLS is TLS over TCP (any port, recognized by the record header)
-	// and KindDTLS DTLS over UDP (RFC 7983 first byte 20-63). TLS
+	// and KindDTLS DTLS over UDP (RFC 7983 first byte 20-63), or in an RFC
+	// 4571 frame of an ICE-TCP connection, one frame being one datagram. TLS
 	// application data is emitted only for the first record of each
 	// direction of a connection (enough to tell the handshake completed);
-	// every DTLS datagram is emitted.
+	// every DTLS datagram or frame is emitted.
 	KindTLS  // Message.TLS
 	KindDTLS // Message.TLS
 )
@@ -95,7 +98,7 @@ type Message struct {
 	SRTCP   *rtp.SRTCP
 	TLS     *tls.Message
 	// Payload is the transport payload of the datagram (UDP) or the framed
-	// message (TCP) the message came from.
+	// message (TCP: without its RFC 4571 length) the message came from.
 	Payload []byte
 }
 

@@ -85,7 +85,7 @@ func (e *Engine) announceMedia(c *Call, s *SDPSeen) {
 			ms.announce(netip.AddrPortFrom(addr, rtcpPort), &rtcp)
 		}
 		for _, cand := range m.Candidates {
-			if !strings.EqualFold(cand.Transport, "udp") {
+			if !receivesMedia(&cand) {
 				continue
 			}
 			switch cand.Component {
@@ -98,6 +98,22 @@ func (e *Engine) announceMedia(c *Call, s *SDPSeen) {
 			}
 		}
 	}
+}
+
+// receivesMedia says whether media can be addressed to a candidate's
+// address and port: a UDP candidate's, and a TCP candidate's that accepts
+// connections, passive or simultaneous-open (RFC 6544 §4.5); the
+// connection's frames then carry the media (§3), both ways. An active
+// TCP candidate's port is 9, a placeholder: its connections come from
+// ports no SDP names, and the passive end announces them.
+func receivesMedia(c *sdp.Candidate) bool {
+	switch {
+	case strings.EqualFold(c.Transport, "udp"):
+		return true
+	case strings.EqualFold(c.Transport, "tcp"):
+		return strings.EqualFold(c.TCPType, "passive") || strings.EqualFold(c.TCPType, "so")
+	}
+	return false
 }
 
 // announce records one endpoint. A later SDP for the same address (a

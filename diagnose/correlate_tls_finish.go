@@ -22,13 +22,19 @@ func (e *Engine) finishTLS() {
 	// DTLS runs on the pair ICE selected; an agent that nominates again
 	// later (Google Meet moves to another server port) may have started
 	// it on an earlier nominated pair, or on a succeeded one before
-	// nominating (RFC 8445 §12.1: media may flow on a valid pair).
-	type ends struct{ a, b netip.AddrPort }
+	// nominating (RFC 8445 §12.1: media may flow on a valid pair). On a
+	// TCP pair (RFC 6544) it runs on the connection the checks used, in
+	// RFC 4571 frames: the pair's ends and transport are the
+	// association's.
+	type ends struct {
+		a, b      netip.AddrPort
+		transport decode.Transport
+	}
 	onPair := make(map[ends]*ICESession)
 	for rank := range 3 {
 		for _, s := range e.analysis.ICESessions {
 			for _, p := range s.Pairs {
-				ok := p.Transport == decode.UDP && p.State == "succeeded"
+				ok := p.State == "succeeded"
 				switch rank {
 				case 1:
 					ok = ok && p.Nominated
@@ -37,7 +43,7 @@ func (e *Engine) finishTLS() {
 				}
 				if ok {
 					l, r := unmapAddrPort(p.Local), unmapAddrPort(p.Remote)
-					onPair[ends{l, r}], onPair[ends{r, l}] = s, s
+					onPair[ends{l, r, p.Transport}], onPair[ends{r, l, p.Transport}] = s, s
 				}
 			}
 		}
@@ -65,7 +71,7 @@ func (e *Engine) finishTLS() {
 		if !c.DTLS {
 			continue
 		}
-		if s := onPair[ends{unmapAddrPort(c.Client), unmapAddrPort(c.Server)}]; s != nil {
+		if s := onPair[ends{unmapAddrPort(c.Client), unmapAddrPort(c.Server), c.Transport}]; s != nil {
 			c.ICE = s
 			s.DTLS = append(s.DTLS, c)
 			c.Call = s.Call

@@ -15,7 +15,7 @@ import (
 type TLSConnectionReport struct {
 	Client       string   `json:"client"`
 	Server       string   `json:"server"`
-	Transport    string   `json:"transport"` // "tcp" for TLS, "udp" for DTLS
+	Transport    string   `json:"transport"` // "tcp" for TLS, "udp" for DTLS ("tcp" on an ICE-TCP connection)
 	DTLS         bool     `json:"dtls"`
 	Allocation   *int     `json:"allocation,omitempty"`  // DTLS relayed through TURN: index into allocations
 	ICESession   *int     `json:"ice_session,omitempty"` // DTLS on an ICE session's selected pair: index into ice_sessions

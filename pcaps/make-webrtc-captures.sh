@@ -7,16 +7,19 @@
 # s_server/s_client (Debian openssl 3.0), coturn 4.6.1 (turnserver,
 # turnutils_uclient, turnutils_peer) over TLS and DTLS, and headless
 # Chromium (Debian package chromium) running pcaps/webrtc/relay-call.html:
-# two RTCPeerConnections in one page, relay-only through coturn. Captured
-# with tcpdump. This script is the recipe; it is not run by CI. Re-run it
+# two RTCPeerConnections in one page, relay-only through coturn; for
+# webrtc-ice-tcp, pcaps/webrtc/ice-tcp-call.html calling pcaps/ice-tcp-peer,
+# a Pion WebRTC peer built here with go. Captured with tcpdump. This
+# script is the recipe; it is not run by CI. Re-run it
 # only when a capture must change, then re-check pcaps/EXPECTED.md and
 # pcaps/expected.json (the tshark counts there are what the golden tests
 # compare against).
 #
 # Requirements (Debian/Ubuntu): root; packages openssl, coturn, chromium,
-# tcpdump, tshark (for editcap/capinfos/tshark), iproute2, iptables,
-# python3. Nothing in /etc is touched: turnserver gets its configuration on
-# the command line, Chromium a throw-away profile and HOME.
+# tcpdump, tshark (for editcap/capinfos/mergecap/tshark), iproute2, iptables,
+# python3; Go and its module proxy for ice-tcp-peer. Nothing in /etc is
+# touched: turnserver gets its configuration on the command line, Chromium
+# a throw-away profile and HOME.
 #
 # Usage:
 #   sudo pcaps/make-webrtc-captures.sh              # all captures
@@ -28,16 +31,18 @@
 # and the certificates.
 #
 # The TLS captures take a second each, the TURN ones a few seconds,
-# webrtc-relay about 10 s and webrtc-turn-blocked about 50 s (Chromium's
-# whole Allocate retransmission schedule). Keys, ports, transaction IDs,
-# ICE credentials and nonces are random, so a re-run changes bytes; the
+# webrtc-relay and webrtc-ice-tcp about 10 s each and webrtc-turn-blocked
+# about 50 s (Chromium's whole Allocate retransmission schedule). Keys,
+# ports, transaction IDs, ICE credentials and nonces are random, so a
+# re-run changes bytes; the
 # message sequences are stable.
 #
 # Topology: two network namespaces created (and removed on exit) here; no
 # traffic leaves them. IPv6 is off in both (no link chatter).
 #
 #   cs-web-cli                         cs-web-srv
-#   192.0.2.10  csw-cli0 <-> csw-srv0  192.0.2.1   (s_server :443, coturn :3478/:5349)
+#   192.0.2.10  csw-cli0 <-> csw-srv0  192.0.2.1   (s_server :443, coturn :3478/:5349,
+#                                                   ice-tcp-peer :8080 HTTP, :8443 ICE-TCP)
 #                                      198.51.100.1  (on lo: coturn's relay address)
 #                                      198.51.100.20 (on lo: turnutils_peer :3480)
 #
@@ -63,7 +68,7 @@ SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 HELPERS=$SCRIPT_DIR/webrtc
 CAPTURES=(tls12-selfsigned tls13 tls-name-mismatch tls-expired tls-handshake-failure
-	tls-legacy-version turn-tls turn-dtls webrtc-relay webrtc-turn-blocked)
+	tls-legacy-version turn-tls turn-dtls webrtc-relay webrtc-turn-blocked webrtc-ice-tcp)
 CAPTURE_PREFIX=
 
 NS_CLI=cs-web-cli NS_SRV=cs-web-srv
@@ -309,15 +314,17 @@ start_turn_plain() {
 	wait_listen "$NS_SRV" u "$SRV4:3478"
 }
 
-# browser_call NAME LIMIT GIVE_UP — open relay-call.html in headless
-# Chromium inside the client namespace and wait until the page logs
-# "done" (or LIMIT seconds), then give Chromium 2 s to deallocate
-# (Refresh lifetime 0) before stopping it. The fake capture device plays
-# Chromium's beep; nothing needs a sound card.
+# browser_call NAME LIMIT GIVE_UP [PAGE [QUERY]] — open PAGE
+# (relay-call.html, with the TURN server's address and credentials as
+# QUERY, by default) in headless Chromium inside the client namespace and
+# wait until the page logs "done" (or LIMIT seconds), then give Chromium 2 s to
+# deallocate (Refresh lifetime 0) before stopping it. The fake capture
+# device plays Chromium's beep; nothing needs a sound card.
 browser_call() {
-	local name=$1 limit=$2 give_up=$3 profile=$WORK/chromium-$1 i
+	local name=$1 limit=$2 give_up=$3 page=${4:-relay-call.html} profile=$WORK/chromium-$1 i
+	local query=${5:-turn=$SRV4:3478&user=$TURN_USER&pass=$TURN_PASS}
 	mkdir -p "$profile/home"
-	local url="file://$HELPERS/relay-call.html?turn=$SRV4:3478&user=$TURN_USER&pass=$TURN_PASS&seconds=$CALL_SECONDS&give_up=$give_up"
+	local url="file://$HELPERS/$page?$query&seconds=$CALL_SECONDS&give_up=$give_up"
 	HOME=$profile/home ip netns exec "$NS_CLI" chromium --headless --no-sandbox --disable-gpu \
 		--disable-quic --no-first-run --disable-background-networking --disable-component-update \
 		--disable-sync --disable-default-apps --disable-extensions --no-default-browser-check \
@@ -384,7 +391,97 @@ capture_webrtc_turn_blocked() {
 	expect_none webrtc-turn-blocked 'stun.type == 0x0103 || stun.type == 0x0113' 'Allocate answers'
 }
 
+# --- WebRTC over ICE-TCP: headless Chromium to a Pion peer, UDP dropped ---
+
+# Chromium calls pcaps/ice-tcp-peer (Pion WebRTC, built here; a module of
+# its own) in the server namespace: host candidates only, no STUN or TURN
+# server. Chromium gathers UDP host candidates and active TCP ones (port
+# 9: it cannot listen, see ice-tcp-peer/main.go), the peer a UDP host
+# candidate and a passive TCP one on $ICE_TCP_PORT. The server namespace
+# drops UDP both ways, so Chromium's UDP checks go unanswered and ICE
+# succeeds only on the TCP pair: Chromium connects to the passive
+# candidate, and that connection carries the checks, DTLS and SRTP/SRTCP,
+# each framed by a 2-byte length (RFC 4571, RFC 6544 §3). The page posts
+# its offer to the peer over HTTP ($ICE_TCP_HTTP_PORT), which the capture
+# leaves out as it leaves out the other pages' in-page signalling.
+ICE_TCP_PORT=8443 ICE_TCP_HTTP_PORT=8080
+
+capture_webrtc_ice_tcp() {
+	local name=webrtc-ice-tcp
+	local CAPTURE_FILTER="ip and not ip multicast and not tcp port $ICE_TCP_HTTP_PORT"
+	(cd "$SCRIPT_DIR/ice-tcp-peer" && go build -o "$WORK/ice-tcp-peer" .)
+	ip netns exec "$NS_SRV" iptables -A INPUT -p udp -j DROP
+	ip netns exec "$NS_SRV" iptables -A OUTPUT -p udp -j DROP
+	ip netns exec "$NS_SRV" "$WORK/ice-tcp-peer" -http "$SRV4:$ICE_TCP_HTTP_PORT" \
+		-ice-tcp "$SRV4:$ICE_TCP_PORT" -timeout 60s >"$WORK/$name-peer.log" 2>&1 &
+	PIDS+=($!)
+	wait_listen "$NS_SRV" t "$SRV4:$ICE_TCP_HTTP_PORT"
+	start_capture "$name"
+	browser_call "$name" 40 20 ice-tcp-call.html "peer=http://$SRV4:$ICE_TCP_HTTP_PORT/offer"
+	finish_capture "$name"
+	expect "$name" "tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == $ICE_TCP_PORT" 'connection to the passive candidate'
+	expect "$name" 'udp && stun' 'unanswered UDP checks'
+	expect_none "$name" 'udp && stun.type == 0x0101' 'answered UDP checks'
+	grep -q 'tcptype passive' "$OUT_DIR/webrtc/$name-answer.sdp" ||
+		echo "WARNING: $name: the peer offered no passive TCP candidate" >&2
+	grep -q 'tcptype active' "$OUT_DIR/webrtc/$name-offer.sdp" ||
+		echo "WARNING: $name: Chromium offered no active TCP candidate" >&2
+	grep -Eq 'selected pair [a-z]+ tcp active' "$OUT_DIR/webrtc/$name-page.log" ||
+		echo "WARNING: $name: the selected pair is not Chromium's active TCP candidate" >&2
+}
+
 # --- summary ---------------------------------------------------------------
+
+# reframe_ice_tcp FILE OUT — FILE with its ICE-TCP connections (TCP port
+# $ICE_TCP_PORT) replaced by one UDP datagram per RFC 4571 frame, with the
+# same addresses and ports and the time of the segment that completed the
+# frame, as OUT. tshark 4.0 cannot demultiplex those frames itself: its
+# STUN-over-TCP heuristic takes the first frames and loses the framing at
+# the first DTLS one, and its "rtp" Decode As on a TCP port (RFC 4571
+# framing) dissects every frame as RTP, STUN and DTLS included. Given
+# datagrams, it dissects STUN and DTLS as it does on any UDP candidate
+# pair, so the tls, dtls and stun counts of an ICE-TCP capture are
+# tshark's; the RTP counts come from its own RFC 4571 framing (summarize).
+# The reassembly here is in order only: a capture with a hole or
+# retransmission in those connections is refused.
+reframe_ice_tcp() {
+	local file=$1 out=$2
+	tshark -n -r "$file" -Y "!(tcp.port == $ICE_TCP_PORT)" -w "$WORK/reframe-rest.pcap" 2>/dev/null
+	tshark -n -r "$file" -Y "tcp.port == $ICE_TCP_PORT && tcp.len > 0" -T fields -e frame.time_epoch \
+		-e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport -e tcp.seq -e tcp.payload 2>/dev/null |
+		python3 -c '
+import ipaddress, struct, sys
+out = open(sys.argv[1], "wb")
+out.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))  # pcap, Ethernet
+def checksum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    return ~(s + (s >> 16)) & 0xffff
+def datagram(ts, src, sport, dst, dport, payload):
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0,
+                     ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed)
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+    frame = b"\x02\0\0\0\0\x02" + b"\x02\0\0\0\0\x01" + b"\x08\0" + ip + udp
+    sec, frac = ts.split(".")
+    out.write(struct.pack("<IIII", int(sec), int(frac[:6].ljust(6, "0")), len(frame), len(frame)) + frame)
+streams = {}  # direction -> [next sequence number, bytes not yet framed]
+for line in sys.stdin:
+    ts, src, sport, dst, dport, seq, payload = line.rstrip("\n").split("\t")
+    key, seq, data = (src, int(sport), dst, int(dport)), int(seq), bytes.fromhex(payload)
+    st = streams.setdefault(key, [seq, b""])
+    if seq != st[0]:
+        sys.exit(f"reframe_ice_tcp: {key}: segment at {seq}, expected {st[0]}: a hole or a retransmission")
+    st[0] += len(data)
+    buf = st[1] + data
+    while len(buf) >= 2 and len(buf) >= 2 + struct.unpack("!H", buf[:2])[0]:
+        n = struct.unpack("!H", buf[:2])[0]
+        datagram(ts, src, int(sport), dst, int(dport), buf[2:2 + n])
+        buf = buf[2 + n:]
+    st[1] = buf
+' "$WORK/reframe-frames.pcap"
+	mergecap -F pcap -w "$out" "$WORK/reframe-rest.pcap" "$WORK/reframe-frames.pcap"
+}
 
 # summarize FILE — tshark's view of a capture as one JSON object: frames;
 # TLS and DTLS: handshake messages by type, ClientHellos, SNI values,
@@ -400,9 +497,20 @@ capture_webrtc_turn_blocked() {
 # relayed inside TURN (ICE checks) and RTP packets inside TURN. Every occurrence in a frame is counted; the copy quoted in
 # an ICMP error is not. Relayed payload crosses the capture point twice
 # when both peers sit behind it (webrtc-relay: out from one allocation,
-# back in to the other), and is counted each time.
+# back in to the other), and is counted each time. A capture with ICE-TCP
+# (TCP port $ICE_TCP_PORT) has its tls, dtls and stun counts taken on its
+# frames replayed as datagrams (reframe_ice_tcp), and three more keys from
+# tshark's RFC 4571 framing (-d tcp.port==$ICE_TCP_PORT,rtp): ice_tcp_frames
+# (frames, RTCP ones, and those tshark sees as RTP of version 0: STUN and
+# DTLS), rtp_packets, and streams (per direction and SSRC, packets, lost
+# as rtp,streams counts it, DSCP), as make-sip-captures.sh gives them.
 summarize() {
-	local file=$1 proto extra
+	local file=$1 view=$1 proto extra ice_tcp=0
+	if (($(tshark -n -r "$file" -Y "tcp.port == $ICE_TCP_PORT && tcp.len > 0" -T fields -e frame.number 2>/dev/null | wc -l) > 0)); then
+		ice_tcp=1
+		view=$WORK/summary-view.pcap
+		reframe_ice_tcp "$file" "$view"
+	fi
 	{
 		capinfos -T -r -c "$file" | cut -f2
 		for proto in tls dtls; do
@@ -410,7 +518,7 @@ summarize() {
 			extra=()
 			[[ $proto == tls ]] || extra=(-e dtls.handshake.fragment_offset
 				-e dtls.handshake.fragment_length -e dtls.handshake.length)
-			tshark -n -r "$file" "${TURN_HEURISTICS[@]}" -Y "$proto && !icmp" -T fields \
+			tshark -n -r "$view" "${TURN_HEURISTICS[@]}" -Y "$proto && !icmp" -T fields \
 				-E occurrence=a -E aggregator=, \
 				-e $proto.handshake.type -e $proto.handshake.extensions_server_name \
 				-e $proto.handshake.extensions.supported_version -e $proto.handshake.version \
@@ -418,14 +526,27 @@ summarize() {
 				"${extra[@]}" 2>/dev/null
 		done
 		echo '--stun'
-		tshark -n -r "$file" -Y 'stun && !icmp' -T fields -E occurrence=a -E aggregator=, \
+		tshark -n -r "$view" -Y 'stun && !icmp' -T fields -E occurrence=a -E aggregator=, \
 			-e stun.type.method -e stun.type.class -e stun.channel \
 			-e stun.att.error.class -e stun.att.error 2>/dev/null
 		echo '--stun-all'
-		tshark -n -r "$file" "${TURN_HEURISTICS[@]}" -Y 'stun && !icmp' -T fields -E occurrence=a -E aggregator=, \
+		tshark -n -r "$view" "${TURN_HEURISTICS[@]}" -Y 'stun && !icmp' -T fields -E occurrence=a -E aggregator=, \
 			-e stun.type.method -e stun.type.class -e stun.channel 2>/dev/null
 		echo '--rtp'
 		tshark -n -r "$file" "${TURN_HEURISTICS[@]}" -Y 'rtp && !icmp' -T fields -e rtp.ssrc 2>/dev/null
+		if ((ice_tcp)); then
+			# tshark's own RFC 4571 framing: every frame is dissected as
+			# RTP (STUN and DTLS as RTP of version 0) or RTCP.
+			echo '--ice-tcp-frames'
+			tshark -n -r "$file" -d "tcp.port==$ICE_TCP_PORT,rtp" -Y "tcp.port == $ICE_TCP_PORT" -T fields \
+				-E occurrence=a -E aggregator=, -e rtp.rfc4571.len -e rtp.version 2>/dev/null
+			echo '--ice-tcp-rtp'
+			tshark -n -r "$file" -d "tcp.port==$ICE_TCP_PORT,rtp" -Y 'rtp.version == 2' -T fields \
+				-E occurrence=a -E aggregator=, -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport \
+				-e rtp.version -e rtp.ssrc -e ip.dsfield.dscp 2>/dev/null
+			echo '--ice-tcp-streams'
+			tshark -q -n -r "$file" -d "tcp.port==$ICE_TCP_PORT,rtp" -z rtp,streams 2>/dev/null
+		fi
 		echo '--icmp'
 		tshark -n -r "$file" -Y 'icmp.type == 3 && icmp.code == 3' -T fields -e frame.number 2>/dev/null
 	} | python3 -c '
@@ -467,6 +588,7 @@ def stun_line(cols, counts):
 frames, section = 0, None
 out = {"tls": proto(), "dtls": proto()}
 top, every, errors, chdata, rtp, ssrcs, unreach = {}, {}, {}, 0, 0, set(), 0
+icetcp, icestreams = {"frames": 0, "rtcp": 0, "not_rtp": 0}, {}
 for line in sys.stdin.read().splitlines():
     if line.startswith("--"):
         section = line[2:]
@@ -515,6 +637,27 @@ for line in sys.stdin.read().splitlines():
         ssrcs.add(line)
     elif section == "icmp" and line:
         unreach += 1
+    elif section == "ice-tcp-frames" and line:
+        lens, vers = split(cols[0]), split(cols[1])
+        icetcp["frames"] += len(lens)
+        icetcp["rtcp"] += len(lens) - len(vers)
+        icetcp["not_rtp"] += vers.count("0")
+    elif section == "ice-tcp-rtp" and line:
+        # One TCP segment can carry several frames: their versions and
+        # SSRCs line up, the addresses are the segment'"'"'s.
+        for v, ssrc in zip(split(cols[4]), split(cols[5])):
+            if v != "2":
+                continue
+            key = (cols[0], int(cols[1]), cols[2], int(cols[3]), int(ssrc, 16))
+            st = icestreams.setdefault(key, {"packets": 0, "lost": None, "dscp": {}})
+            st["packets"] += 1
+            st["dscp"][cols[6]] = st["dscp"].get(cols[6], 0) + 1
+    elif section == "ice-tcp-streams":
+        f = line.split()
+        if len(f) > 10 and f[6].lower().startswith("0x"):
+            key = (f[2], int(f[3]), f[4], int(f[5]), int(f[6], 16))
+            if key in icestreams:
+                icestreams[key]["lost"] = int(f[9])
 order = lambda d: dict(sorted(d.items()))
 relayed = {k: v - top.get(k, 0) for k, v in every.items() if v - top.get(k, 0) > 0}
 res = {"frames": frames}
@@ -523,6 +666,15 @@ for k in ("tls", "dtls"):
 res.update({"stun": order(top), "channel_data": chdata, "error_codes": order(errors),
             "icmp_port_unreachable": unreach, "stun_in_turn": order(relayed),
             "rtp_in_turn": rtp, "rtp_ssrcs": len(ssrcs)})
+if icetcp["frames"]:
+    res["ice_tcp_frames"] = icetcp
+    res["rtp_packets"] = sum(v["packets"] for v in icestreams.values())
+    res["rtp_streams"] = len(icestreams)
+    res["streams"] = [
+        {"src": f"{k[0]}:{k[1]}", "dst": f"{k[2]}:{k[3]}", "ssrc": f"0x{k[4]:08x}",
+         "packets": v["packets"], "lost": v["lost"], "dscp": order(v["dscp"])}
+        for k, v in sorted(icestreams.items())
+    ]
 print(json.dumps(res))
 '
 }
@@ -533,7 +685,7 @@ main() {
 		return
 	fi
 	require_root_and_tools openssl turnserver turnutils_uclient turnutils_peer chromium tcpdump tshark \
-		editcap capinfos ip iptables ss python3 timeout
+		editcap capinfos mergecap ip iptables ss python3 timeout go
 	select_captures "$@"
 	make_certs
 	local name attempt

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/diagnose"
 )
 
@@ -27,7 +28,10 @@ func (r MediaJitter) Explain() string {
 		"receiver's jitter buffer absorbs some variation; beyond it late packets are dropped and heard as "+
 		"loss. The far end's own view from RTCP is given when present. Usual causes: queuing on a congested "+
 		"link without QoS (see dscp.missing), Wi-Fi, a VPN, or a sender whose CPU stalls. The largest gap "+
-		"between two packets helps tell a steady problem from a single stall.", formatNumber(p.Thresholds.JitterWarningMS))
+		"between two packets helps tell a steady problem from a single stall. Over TCP (ICE-TCP, RFC 6544) "+
+		"loss on the path shows up here rather than as loss: a retransmitted segment holds back every packet "+
+		"behind it (head-of-line blocking), and they arrive late and together; the receiver's buffer has to "+
+		"absorb that as any other jitter, so the threshold is the same.", formatNumber(p.Thresholds.JitterWarningMS))
 }
 
 func (r MediaJitter) Check(a *diagnose.Analysis) []diagnose.Finding {
@@ -57,6 +61,13 @@ func (r MediaJitter) finding(p *Profile, s *diagnose.Stream) diagnose.Finding {
 		fmt.Fprintf(&d, " The receiver's RTCP reports %s ms.", ms(s.RemoteJitter))
 	}
 	d.WriteString(" Packets that arrive later than the receiver's jitter buffer allows are dropped and heard as loss; the delay varies between the sender and the capture point.")
+	if s.Transport == decode.TCP {
+		// TCP delivers in order (RFC 9293): what the path drops is sent
+		// again, and everything behind it waits. Jitter is where a TCP
+		// stream shows the path's loss; the buffer absorbs it or not
+		// whatever its cause, so the threshold is the one for UDP.
+		d.WriteString(" This stream runs over TCP, where a segment lost on the way is sent again and holds back every packet behind it (head-of-line blocking): the jitter is likely the path's loss showing as delay.")
+	}
 	title := fmt.Sprintf("Jitter %s ms on %s from %s to %s", ms(peak), mediaTypeWord(s.MediaType), endpointString(s.Src), endpointString(s.Dst))
 	d.WriteString(rtpHeuristicNote(s))
 	return ev.finding(r, title, d.String(), streamFilter(s))

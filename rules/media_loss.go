@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/sdp"
 	"github.com/callscope/callscope/diagnose"
 )
@@ -35,7 +36,10 @@ func (r MediaLoss) Explain() string {
 		"loss only the RTCP reports show happened beyond it, towards the receiver. Bursts (several packets "+
 		"in a row) point at congestion or a flapping link, single losses at a noisy one (Wi-Fi, DSL). Usual "+
 		"causes: an uplink without QoS that queues and drops voice behind bulk traffic (see dscp.missing), "+
-		"Wi-Fi, a VPN or overloaded firewall, a policer on the carrier's side.",
+		"Wi-Fi, a VPN or overloaded firewall, a policer on the carrier's side. Over TCP (ICE-TCP, RFC 6544, "+
+		"when UDP is blocked) the network loses nothing, since TCP retransmits: a gap there means the sender "+
+		"skipped packets (a sender on a congested connection drops media rather than queue it) or the capture "+
+		"missed TCP segments, and the receiver hears it all the same, so the thresholds are the same.",
 		formatNumber(p.Thresholds.LossWarningPercent), formatNumber(p.Thresholds.LossErrorPercent))
 }
 
@@ -80,6 +84,10 @@ func (r MediaLoss) Check(a *diagnose.Analysis) []diagnose.Finding {
 			continue
 		}
 		f := r.finding(p, s, seen, remote)
+		if s.Transport == decode.TCP && s.Lost > 0 && a.Stats.TCPGaps > 0 {
+			f.Detail += fmt.Sprintf(" The capture itself missed data in TCP streams (%s it could not reassemble): part of this gap may be segments the capture point never saw.",
+				counted(int64(a.Stats.TCPGaps), "hole", "holes"))
+		}
 		if n := captureDropsDuring(a, s.First.Time, s.Last.Time); n > 0 && s.Lost > 0 {
 			f.Detail += fmt.Sprintf(" The capture point itself dropped %s during this stream: part of this loss may be the capture's, not the network's (see capture.drops).",
 				counted(int64(n), "packet", "packets"))
@@ -197,7 +205,13 @@ func (r MediaLoss) finding(p *Profile, s *diagnose.Stream, seen, remote float64)
 		if s.LossBursts > 0 {
 			fmt.Fprintf(&d, " in %s, the longest %s in a row", plural(s.LossBursts, "gap", "gaps"), plural(s.MaxLossBurst, "packet", "packets"))
 		}
-		d.WriteString(": lost between the sender and the capture point.")
+		if s.Transport == decode.TCP {
+			// TCP retransmits what the network drops (RFC 9293 §3.8.1):
+			// an RTP sequence gap on a TCP connection is the sender's.
+			d.WriteString(": over TCP the network loses nothing (TCP retransmits), so these packets were never sent: the sender dropped them, as senders do with media a congested connection cannot carry.")
+		} else {
+			d.WriteString(": lost between the sender and the capture point.")
+		}
 	} else {
 		d.WriteString(" Every packet reached the capture point.")
 	}
@@ -207,7 +221,11 @@ func (r MediaLoss) finding(p *Profile, s *diagnose.Stream, seen, remote float64)
 	if s.RemoteReports > 0 {
 		fmt.Fprintf(&d, " The receiver's RTCP (%s) reports %s lost in all and %s %% in its last report",
 			plural(s.RemoteReports, "report", "reports"), counted(int64(s.RemoteCumulative), "packet", "packets"), percent(100*s.RemoteFractionLost))
-		if remote > seen+p.Thresholds.LossWarningPercent {
+		switch {
+		case remote <= seen+p.Thresholds.LossWarningPercent:
+		case s.Transport == decode.TCP:
+			d.WriteString(": more than the capture shows, so packets went missing after the capture point, where TCP does not lose them: in a relay or the receiver's own stack")
+		default:
 			d.WriteString(": more than the capture shows, so packets were also lost after the capture point, on the way to the receiver")
 		}
 		d.WriteString(".")

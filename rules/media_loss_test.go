@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/diagnose"
 )
 
@@ -41,6 +42,21 @@ func TestMediaLoss(t *testing.T) {
 			want:     1,
 			excludes: []string{"heuristic"},
 			filter:   "rtp.ssrc == 0x0000abcd && ip.src == 192.0.2.10 && udp.srcport == 4000 && ip.dst == 203.0.113.7 && udp.dstport == 30000",
+		},
+		{
+			name: "over TCP the sender skipped the packets",
+			a: func() *diagnose.Analysis {
+				s := lossy(1000, 20, 4, 9)
+				s.Transport = decode.TCP
+				a := streams(s)
+				a.Stats.TCPGaps = 2
+				return a
+			}(),
+			want: 1,
+			contains: []string{"over tcp, 980 packets", "over TCP the network loses nothing (TCP retransmits), so these packets were never sent: the sender dropped them",
+				"The capture itself missed data in TCP streams (2 holes", "Decode As… TCP port 4000 → RTP (tshark -d tcp.port==4000,rtp)"},
+			excludes: []string{"lost between the sender and the capture point", "rtp_udp"},
+			filter:   "ip.src == 192.0.2.10 && tcp.srcport == 4000 && ip.dst == 203.0.113.7 && tcp.dstport == 30000",
 		},
 		{name: "8 % is an error", a: streams(lossy(1000, 80, 30, 5)), want: 1, severity: diagnose.Error, contains: []string{"error threshold of 5 %"}},
 		{

@@ -214,6 +214,12 @@ func rtpHeuristicNote(s *diagnose.Stream) string {
 	if rtpDissected(s) {
 		return ""
 	}
+	if s.Transport == decode.TCP {
+		// ICE-TCP: RTP in RFC 4571 frames, which Wireshark reads only when
+		// told (its "rtp" Decode As on a TCP port is RFC 4571 framing).
+		port := min(s.Src.Port(), s.Dst.Port())
+		return fmt.Sprintf(" The filter shows this stream by its addresses and ports: it runs over TCP in RFC 4571 frames (ICE-TCP), which Wireshark does not look into by itself. To see its RTP fields, use Decode As… TCP port %d → RTP (tshark -d tcp.port==%d,rtp); the connection's STUN and DTLS frames then show as RTP of version 0.", port, port)
+	}
 	return " The filter shows this stream by its addresses and ports: Wireshark does not dissect it as RTP (no SDP it dissected announced it, or a T.38 renegotiation took the port over). To see its RTP fields, enable RTP's heuristic (Analyze › Enabled Protocols › rtp_udp, or tshark -o rtp.heuristic_rtp:TRUE) or use Decode As… RTP."
 }
 

@@ -250,9 +250,10 @@ func chainTime(c *diagnose.TLSConnection) time.Time {
 // port and DTLS on any UDP port, so the fields work off the usual ports too;
 // relayed DTLS is shown by its frames.
 func tlsFilter(c *diagnose.TLSConnection, field string) string {
-	if c.Allocation != nil {
+	if c.Allocation != nil || c.DTLS && c.Transport == decode.TCP {
 		// Wireshark 4.0 does not dissect DTLS inside TURN Send/Data
-		// indications, so the fields would match nothing there.
+		// indications, nor in ICE-TCP's RFC 4571 frames, so the fields
+		// would match nothing there.
 		var frames []uint64
 		for _, r := range []diagnose.FrameRef{c.ClientHello, c.ServerHello, c.CertificateFrame, c.First} {
 			if r.Frame != 0 {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,8 +54,11 @@ type expectedCertificate struct {
 type expectedICESession struct {
 	Ufrags       []string `json:"ufrags"`
 	Outcome      string   `json:"outcome"`
+	Transport    string   `json:"transport"` // the selected pair's; udp when absent
 	SelectedPair struct {
-		Local  string `json:"local"`  // "198.51.100.1:49159 (relay)"
+		// "198.51.100.1:49159 (relay)"; "(learned)" for an address only
+		// the checks showed, with no SDP to give its type.
+		Local  string `json:"local"`
 		Remote string `json:"remote"` // the controlling agent's is local
 	} `json:"selected_pair"`
 	Candidates string `json:"candidates"` // prose
@@ -654,6 +660,9 @@ func checkICESessions(t *testing.T, want expectedCapture, r *diagnose.Report) {
 		candidateType := func(addr string) string {
 			for _, c := range s.Candidates {
 				if c.Address == addr {
+					if c.Type == "" && c.Learned {
+						return "learned"
+					}
 					return c.Type
 				}
 			}
@@ -683,6 +692,9 @@ func checkICESessions(t *testing.T, want expectedCapture, r *diagnose.Report) {
 		if local != w.SelectedPair.Local || remote != w.SelectedPair.Remote || p.State != "succeeded" {
 			t.Errorf("ICE session %d: selected %s → %s %s, want %s → %s succeeded", i, local, remote, p.State, w.SelectedPair.Local, w.SelectedPair.Remote)
 		}
+		if want := cmp.Or(w.Transport, "udp"); p.Transport != want {
+			t.Errorf("ICE session %d: selected pair over %s, want %s", i, p.Transport, want)
+		}
 
 		// The story: DTLS on the selected pair, and the streams it keyed.
 		var dtls []*diagnose.TLSConnectionReport
@@ -710,6 +722,16 @@ func checkICESessions(t *testing.T, want expectedCapture, r *diagnose.Report) {
 			st := r.Streams[si]
 			if st.SRTP != srtp {
 				t.Errorf("ICE session %d: stream %s → %s SSRC %s srtp %v, want %v (DTLS-SRTP on the selected pair)", i, st.Src, st.Dst, st.SSRC, st.SRTP, srtp)
+			}
+			// A stream on a relayed pair travels to and from the TURN
+			// server; on a direct one, over the pair's transport.
+			if !st.ViaTURN && st.Transport != p.Transport {
+				t.Errorf("ICE session %d: stream %s → %s SSRC %s over %s on a %s pair", i, st.Src, st.Dst, st.SSRC, st.Transport, p.Transport)
+			}
+		}
+		for _, c := range dtls {
+			if c.Allocation == nil && c.Transport != p.Transport {
+				t.Errorf("ICE session %d: DTLS %s → %s over %s on a %s pair", i, c.Client, c.Server, c.Transport, p.Transport)
 			}
 		}
 	}
@@ -832,5 +854,148 @@ func TestWebRTCSRTCPPerStream(t *testing.T) {
 	res := runCLI(t, "analyze", "--color=never", pcapPath("webrtc-relay.pcap"))
 	if n := strings.Count(res.stdout, " · 82 SRTCP packets · "); n != 4 {
 		t.Errorf("%d stream lines with 82 SRTCP packets, want 4:\n%s", n, res.stdout)
+	}
+}
+
+// TestWebRTCICETCP: Chromium's call to a Pion peer over ICE-TCP (UDP
+// dropped, pcaps/webrtc-ice-tcp.pcap) is one story as a UDP call is: the
+// selected pair is TCP, its RTP streams both ways carry the packets
+// tshark's RFC 4571 framing counts, the DTLS handshake in its frames is
+// decoded, tied to the session and keyed the streams, and each side's
+// certificate is the one its SDP fingerprint names (the saved signalling,
+// checked by hand). The decode records account for every frame tshark
+// finds on the connection.
+func TestWebRTCICETCP(t *testing.T) {
+	const name = "webrtc-ice-tcp.pcap"
+	var exp struct {
+		Captures map[string]struct {
+			Signalling struct {
+				OfferFingerprint  string `json:"offer_fingerprint"`
+				AnswerFingerprint string `json:"answer_fingerprint"`
+			} `json:"signalling"`
+			Tshark struct {
+				ICETCPFrames struct {
+					Frames int `json:"frames"`
+					RTCP   int `json:"rtcp"`
+					NotRTP int `json:"not_rtp"`
+				} `json:"ice_tcp_frames"`
+				RTPPackets int            `json:"rtp_packets"`
+				Streams    []tsharkStream `json:"streams"`
+				DTLS       tsharkTLS      `json:"dtls"`
+			} `json:"tshark"`
+		} `json:"captures"`
+	}
+	b, err := os.ReadFile(filepath.Join(pcapsDir, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &exp); err != nil {
+		t.Fatal(err)
+	}
+	want, ok := exp.Captures[name]
+	if !ok || want.Tshark.ICETCPFrames.Frames == 0 || len(want.Tshark.Streams) != 2 {
+		t.Fatalf("expected.json: %s has no ICE-TCP counts", name)
+	}
+	r, _ := analyzeJSON(t, exitOK, pcapPath(name))
+
+	if len(r.ICESessions) != 1 || r.ICESessions[0].SelectedPair == nil {
+		t.Fatalf("ICE sessions %+v, want one with a selected pair", r.ICESessions)
+	}
+	s := r.ICESessions[0]
+	pair := s.Pairs[*s.SelectedPair]
+	if pair.Transport != "tcp" || pair.State != "succeeded" || !pair.Nominated {
+		t.Errorf("selected pair %s → %s over %s, %s, nominated %v; want a nominated TCP pair that succeeded",
+			pair.Local, pair.Remote, pair.Transport, pair.State, pair.Nominated)
+	}
+
+	// Both directions, as tshark's rtp,streams lists them through
+	// -d tcp.port==8443,rtp, and all on the selected pair.
+	if len(r.Streams) != len(want.Tshark.Streams) || len(s.Streams) != len(r.Streams) {
+		t.Errorf("%d streams, %d on the selected pair; tshark finds %d", len(r.Streams), len(s.Streams), len(want.Tshark.Streams))
+	}
+	var packets uint64
+	for _, w := range want.Tshark.Streams {
+		got := streamOf(r, w.Src, w.Dst, w.SSRC)
+		if got == nil {
+			t.Errorf("no stream %s → %s SSRC %s", w.Src, w.Dst, w.SSRC)
+			continue
+		}
+		packets += got.Packets
+		if got.Transport != "tcp" || got.Packets != w.Packets || got.Lost != w.Lost || got.Expected != w.Packets+uint64(w.Lost) || !got.SRTP {
+			t.Errorf("stream %s → %s: %d packets of %d expected, %d lost over %s, SRTP %v; tshark: %d packets, %d lost, over tcp, SRTP",
+				w.Src, w.Dst, got.Packets, got.Expected, got.Lost, got.Transport, got.SRTP, w.Packets, w.Lost)
+		}
+		if !dscpEqual(got.DSCP, w.DSCP) {
+			t.Errorf("stream %s → %s: DSCP %v, tshark %v", w.Src, w.Dst, got.DSCP, w.DSCP)
+		}
+		if got.SRTCPPackets == 0 {
+			t.Errorf("stream %s → %s: no SRTCP counted from its sender", w.Src, w.Dst)
+		}
+		if pair.Local != w.Src && pair.Local != w.Dst || pair.Remote != w.Src && pair.Remote != w.Dst {
+			t.Errorf("stream %s → %s is not on the selected pair %s → %s", w.Src, w.Dst, pair.Local, pair.Remote)
+		}
+	}
+	if packets != uint64(want.Tshark.RTPPackets) {
+		t.Errorf("%d RTP packets in the streams, tshark finds %d", packets, want.Tshark.RTPPackets)
+	}
+
+	// DTLS over the connection, on the session, with each side's
+	// certificate the one its SDP promised.
+	if len(s.DTLS) != 1 || len(r.TLSConnections) != 1 {
+		t.Fatalf("%d DTLS associations on the session, %d TLS connections; want 1 and 1", len(s.DTLS), len(r.TLSConnections))
+	}
+	c := r.TLSConnections[s.DTLS[0]]
+	if !c.DTLS || c.Transport != "tcp" || c.Outcome != "established" || c.Version != "DTLS 1.2" || c.SRTPProfile == "" ||
+		c.ICESession == nil || *c.ICESession != 0 {
+		t.Errorf("DTLS %s → %s: dtls %v over %s, %s, %s, SRTP %q, ICE session %v", c.Client, c.Server, c.DTLS, c.Transport,
+			c.Outcome, c.Version, c.SRTPProfile, c.ICESession)
+	}
+	fingerprint := func(cs []diagnose.CertificateReport) string {
+		if len(cs) == 0 {
+			return ""
+		}
+		return "sha-256 " + cs[0].SHA256
+	}
+	// The offerer (Chromium, a=setup:actpass) is the DTLS server here, the
+	// answerer (Pion, a=setup:active) the client.
+	if got := fingerprint(c.Certificates); got != want.Signalling.OfferFingerprint {
+		t.Errorf("server certificate %q, the offer's fingerprint %q", got, want.Signalling.OfferFingerprint)
+	}
+	if got := fingerprint(c.ClientCertificates); got != want.Signalling.AnswerFingerprint {
+		t.Errorf("client certificate %q, the answer's fingerprint %q", got, want.Signalling.AnswerFingerprint)
+	}
+	for _, rule := range []string{"media.no-rtp", "media.one-way", "media.loss", "ice.failed", "dtls.fingerprint-mismatch"} {
+		if fs := findingsOf(r, rule); len(fs) != 0 {
+			t.Errorf("%s: %s", rule, fs[0].Title)
+		}
+	}
+
+	// Every frame tshark's RFC 4571 framing finds on the connection is a
+	// record: RTP, RTCP (here all SRTCP), and STUN or DTLS where tshark
+	// sees RTP of version 0.
+	counts := map[string]int{}
+	for _, rec := range decodeRecords(t, pcapPath(name)) {
+		if rec.Transport == "tcp" {
+			counts[rec.Proto]++
+		}
+	}
+	f := want.Tshark.ICETCPFrames
+	if counts["rtp"] != want.Tshark.RTPPackets || counts["rtcp"] != f.RTCP || counts["stun"]+counts["dtls"] != f.NotRTP ||
+		counts["rtp"]+counts["rtcp"]+counts["stun"]+counts["dtls"] != f.Frames || len(counts) != 4 {
+		t.Errorf("records over TCP %v; tshark: %d frames, %d RTP, %d RTCP, %d neither", counts, f.Frames, want.Tshark.RTPPackets, f.RTCP, f.NotRTP)
+	}
+	if r.Stats.RTP != uint64(want.Tshark.RTPPackets) || r.Stats.SRTCP != uint64(f.RTCP) || r.Stats.DTLS != uint64(counts["dtls"]) {
+		t.Errorf("stats: rtp_packets %d, srtcp_packets %d, dtls_messages %d", r.Stats.RTP, r.Stats.SRTCP, r.Stats.DTLS)
+	}
+
+	res := runCLI(t, "analyze", "--color=never", pcapPath(name))
+	for _, line := range []string{
+		"* 192.0.2.10:40622 → 192.0.2.1:8443  tcp 10/10 answered",
+		"dtls       192.0.2.1:8443 → 192.0.2.10:40622 · DTLS 1.2 · SRTP_AES128_CM_HMAC_SHA1_80 · established",
+		"media      2 RTP streams on the selected pair (SSRC 0x770cd667, 0x120656f0) · SRTP",
+	} {
+		if !strings.Contains(res.stdout, line) {
+			t.Errorf("text report lacks %q:\n%s", line, res.stdout)
+		}
 	}
 }
