@@ -414,9 +414,10 @@ func (ms *mediaState) promote(key streamKey, c *candidate, ann *announcement, as
 	first := &c.run[0]
 	s := &Stream{
 		Src: key.src, Dst: key.dst, Transport: key.transport, SSRC: key.ssrc,
-		PayloadType:  first.pt,
-		First:        FrameRef{Frame: first.frame, Time: first.at},
-		FirstFrames:  make([]uint64, 0, MaxFramesPerFinding),
+		PayloadType: first.pt,
+		First:       FrameRef{Frame: first.frame, Time: first.at},
+		FirstFrames: make([]uint64, 0, MaxFramesPerFinding),
+		FirstSeq:    first.seq, FirstTimestamp: first.ts,
 		SRTCPPackets: c.srtcp,
 		ICMP:         c.icmp,
 	}

@@ -32,6 +32,12 @@ type Stream struct {
 	First       FrameRef
 	Last        FrameRef
 	FirstFrames []uint64 // the first MaxFramesPerFinding frames, for evidence
+	// FirstSeq and FirstTimestamp are the RTP sequence number and
+	// timestamp of the First packet. Together with the SSRC they identify
+	// the same packets seen at two points of one capture (both sides of a
+	// NAT or router): a box forwarding RTP does not change them.
+	FirstSeq       uint16
+	FirstTimestamp uint32
 
 	// RFC 3550 Appendix A.1/A.3 accounting.
 	Expected     uint64 // extended highest sequence - base + 1

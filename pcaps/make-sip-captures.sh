@@ -39,10 +39,12 @@
 #                                  203.0.113.1  csr1 <-> csb0  203.0.113.20
 #
 # The router forwards (no NAT) except in sip-nat-mismatch, sip-nat-alg,
-# sip-nat-alg-both-sides and sip-nat-binding-expired. Every capture
+# sip-nat-alg-both-sides, sip-dscp-remarked-both-sides and
+# sip-nat-binding-expired. Every capture
 # is taken on the callee's interface csb0 (Ethernet link type): what a
 # capture on the callee/registrar host would show; sip-nat-alg-both-sides
-# is taken on the router with -i any, both sides of the NAT at once, and
+# and sip-dscp-remarked-both-sides are taken on the router with -i any,
+# both sides of the NAT at once, and
 # sip-media-blocked on the caller's csa0 (the callee never sees what the
 # router rejects). MAC addresses and
 # neighbour entries are static (no ARP). Timestamps are shifted so that
@@ -65,7 +67,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 SCENARIOS=$SCRIPT_DIR/sipp
-CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable)
+CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable)
 CAPTURE_PREFIX=sip-
 
 NS_A=cs-sip-a NS_R=cs-sip-r NS_B=cs-sip-b
@@ -298,6 +300,22 @@ capture_nat_alg_both_sides() {
 	CAPTURE_NS=$NS_R CAPTURE_DEV=any normal_call nat-alg-both-sides
 	expect nat-alg-both-sides "sip.Method == \"INVITE\" && ip.src == $CALLER && sip.Via contains \"$CALLER\"" 'INVITE inside the NAT'
 	expect nat-alg-both-sides "sip.Method == \"INVITE\" && ip.src == $ROUTER_OUT && sip.Via contains \"$ROUTER_OUT\"" 'INVITE rewritten outside'
+}
+
+# sip-dscp-wrong's re-marking behind sip-nat-alg-both-sides' NAT and ALG
+# (which keeps the call working both ways), captured on the router with
+# -i any: each of the caller's RTP packets shows twice, EF 46 as it
+# arrives on csr0 (mangle FORWARD has not run yet) and DSCP 0 as it leaves
+# csr1 from the NAT address, so the capture proves where the mark is lost.
+capture_dscp_remarked_both_sides() {
+	nat_with_sip_alg dscp-remarked-both-sides || return 0
+	ip netns exec "$NS_R" iptables -t mangle -A FORWARD -i csr0 -o csr1 -p udp \
+		--dport "$RTP_PORTS" -j DSCP --set-dscp 0
+	CAPTURE_NS=$NS_R CAPTURE_DEV=any normal_call dscp-remarked-both-sides
+	expect dscp-remarked-both-sides "rtp && ip.src == $CALLER && ip.dsfield.dscp == 46" 'EF RTP from the caller inside' 100
+	expect dscp-remarked-both-sides "rtp && ip.src == $ROUTER_OUT && ip.dsfield.dscp == 0" 'DSCP 0 RTP from the NAT address' 100
+	expect_none dscp-remarked-both-sides "rtp && ip.src == $ROUTER_OUT && ip.dsfield.dscp != 0" 'caller RTP not re-marked outside'
+	expect_none dscp-remarked-both-sides "rtp && ip.src == $CALLEE && ip.dsfield.dscp != 46" 'callee RTP not EF'
 }
 
 # Random loss on the caller's audio in the router: a capture on the

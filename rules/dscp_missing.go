@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
+	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/diagnose"
 )
 
@@ -32,7 +34,10 @@ func (r DSCPMissing) Explain() string {
 		"default on many switches). A flow where some packets carry the mark and others do not was "+
 		"re-marked on part of the path or by a policer. Without the mark, voice waits in the same queues as "+
 		"bulk traffic: jitter and loss under load. The capture shows the mark where it was taken: capture "+
-		"next to the sender to tell its fault from the network's.",
+		"next to the sender to tell its fault from the network's. A capture that holds both sides of a box "+
+		"(tcpdump -i any on a router or firewall, or one tap on each side) shows each RTP packet twice: "+
+		"when the copy that reached the box carries the mark and the copy leaving it does not, the finding "+
+		"says that box re-marks them.",
 		dscpSetting(p.DSCP.Audio), dscpSetting(p.DSCP.Video), dscpSetting(p.DSCP.Signalling), p.Name)
 }
 
@@ -68,6 +73,7 @@ func (r DSCPMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 		class string
 	}
 	groups := map[groupKey]*signallingGroup{}
+	var tw *twinIndex // built when the first media flow fails
 	for _, f := range a.Flows {
 		if f == nil {
 			continue
@@ -82,7 +88,14 @@ func (r DSCPMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}
 		if f.Class != "sip" {
 			order = append(order, slot{finding: len(out)})
-			out = append(out, r.finding(p, f, want, total))
+			if tw == nil {
+				tw = newTwinIndex(a.Streams)
+			}
+			if legs := tw.remarked(f, want); len(legs) > 0 {
+				out = append(out, r.remarkedFinding(p, f, want, total, legs))
+			} else {
+				out = append(out, r.finding(p, f, want, total))
+			}
 			continue
 		}
 		k := groupKey{src: f.Src.Addr().Unmap(), class: f.Class}
@@ -237,4 +250,144 @@ func capitalize(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// maxTwinGap is how far apart the first packets of two copies of one RTP
+// stream may be: a box forwards a packet within a fraction of a
+// millisecond, a busy one within a few.
+const maxTwinGap = 10 * time.Millisecond
+
+// remarkedLeg is one stream of a flow failing its mark, and the copy of
+// the same packets seen before the box that changed the mark.
+type remarkedLeg struct {
+	outside, inside *diagnose.Stream
+}
+
+// twinIndex finds a media flow's streams and the other copies of each.
+type twinIndex struct {
+	byFlow map[twinFlowKey][]*diagnose.Stream
+	bySSRC map[uint32][]*diagnose.Stream
+}
+
+// twinFlowKey is the key diagnose groups streams into media flows by.
+type twinFlowKey struct {
+	src, dst   netip.AddrPort
+	transport  decode.Transport
+	class      string
+	allocation *diagnose.Allocation
+}
+
+func newTwinIndex(streams []*diagnose.Stream) *twinIndex {
+	tw := &twinIndex{byFlow: map[twinFlowKey][]*diagnose.Stream{}, bySSRC: map[uint32][]*diagnose.Stream{}}
+	for _, s := range streams {
+		if s == nil {
+			continue
+		}
+		k := twinFlowKey{src: s.Src, dst: s.Dst, transport: s.Transport, class: s.MediaType, allocation: s.Allocation}
+		tw.byFlow[k] = append(tw.byFlow[k], s)
+		tw.bySSRC[s.SSRC] = append(tw.bySSRC[s.SSRC], s)
+	}
+	return tw
+}
+
+// remarked pairs each of f's streams that fails want with a copy of the
+// same packets that carried want on every packet and was seen first: the
+// same SSRC, payload type, first sequence number and timestamp (a box
+// forwarding RTP keeps them; two directions of one call may share an
+// SSRC, as SIPp's do, but not the timestamp line), on another 5-tuple
+// (a NAT's other side), first seen at most maxTwinGap earlier. A copy
+// seen later than the unmarked one is not claimed: that box would be
+// adding the mark, and the sender's packets are unmarked up to it.
+func (tw *twinIndex) remarked(f *diagnose.Flow, want int) []remarkedLeg {
+	var legs []remarkedLeg
+	k := twinFlowKey{src: f.Src, dst: f.Dst, transport: f.Transport, class: f.Class, allocation: f.Allocation}
+	for _, s := range tw.byFlow[k] {
+		if n := s.DSCP.Total(); n == 0 || s.DSCP.Packets(want) == n {
+			continue
+		}
+		if in := tw.twin(s, want); in != nil {
+			legs = append(legs, remarkedLeg{outside: s, inside: in})
+		}
+	}
+	return legs
+}
+
+func (tw *twinIndex) twin(s *diagnose.Stream, want int) *diagnose.Stream {
+	for _, t := range tw.bySSRC[s.SSRC] {
+		switch {
+		case t == s, t.Src == s.Src && t.Dst == s.Dst && t.Transport == s.Transport,
+			t.Src == s.Dst && t.Dst == s.Src, // the other direction
+			t.PayloadType != s.PayloadType, t.FirstSeq != s.FirstSeq, t.FirstTimestamp != s.FirstTimestamp:
+			continue
+		}
+		gap := s.First.Time.Sub(t.First.Time)
+		if gap < 0 || gap > maxTwinGap || (gap == 0 && t.First.Frame > s.First.Frame) {
+			continue
+		}
+		if n := t.DSCP.Total(); n == 0 || t.DSCP.Packets(want) != n {
+			continue
+		}
+		return t
+	}
+	return nil
+}
+
+// remarkedFinding is the finding for a flow the capture saw on both sides
+// of the box that re-marks it: the sender is cleared, the box is named.
+func (r DSCPMissing) remarkedFinding(p *Profile, f *diagnose.Flow, want int, total uint64, legs []remarkedLeg) diagnose.Finding {
+	var ev evidence
+	for _, fr := range f.Frames {
+		ev.addFrame(diagnose.FrameRef{Frame: fr})
+	}
+	ev.addFrame(f.First)
+	ev.addFrame(f.Last)
+	ev.addEndpoint(f.Src)
+	ev.addEndpoint(f.Dst)
+	var counts []string
+	for v, n := range f.DSCP.All() {
+		counts = append(counts, fmt.Sprintf("%s ×%s", dscpName(v), thousands(n)))
+	}
+	what := f.Class
+	var d strings.Builder
+	var filters []string
+	for i, leg := range legs {
+		in, out := leg.inside, leg.outside
+		for _, fr := range in.FirstFrames {
+			ev.addFrame(diagnose.FrameRef{Frame: fr})
+		}
+		ev.addFrame(in.First)
+		ev.addFrame(in.Last)
+		ev.addEndpoint(in.Src)
+		ev.addEndpoint(in.Dst)
+		var outCounts []string
+		for v, n := range out.DSCP.All() {
+			outCounts = append(outCounts, fmt.Sprintf("%s ×%s", dscpName(v), thousands(n)))
+		}
+		outMarks := strings.Join(outCounts, ", ")
+		if len(outCounts) == 1 {
+			for v := range out.DSCP.All() {
+				outMarks = dscpName(v)
+			}
+		}
+		if i > 0 {
+			d.WriteByte(' ')
+		}
+		fmt.Fprintf(&d, "The same packets carried %s at %s → %s (%s, %s before the box) and %s at %s → %s (%s after it): the box between re-marks them.",
+			dscpName(want), endpointString(in.Src), endpointString(in.Dst), in.Transport,
+			counted(int64(in.Packets), "packet", "packets"),
+			outMarks, endpointString(out.Src), endpointString(out.Dst),
+			counted(int64(out.Packets), "packet", "packets"))
+		fmt.Fprintf(&d, " Both are RTP stream SSRC 0x%08x, payload type %d, from sequence number %d and timestamp %d; its first packet is frame %d before the box and frame %d after it, %s later.",
+			out.SSRC, out.PayloadType, out.FirstSeq, out.FirstTimestamp, in.First.Frame, out.First.Frame,
+			out.First.Time.Sub(in.First.Time))
+		filters = append(filters, "("+streamFilter(in)+")", "("+streamFilter(out)+")")
+	}
+	marked := f.DSCP.Packets(want)
+	fmt.Fprintf(&d, " %s from %s to %s (%s): %s of %s marked %s (%s).",
+		capitalize(what), endpointString(f.Src), endpointString(f.Dst), f.Transport, thousands(marked),
+		counted(int64(total), "packet", "packets"), dscpName(want), strings.Join(counts, ", "))
+	d.WriteString(" The sender marks its " + what + "; check the box's QoS policy: whether the interface the packets arrive on trusts DSCP, and what it re-marks on the way out.")
+	fmt.Fprintf(&d, " The %s profile expects %s for %s.", p.Name, dscpName(want), what)
+	title := fmt.Sprintf("%s from %s to %s not marked %s: re-marked by the box between", capitalize(what), endpointString(f.Src), endpointString(f.Dst), dscpName(want))
+	return ev.finding(r, title, d.String(), strings.Join(filters, " || "))
 }

@@ -105,3 +105,98 @@ func TestDSCPName(t *testing.T) {
 		}
 	}
 }
+
+// TestDSCPMissingRemarkedBetween covers captures holding both sides of a
+// box: the same RTP packets as two streams, one per side.
+func TestDSCPMissingRemarkedBetween(t *testing.T) {
+	type leg struct {
+		src, dst string
+		ssrc     uint32
+		ts       uint32
+		frame    uint64
+		sec      float64
+		marks    map[int]uint64
+	}
+	stream := func(l leg) *diagnose.Stream {
+		s := &diagnose.Stream{Src: netipAP(l.src), Dst: netipAP(l.dst), Transport: decode.UDP, SSRC: l.ssrc,
+			PayloadType: 0, MediaType: "audio", First: sipRef(l.frame, l.sec), Last: sipRef(l.frame+600, l.sec+3),
+			FirstFrames: []uint64{l.frame, l.frame + 4, l.frame + 8}, FirstSeq: 100, FirstTimestamp: l.ts}
+		for v, n := range l.marks {
+			s.DSCP.Add(v, n)
+			s.Packets += n
+		}
+		return s
+	}
+	// analysis holds the streams and a flow per stream, as diagnose
+	// derives them.
+	analysis := func(legs ...leg) *diagnose.Analysis {
+		a := &diagnose.Analysis{}
+		for _, l := range legs {
+			s := stream(l)
+			a.Streams = append(a.Streams, s)
+			f := &diagnose.Flow{Src: s.Src, Dst: s.Dst, Transport: s.Transport, Class: s.MediaType,
+				Packets: s.Packets, First: s.First, Last: s.Last, Frames: s.FirstFrames}
+			f.DSCP.AddAll(&s.DSCP)
+			a.Flows = append(a.Flows, f)
+		}
+		return a
+	}
+	const ssrc = 0xca110000
+	ef, zero := map[int]uint64{46: 150}, map[int]uint64{0: 150}
+	inside := leg{src: "10.0.1.10:6000", dst: "203.0.113.20:6000", ssrc: ssrc, ts: 4896, frame: 11, sec: 1, marks: ef}
+	outside := leg{src: "203.0.113.1:6000", dst: "203.0.113.20:6000", ssrc: ssrc, ts: 4896, frame: 12, sec: 1.00008, marks: zero}
+	with := func(l leg, change func(*leg)) leg { change(&l); return l }
+	plain := "A switch or router between the sender and the capture point re-marks it, or the endpoint does not mark it"
+	box := "the box between re-marks them"
+	runRuleCases(t, DSCPMissing{}, []ruleCase{
+		{
+			name: "twin found",
+			a:    analysis(inside, outside),
+			want: 1,
+			contains: []string{
+				"The same packets carried EF 46 at 10.0.1.10:6000 → 203.0.113.20:6000 (udp, 150 packets before the box) and 0 (best effort) at 203.0.113.1:6000 → 203.0.113.20:6000 (150 packets after it): the box between re-marks them.",
+				"SSRC 0xca110000, payload type 0, from sequence number 100 and timestamp 4896; its first packet is frame 11 before the box and frame 12 after it, 80µs later.",
+				"Audio from 203.0.113.1:6000 to 203.0.113.20:6000 (udp): 0 of 150 packets marked EF 46 (0 (best effort) ×150).",
+			},
+			excludes: []string{plain},
+			frames:   []uint64{11, 12, 15, 16, 19, 20, 611, 612},
+			filter: "(ip.src == 10.0.1.10 && udp.srcport == 6000 && ip.dst == 203.0.113.20 && udp.dstport == 6000) || " +
+				"(ip.src == 203.0.113.1 && udp.srcport == 6000 && ip.dst == 203.0.113.20 && udp.dstport == 6000)",
+		},
+		{
+			name: "twin first in the list or last: the same",
+			a:    analysis(outside, inside),
+			want: 1, contains: []string{box},
+		},
+		{
+			name: "twin also unmarked", a: analysis(with(inside, func(l *leg) { l.marks = zero }), outside),
+			want: 2, contains: []string{"Audio from 10.0.1.10:6000 to 203.0.113.20:6000 (udp) is marked 0 (best effort)", plain}, excludes: []string{box},
+		},
+		{
+			name: "twin partly marked", a: analysis(with(inside, func(l *leg) { l.marks = map[int]uint64{46: 149, 0: 1} }), outside),
+			want: 2, excludes: []string{box},
+		},
+		{
+			name: "twin with another SSRC", a: analysis(with(inside, func(l *leg) { l.ssrc = 0x1234 }), outside),
+			want: 1, contains: []string{plain}, excludes: []string{box},
+		},
+		{
+			name: "twin far apart in time", a: analysis(with(inside, func(l *leg) { l.sec = 0.5 }), outside),
+			want: 1, contains: []string{plain}, excludes: []string{box},
+		},
+		{
+			// Two directions of a SIPp call share the SSRC and start
+			// within milliseconds; their timestamps tell them apart.
+			name: "same SSRC, another timestamp line", a: analysis(with(inside, func(l *leg) { l.ts = 5888 }), outside),
+			want: 1, contains: []string{plain}, excludes: []string{box},
+		},
+		{
+			name: "the marked copy comes after the box", a: analysis(with(inside, func(l *leg) { l.sec, l.frame = 1.0001, 13 }), outside),
+			want: 1, contains: []string{plain}, excludes: []string{box},
+		},
+		{
+			name: "the other direction", a: analysis(with(inside, func(l *leg) { l.src, l.dst = outside.dst, outside.src }), outside),
+			want: 1, contains: []string{plain}, excludes: []string{box},
+		},
+	})
+}

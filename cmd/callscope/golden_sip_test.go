@@ -69,6 +69,12 @@ type sipEvidence struct {
 		ExpectedDSCP int            `json:"expected_dscp"`
 		DSCPCounts   map[string]int `json:"dscp_counts"`
 		Remarking    bool           `json:"remarking"`
+		// RemarkedBetween: the capture holds both sides of the box that
+		// re-marks the flow, and the finding must say so; nil: it must not.
+		RemarkedBetween *struct {
+			Inside string   `json:"inside"` // "src -> dst": the same packets before the box, marked expected_dscp
+			Frames []uint64 `json:"frames"` // one packet before the box and after it
+		} `json:"remarked_between"`
 	} `json:"dscp.missing"`
 	Auth *struct {
 		User         string   `json:"user"`
@@ -516,6 +522,34 @@ func checkSIPEvidence(t *testing.T, name string, want expectedCapture, r *diagno
 			}
 			if got := strings.Contains(text, "is re-marked:"); got != e.Remarking {
 				t.Errorf("%s: says partial re-marking %v, want %v: %s", rule, got, e.Remarking, text)
+			}
+			const boxClaim = "the box between re-marks them"
+			if rb := e.RemarkedBetween; rb == nil {
+				if strings.Contains(text, boxClaim) {
+					t.Errorf("%s: blames a box the capture did not see both sides of: %s", rule, text)
+				}
+			} else {
+				mention(rule, text, "box", boxClaim)
+				in, out := arrow(t, rb.Inside)
+				mention(rule, text, "inside leg", in+" → "+out)
+				for _, ep := range []string{in, out} {
+					if !slices.Contains(f.Endpoints, ep) {
+						t.Errorf("%s: inside leg's %s not in the endpoints %v", rule, ep, f.Endpoints)
+					}
+				}
+				cite(rule, f, "packet on each side", rb.Frames...)
+				for _, fr := range rb.Frames {
+					number(rule, text, "frame", int(fr))
+				}
+				if s := streamOf(r, in, out, ""); s == nil {
+					t.Errorf("%s: no stream %s → %s", rule, in, out)
+				} else if !dscpEqual(s.DSCP, map[string]int{strconv.Itoa(e.ExpectedDSCP): int(s.Packets)}) {
+					t.Errorf("%s: inside leg %s → %s DSCP %v, want all %d", rule, in, out, s.DSCP, e.ExpectedDSCP)
+				}
+				for _, ep := range []string{in, src} {
+					host, _, _ := strings.Cut(ep, ":")
+					mention(rule, f.Filter, "filter", "ip.src == "+host)
+				}
 			}
 		}
 	}
