@@ -202,10 +202,9 @@ func (r DSCPMissing) finding(p *Profile, f *diagnose.Flow, want int, total uint6
 	if what == "sip" {
 		what = "SIP signalling"
 	}
-	var counts []string
+	counts := dscpCounts(&f.DSCP)
 	others := map[int]bool{}
-	for v, n := range f.DSCP.All() {
-		counts = append(counts, fmt.Sprintf("%s ×%s", dscpName(v), thousands(n)))
+	for v := range f.DSCP.All() {
 		if v != want {
 			others[v] = true
 		}
@@ -343,10 +342,7 @@ func (r DSCPMissing) remarkedFinding(p *Profile, f *diagnose.Flow, want int, tot
 	ev.addFrame(f.Last)
 	ev.addEndpoint(f.Src)
 	ev.addEndpoint(f.Dst)
-	var counts []string
-	for v, n := range f.DSCP.All() {
-		counts = append(counts, fmt.Sprintf("%s ×%s", dscpName(v), thousands(n)))
-	}
+	counts := dscpCounts(&f.DSCP)
 	what := f.Class
 	var d strings.Builder
 	var filters []string
@@ -359,10 +355,7 @@ func (r DSCPMissing) remarkedFinding(p *Profile, f *diagnose.Flow, want int, tot
 		ev.addFrame(in.Last)
 		ev.addEndpoint(in.Src)
 		ev.addEndpoint(in.Dst)
-		var outCounts []string
-		for v, n := range out.DSCP.All() {
-			outCounts = append(outCounts, fmt.Sprintf("%s ×%s", dscpName(v), thousands(n)))
-		}
+		outCounts := dscpCounts(&out.DSCP)
 		outMarks := strings.Join(outCounts, ", ")
 		if len(outCounts) == 1 {
 			for v := range out.DSCP.All() {
@@ -390,4 +383,13 @@ func (r DSCPMissing) remarkedFinding(p *Profile, f *diagnose.Flow, want int, tot
 	fmt.Fprintf(&d, " The %s profile expects %s for %s.", p.Name, dscpName(want), what)
 	title := fmt.Sprintf("%s from %s to %s not marked %s: re-marked by the box between", capitalize(what), endpointString(f.Src), endpointString(f.Dst), dscpName(want))
 	return ev.finding(r, title, d.String(), strings.Join(filters, " || "))
+}
+
+// dscpCounts lists the marks seen and how often: "EF 46 ×150".
+func dscpCounts(c *diagnose.DSCPCounts) []string {
+	var out []string
+	for v, n := range c.All() {
+		out = append(out, fmt.Sprintf("%s ×%s", dscpName(v), thousands(n)))
+	}
+	return out
 }
