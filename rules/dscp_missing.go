@@ -190,14 +190,7 @@ func (r DSCPMissing) groupFinding(p *Profile, g *signallingGroup) diagnose.Findi
 }
 
 func (r DSCPMissing) finding(p *Profile, f *diagnose.Flow, want int, total uint64) diagnose.Finding {
-	var ev evidence
-	for _, fr := range f.Frames {
-		ev.addFrame(diagnose.FrameRef{Frame: fr})
-	}
-	ev.addFrame(f.First)
-	ev.addFrame(f.Last)
-	ev.addEndpoint(f.Src)
-	ev.addEndpoint(f.Dst)
+	ev := flowEvidence(f)
 	what := f.Class
 	if what == "sip" {
 		what = "SIP signalling"
@@ -334,14 +327,7 @@ func (tw *twinIndex) twin(s *diagnose.Stream, want int) *diagnose.Stream {
 // remarkedFinding is the finding for a flow the capture saw on both sides
 // of the box that re-marks it: the sender is cleared, the box is named.
 func (r DSCPMissing) remarkedFinding(p *Profile, f *diagnose.Flow, want int, total uint64, legs []remarkedLeg) diagnose.Finding {
-	var ev evidence
-	for _, fr := range f.Frames {
-		ev.addFrame(diagnose.FrameRef{Frame: fr})
-	}
-	ev.addFrame(f.First)
-	ev.addFrame(f.Last)
-	ev.addEndpoint(f.Src)
-	ev.addEndpoint(f.Dst)
+	ev := flowEvidence(f)
 	counts := dscpCounts(&f.DSCP)
 	what := f.Class
 	var d strings.Builder
@@ -392,4 +378,18 @@ func dscpCounts(c *diagnose.DSCPCounts) []string {
 		out = append(out, fmt.Sprintf("%s ×%s", dscpName(v), thousands(n)))
 	}
 	return out
+}
+
+// flowEvidence cites a flow: its first frames, its first and last packet
+// and its two ends.
+func flowEvidence(f *diagnose.Flow) evidence {
+	var ev evidence
+	for _, fr := range f.Frames {
+		ev.addFrame(diagnose.FrameRef{Frame: fr})
+	}
+	ev.addFrame(f.First)
+	ev.addFrame(f.Last)
+	ev.addEndpoint(f.Src)
+	ev.addEndpoint(f.Dst)
+	return ev
 }
