@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/callscope/callscope/internal/mix"
 	"github.com/callscope/callscope/internal/packettime"
 )
 
@@ -108,17 +109,8 @@ func endpointSlot(src, dst netip.AddrPort) uint32 {
 	// ports: a multiplication alone carries only upwards, and would leave
 	// the high bits the slot is taken from blind to the ports.
 	a, b := src.Addr().As16(), dst.Addr().As16()
-	h := mix64(binary.LittleEndian.Uint64(a[8:])) ^ binary.LittleEndian.Uint64(b[8:])
-	return uint32(mix64(h^uint64(src.Port())<<16^uint64(dst.Port()))>>40) & (endpointFlowSlots - 1)
-}
-
-func mix64(z uint64) uint64 {
-	z ^= z >> 33
-	z *= 0xff51afd7ed558ccd
-	z ^= z >> 33
-	z *= 0xc4ceb9fe1a85ec53
-	z ^= z >> 33
-	return z
+	h := mix.Mix64(binary.LittleEndian.Uint64(a[8:])) ^ binary.LittleEndian.Uint64(b[8:])
+	return uint32(mix.Mix64(h^uint64(src.Port())<<16^uint64(dst.Port()))>>40) & (endpointFlowSlots - 1)
 }
 
 // has reports whether ep carried STUN within the TTL before now. Packet

@@ -95,14 +95,3 @@ func (as *allocState) on(m *decode.Message, sent bool) bool {
 
 // allocFlowSetBits is log2 of the sets of allocFlowCache.
 const allocFlowSetBits = 10
-
-// mix64 is MurmurHash3's 64-bit finalizer: each input bit flips about
-// half of the output bits.
-func mix64(z uint64) uint64 {
-	z ^= z >> 33
-	z *= 0xff51afd7ed558ccd
-	z ^= z >> 33
-	z *= 0xc4ceb9fe1a85ec53
-	z ^= z >> 33
-	return z
-}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/rtp"
+	"github.com/callscope/callscope/internal/mix"
 	"github.com/callscope/callscope/internal/packettime"
 )
 
@@ -271,7 +272,7 @@ func cacheKey(src, dst netip.AddrPort, transport decode.Transport, ssrc uint32) 
 		return a, b, uint32(transport) | streamKeyWhole
 	}
 	s16, d16 := sa.As16(), da.As16()
-	a = binary.LittleEndian.Uint64(s16[8:]) ^ mix64(binary.LittleEndian.Uint64(d16[8:]))
+	a = binary.LittleEndian.Uint64(s16[8:]) ^ mix.Mix64(binary.LittleEndian.Uint64(d16[8:]))
 	return a, b, uint32(transport) | streamKeyDigest
 }
 
