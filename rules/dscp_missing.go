@@ -143,13 +143,7 @@ func (r DSCPMissing) groupFinding(p *Profile, g *signallingGroup) diagnose.Findi
 	dissected := true
 	var lines, filters []string
 	for i, f := range g.flows {
-		for _, fr := range f.Frames {
-			ev.addFrame(diagnose.FrameRef{Frame: fr})
-		}
-		ev.addFrame(f.First)
-		ev.addFrame(f.Last)
-		ev.addEndpoint(f.Src)
-		ev.addEndpoint(f.Dst)
+		ev.addFlow(f)
 		n := flowPackets(f)
 		total += n
 		marked += f.DSCP.Packets(want)
@@ -190,7 +184,8 @@ func (r DSCPMissing) groupFinding(p *Profile, g *signallingGroup) diagnose.Findi
 }
 
 func (r DSCPMissing) finding(p *Profile, f *diagnose.Flow, want int, total uint64) diagnose.Finding {
-	ev := flowEvidence(f)
+	var ev evidence
+	ev.addFlow(f)
 	what := f.Class
 	if what == "sip" {
 		what = "SIP signalling"
@@ -327,7 +322,8 @@ func (tw *twinIndex) twin(s *diagnose.Stream, want int) *diagnose.Stream {
 // remarkedFinding is the finding for a flow the capture saw on both sides
 // of the box that re-marks it: the sender is cleared, the box is named.
 func (r DSCPMissing) remarkedFinding(p *Profile, f *diagnose.Flow, want int, total uint64, legs []remarkedLeg) diagnose.Finding {
-	ev := flowEvidence(f)
+	var ev evidence
+	ev.addFlow(f)
 	counts := dscpCounts(&f.DSCP)
 	what := f.Class
 	var d strings.Builder
@@ -380,16 +376,14 @@ func dscpCounts(c *diagnose.DSCPCounts) []string {
 	return out
 }
 
-// flowEvidence cites a flow: its first frames, its first and last packet
-// and its two ends.
-func flowEvidence(f *diagnose.Flow) evidence {
-	var ev evidence
+// addFlow cites a flow: its first frames, its first and last packet and
+// its two ends.
+func (e *evidence) addFlow(f *diagnose.Flow) {
 	for _, fr := range f.Frames {
-		ev.addFrame(diagnose.FrameRef{Frame: fr})
+		e.addFrame(diagnose.FrameRef{Frame: fr})
 	}
-	ev.addFrame(f.First)
-	ev.addFrame(f.Last)
-	ev.addEndpoint(f.Src)
-	ev.addEndpoint(f.Dst)
-	return ev
+	e.addFrame(f.First)
+	e.addFrame(f.Last)
+	e.addEndpoint(f.Src)
+	e.addEndpoint(f.Dst)
 }
