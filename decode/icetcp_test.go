@@ -2,14 +2,10 @@ package decode
 
 import (
 	"crypto/sha256"
-	gotls "crypto/tls"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/pion/dtls/v3"
 
 	"github.com/callscope/callscope/decode/capture"
 	"github.com/callscope/callscope/decode/tls"
@@ -97,17 +93,7 @@ func TestICETCPMedia(t *testing.T) {
 // fragments are reassembled per connection, and a UDP flow between the
 // same ends is another association.
 func TestICETCPDTLS(t *testing.T) {
-	cert, err := tlstest.SelfSigned("webrtc", nil, nil, 2048, time.Now().Add(-time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	profiles := []dtls.SRTPProtectionProfile{dtls.SRTP_AES128_CM_HMAC_SHA1_80}
-	chunks, cerr, serr := tlstest.DTLS(
-		&dtls.Config{Certificates: []gotls.Certificate{testCert(t).TLS}, InsecureSkipVerify: true, SRTPProtectionProfiles: profiles, MTU: 300},
-		&dtls.Config{Certificates: []gotls.Certificate{cert.TLS}, SRTPProtectionProfiles: profiles, MTU: 300})
-	if cerr != nil || serr != nil {
-		t.Fatalf("handshake: client %v, server %v", cerr, serr)
-	}
+	chunks, cert := webrtcDTLSHandshake(t)
 	// The connection starts with a check each way (RFC 6544 §7.1), then
 	// carries the handshake, one frame per datagram, cut into segments of
 	// 100 bytes.

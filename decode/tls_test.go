@@ -195,7 +195,12 @@ func TestTLSAppDataNotBuffered(t *testing.T) {
 	}
 }
 
-func TestDTLSOverUDP(t *testing.T) {
+// webrtcDTLSHandshake runs a real DTLS handshake as WebRTC endpoints do
+// (self-signed certificates, DTLS-SRTP, a small MTU so that the
+// certificate is fragmented, RFC 6347 §4.2.3) and returns its datagrams
+// and the server's certificate.
+func webrtcDTLSHandshake(t *testing.T) ([]tlstest.Chunk, tlstest.Certificate) {
+	t.Helper()
 	cert, err := tlstest.SelfSigned("webrtc", nil, nil, 2048, time.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -207,6 +212,11 @@ func TestDTLSOverUDP(t *testing.T) {
 	if cerr != nil || serr != nil {
 		t.Fatalf("handshake: client %v, server %v", cerr, serr)
 	}
+	return chunks, cert
+}
+
+func TestDTLSOverUDP(t *testing.T) {
+	chunks, cert := webrtcDTLSHandshake(t)
 	clientAP := netip.MustParseAddrPort(tlstest.ClientAddr.String())
 	serverAP := netip.MustParseAddrPort(tlstest.ServerAddr.String())
 	var r recorder
