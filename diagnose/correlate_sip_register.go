@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"bytes"
+	"math"
 	"net/netip"
 	"time"
 
@@ -248,8 +249,13 @@ func contactURIAndExpires(c []byte) (uri []byte, expires int) {
 	return bytes.TrimSpace(uri), expires
 }
 
-// parseDeltaSeconds reads delta-seconds (§25.1); a value too large for
-// 32 bits is 2^32-1 (§20.19 says so for Expires), junk is -1.
+// maxDeltaSeconds is the largest delta-seconds: 2^32-1 (RFC 3261 §20.19
+// says so for Expires), or math.MaxInt32 where int is 32 bits (386, arm:
+// capture boxes), which is 68 years and means the same to every rule.
+const maxDeltaSeconds = min(1<<32-1, math.MaxInt)
+
+// parseDeltaSeconds reads delta-seconds (§25.1); a value too large is
+// maxDeltaSeconds, junk is -1.
 func parseDeltaSeconds(b []byte) int {
 	if len(b) == 0 {
 		return -1
@@ -259,10 +265,11 @@ func parseDeltaSeconds(b []byte) int {
 		if c < '0' || c > '9' {
 			return -1
 		}
-		v = v*10 + int(c-'0')
-		if v > 1<<32-1 {
-			v = 1<<32 - 1
+		if v > (maxDeltaSeconds-int(c-'0'))/10 {
+			v = maxDeltaSeconds
+			continue
 		}
+		v = v*10 + int(c-'0')
 	}
 	return v
 }

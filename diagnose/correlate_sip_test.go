@@ -685,7 +685,7 @@ func TestContactExpires(t *testing.T) {
 		{"SIP/2.0 200 OK\r\nContact: <sip:a@h>\r\nExpires: 60\r\n\r\n", "", -1},
 		{"SIP/2.0 200 OK\r\nContact: <sip:a@h>;expires=abc\r\n\r\n", "", -1},
 		{"SIP/2.0 200 OK\r\nContact: <sip:a@h;expires=99999999999999999999\r\n\r\n", "", -1},
-		{"SIP/2.0 200 OK\r\nContact: <sip:a@h>;expires=99999999999999999999\r\n\r\n", "", 1<<32 - 1},
+		{"SIP/2.0 200 OK\r\nContact: <sip:a@h>;expires=99999999999999999999\r\n\r\n", "", maxDeltaSeconds},
 		{"SIP/2.0 200 OK\r\n\r\nContact: <sip:a@h>;expires=60", "", -1}, // in the body
 		{"", "", -1},
 	}
@@ -699,7 +699,7 @@ func TestContactExpires(t *testing.T) {
 func FuzzContactExpires(f *testing.F) {
 	f.Add([]byte("SIP/2.0 200 OK\r\nContact: <sip:b@h>;expires=10, \"a,<b\" <sip:a@h>;expires=3600\r\n\r\n"), []byte("sip:a@h"))
 	f.Fuzz(func(t *testing.T, raw, uri []byte) {
-		if v := contactExpires(raw, uri); v < -1 || v > 1<<32-1 {
+		if v := contactExpires(raw, uri); v < -1 || v > maxDeltaSeconds {
 			t.Fatalf("contactExpires = %d", v)
 		}
 	})

@@ -17,6 +17,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// errLive32Bit refuses live capture on 32-bit Linux (386, arm: small
+// capture boxes): gopacket's TPacket keeps 64-bit counters that it updates
+// atomically at a 4-byte offset, which panics there on the first poll
+// (github.com/gopacket/gopacket/issues/133, unfixed in v1.7.7). Files
+// captured by tcpdump are analyzed the same on every platform.
+var errLive32Bit = errors.New("capture: live capture is not supported on 32-bit systems (gopacket issue 133); capture with tcpdump -i IFACE -w FILE and run callscope analyze FILE")
+
 const (
 	// ringBlockSize holds a packet of the largest snaplen many times over:
 	// TPACKET_V3 cuts a packet to a block.
@@ -51,6 +58,9 @@ const (
 // (PACKET_OUTGOING) is dropped in the kernel, so each packet is captured
 // once, as tcpdump -i lo shows it.
 func OpenLive(opts LiveOptions) (*LiveSource, error) {
+	if strconv.IntSize == 32 {
+		return nil, errLive32Bit
+	}
 	snaplen := opts.Snaplen
 	if snaplen == 0 {
 		snaplen = DefaultSnaplen
