@@ -113,6 +113,9 @@ type Decoder struct {
 	tlsParser  tls.Parser
 	tlsMsg     tls.Message
 	tcpCur     *tcpConn // the connection of the segment being framed
+	// reassembled describes the fragments of the datagram being decoded;
+	// nil when it came whole.
+	reassembled *Fragments
 }
 
 // NewDecoder returns a Decoder with default limits.
@@ -178,6 +181,14 @@ func (d *Decoder) Stats() Stats {
 		}
 	}
 	s.MalformedFrames = append([]uint64(nil), d.stats.MalformedFrames...)
+	if d.stats.FragmentLoss != nil {
+		s.FragmentLoss = make([]FragmentLoss, len(d.stats.FragmentLoss))
+		for i, l := range d.stats.FragmentLoss {
+			l.Head = append([]byte(nil), l.Head...)
+			l.Frames = append([]uint64(nil), l.Frames...)
+			s.FragmentLoss[i] = l
+		}
+	}
 	return s
 }
 
@@ -253,6 +264,9 @@ func (d *Decoder) emitSIP(b []byte, emit func(*Message)) {
 	}
 	d.stats.SIP++
 	d.msg = Message{Packet: d.pkt, Kind: KindSIP, SIP: m, Payload: b}
+	if d.pkt.Transport == UDP {
+		d.msg.Fragments = d.reassembled
+	}
 	emit(&d.msg)
 }
 

@@ -61,12 +61,15 @@ func (d *Decoder) ipv4(b []byte, depth int, emit func(*Message)) {
 		return // a cut fragment would corrupt the datagram it belongs to
 	}
 	key := fragKey{src: src, dst: dst, id: uint32(binary.BigEndian.Uint16(b[4:])), proto: proto}
-	whole, _, ok := d.frags.add(key, offset, more, payload, proto, d.pkt.Time, &d.stats)
+	whole, _, ok := d.frags.add(key, offset, more, payload, proto, d.pkt.Time, d.pkt.Frame, &d.stats)
 	if !ok {
 		return
 	}
 	d.stats.Reassembled++
+	outer := d.reassembled
+	d.reassembled = &d.frags.done
 	d.transport(proto, src, dst, whole, depth, emit)
+	d.reassembled = outer
 	d.frags.recycle(whole)
 }
 
@@ -99,10 +102,15 @@ func (d *Decoder) ipv6(b []byte, depth int, emit func(*Message)) {
 	if !d.extensionHeaders(&next, &payload, &reassembled, src, dst) {
 		return
 	}
-	d.transport(next, src, dst, payload, depth, emit)
-	if reassembled != nil {
-		d.frags.recycle(reassembled)
+	if reassembled == nil {
+		d.transport(next, src, dst, payload, depth, emit)
+		return
 	}
+	outer := d.reassembled
+	d.reassembled = &d.frags.done
+	d.transport(next, src, dst, payload, depth, emit)
+	d.reassembled = outer
+	d.frags.recycle(reassembled)
 }
 
 // extensionHeaders skips IPv6 extension headers, reassembling fragments on
@@ -162,7 +170,7 @@ func (d *Decoder) extensionHeaders(nextp *uint8, payloadp *[]byte, reassembled *
 				return false
 			}
 			key := fragKey{src: src, dst: dst, id: id, v6: true}
-			whole, proto, ok := d.frags.add(key, offset, more, payload, fragNext, d.pkt.Time, &d.stats)
+			whole, proto, ok := d.frags.add(key, offset, more, payload, fragNext, d.pkt.Time, d.pkt.Frame, &d.stats)
 			if !ok {
 				return false
 			}

@@ -11,7 +11,11 @@ type Stats struct {
 	Reassembled uint64 `json:"ip_reassembled"`
 	// FragmentsDropped counts datagrams given up: timed out, evicted by a
 	// limit, overlapping (RFC 5722) or inconsistent, or unfinished at Flush.
-	FragmentsDropped uint64            `json:"ip_datagrams_dropped"`
+	FragmentsDropped uint64 `json:"ip_datagrams_dropped"`
+	// FragmentLoss lists, per flow, the datagrams of FragmentsDropped that
+	// timed out or were unfinished at Flush: fragments that never reached
+	// the capture point. The first MaxFragmentLossFlows flows.
+	FragmentLoss     []FragmentLoss    `json:"-"`
 	Truncated        uint64            `json:"truncated"` // snaplen-cut or too short for their headers
 	NotIP            uint64            `json:"not_ip"`
 	UnknownLinkTypes map[uint16]uint64 `json:"unknown_link_types,omitempty"` // LINKTYPE_ value -> packets

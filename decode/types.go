@@ -97,9 +97,47 @@ type Message struct {
 	RTCP    *rtp.Compound
 	SRTCP   *rtp.SRTCP
 	TLS     *tls.Message
+	// Fragments is set on a SIP message over UDP whose datagram was
+	// reassembled from IP fragments (RFC 791 §3.2, RFC 8200 §4.5), nil
+	// when it came whole; other kinds leave it nil.
+	Fragments *Fragments
 	// Payload is the transport payload of the datagram (UDP) or the framed
 	// message (TCP: without its RFC 4571 length) the message came from.
 	Payload []byte
+}
+
+// Fragments describes the IP fragments a reassembled datagram came in.
+type Fragments struct {
+	Count  int      // fragments that made the datagram, exact duplicates left out
+	Frames []uint64 // their frames in arrival order, the first MaxFragmentFrames
+}
+
+// FragmentLoss counts the IP datagrams of one flow whose reassembly never
+// completed: some of their fragments did not reach the capture point. A
+// firewall, NAT or load balancer that drops IP fragments usually drops
+// those after the first, so a capture beside the receiver shows first
+// fragments only.
+type FragmentLoss struct {
+	// The ports are the first fragment's UDP or TCP header's; zero for
+	// datagrams whose first fragment never arrived (WithoutFirst), which
+	// are counted apart.
+	Src, Dst     netip.AddrPort
+	Protocol     uint8 // the IP protocol of the payload: 17 for UDP
+	WithoutFirst bool
+	Datagrams    uint64 // given up
+	Fragments    uint64 // the fragments they had
+	// Size is the first datagram's length, transport header included, as
+	// its UDP header or its last fragment tells it; 0 when neither came.
+	Size int
+	// Head is the start of the first datagram's UDP payload, at most
+	// MaxFragmentLossHead bytes of its first fragment: a SIP request line
+	// and headers, usually.
+	Head []byte
+	// When the first fragment to arrive of the first and of the last of
+	// the datagrams did.
+	First, Last time.Time
+	// Frames are the fragments' frames, the first MaxListedFrames.
+	Frames []uint64
 }
 
 // ChannelData is a TURN ChannelData message (RFC 8656 §12.4).

@@ -39,6 +39,11 @@ type SIPTransaction struct {
 	// match the body the datagram carried (RFC 3261 §18.3) - a sign of a
 	// middlebox that rewrote the body (a SIP ALG) without fixing the header.
 	ContentLengthMismatch bool
+	// Size is the request's length in bytes: the first send's UDP payload,
+	// or the framed message over TCP. Fragmented is set when sends over
+	// UDP came in IP fragments (correlate_sip_fragments.go).
+	Size       int
+	Fragmented *SIPFragments
 
 	// Evidence for NAT/ALG rules: the request's topmost Via sent-by and
 	// Contact host as written, and the address the packet came from.
@@ -70,6 +75,13 @@ type SIPResponse struct {
 	// ContentLengthMismatch: over UDP, Content-Length did not match the
 	// body the datagram carried (see SIPTransaction).
 	ContentLengthMismatch bool
+	// Resent is the retransmissions, the first MaxFramesPerFinding: a 2xx
+	// to an INVITE repeated until its ACK comes (RFC 3261 §13.3.1.4).
+	Resent []FrameRef
+	// ContactHost is the Contact's host[:port] as written: for a 2xx to an
+	// INVITE, where the caller sends its ACK and the dialog's later
+	// requests when no Record-Route intervenes (§12.1.2).
+	ContactHost string
 }
 
 // SIPAuth is a digest challenge or the credentials answering it, without

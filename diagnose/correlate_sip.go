@@ -188,6 +188,7 @@ func (e *Engine) sipRequest(m *decode.Message) {
 		tx := st.tx
 		tx.RequestCount++
 		tx.ContentLengthMismatch = tx.ContentLengthMismatch || contentLengthMismatch(m)
+		sipRequestSent(tx, m)
 		if len(tx.Requests) < MaxFramesPerFinding {
 			tx.Requests = append(tx.Requests, frameRef(m))
 		}
@@ -223,6 +224,7 @@ func (e *Engine) sipRequest(m *decode.Message) {
 
 		ContentLengthMismatch: contentLengthMismatch(m),
 	}
+	sipRequestSent(tx, m)
 	if len(msg.Vias) > 0 {
 		tx.Branch = sameOrClip(id, msg.Vias[0].Branch)
 		tx.ViaSentBy = s.strs.clip(msg.Vias[0].SentBy)
@@ -262,6 +264,9 @@ func (e *Engine) sipResponse(m *decode.Message) {
 		// retransmission (§17.2.1); another To tag is another fork (§16.7).
 		if r.Status == status && r.ToTag == string(msg.To.Tag) {
 			r.Retransmissions++
+			if len(r.Resent) < MaxFramesPerFinding {
+				r.Resent = append(r.Resent, frameRef(m))
+			}
 			r.ContentLengthMismatch = r.ContentLengthMismatch || contentLengthMismatch(m)
 			if st.call != nil {
 				st.call.step(m, responseLabel(r.Status, r.Reason, r.HasSDP)+" (retransmission)")
@@ -281,6 +286,7 @@ func (e *Engine) sipResponse(m *decode.Message) {
 		ToTag:        s.strs.clip(msg.To.Tag),
 		Server:       s.strs.clip(msg.UserAgent),
 		HasSDP:       hasSDP(msg),
+		ContactHost:  s.strs.clip(msg.Contact.Host),
 
 		ContentLengthMismatch: contentLengthMismatch(m),
 	})

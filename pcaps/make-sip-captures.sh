@@ -25,8 +25,10 @@
 # Environment: CAPTURE_OUT_DIR=dir writes the captures there instead of
 # next to this script; KEEP_LOGS=dir keeps the SIPp/tcpdump logs.
 #
-# A call takes about 5 s; sip-timeout takes 35 s (the INVITE's full
-# retransmission schedule). All of them take about 2 minutes, more when
+# A call takes about 5 s; sip-timeout, sip-fragmented-invite and
+# sip-fragmented-invite-callee take 35 s (the INVITE's full
+# retransmission schedule), sip-ack-missing 33 s (the 200's). All of
+# them take about 2 minutes, more when
 # a capture has to be retried (see media_check). Random loss,
 # SIPp's pids in tags and Call-IDs, and scheduling make a re-run differ
 # in bytes and timing; the message sequences are stable.
@@ -39,14 +41,15 @@
 #                                  203.0.113.1  csr1 <-> csb0  203.0.113.20
 #
 # The router forwards (no NAT) except in sip-nat-mismatch, sip-nat-alg,
-# sip-nat-alg-both-sides, sip-dscp-remarked-both-sides and
-# sip-nat-binding-expired. Every capture
+# sip-nat-alg-both-sides, sip-dscp-remarked-both-sides,
+# sip-nat-binding-expired and sip-ack-missing (where the callee is the one
+# behind the NAT, in cs-sip-a). Every capture
 # is taken on the callee's interface csb0 (Ethernet link type): what a
 # capture on the callee/registrar host would show; sip-nat-alg-both-sides
 # and sip-dscp-remarked-both-sides are taken on the router with -i any,
 # both sides of the NAT at once, and
-# sip-media-blocked on the caller's csa0 (the callee never sees what the
-# router rejects). MAC addresses and
+# sip-media-blocked and sip-fragmented-invite on the caller's csa0 (the
+# callee never sees what the router drops). MAC addresses and
 # neighbour entries are static (no ARP). Timestamps are shifted so that
 # each capture starts at 2026-01-01T00:00:00Z; relative timing is
 # untouched.
@@ -67,7 +70,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 SCENARIOS=$SCRIPT_DIR/sipp
-CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable)
+CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable fragmented-invite fragmented-invite-callee ack-missing)
 CAPTURE_PREFIX=sip-
 
 NS_A=cs-sip-a NS_R=cs-sip-r NS_B=cs-sip-b
@@ -502,6 +505,83 @@ capture_media_port_unreachable() {
 	expect media-port-unreachable "rtp && !icmp && ip.src == $CALLEE" 'RTP from the callee' 100
 	expect media-port-unreachable "icmp.type == 3 && icmp.code == 3 && ip.src == $CALLEE && udp.dstport == 6000" 'ICMP port unreachable from the callee' 5
 	expect_none media-port-unreachable "icmp && !(icmp.type == 3 && icmp.code == 3)" 'other ICMP'
+}
+
+# An INVITE larger than the path MTU over UDP: its SDP lists ICE
+# candidates for every interface (uac-call-large-sdp.xml), about 2540
+# bytes, which the caller's kernel sends as two IPv4 fragments. The router drops
+# every fragment but the first (iptables -f matches non-first fragments),
+# as firewalls, NATs and cloud load balancers that do not reassemble do;
+# nothing in its namespace loads conntrack, whose defragmentation would
+# hide the fragments from that rule. The callee's kernel holds each first
+# fragment until its reassembly timer expires, then sends ICMP fragment
+# reassembly time exceeded (type 11 code 1) quoting it; the timer
+# (net.ipv4.ipfrag_time, per namespace) is lowered from 30 s to 2 s so
+# that every send's error comes within the capture. The caller
+# retransmits per Timer A until Timer B, as in sip-timeout.
+# $1: capture name; CAPTURE_NS/CAPTURE_DEV say where to listen.
+fragmented_invite() {
+	local name=$1
+	ip netns exec "$NS_R" iptables -A FORWARD -f -j DROP
+	ip netns exec "$NS_B" sysctl -qw net.ipv4.ipfrag_time=2
+	start_callee "$name" uas-call.xml
+	start_capture "$name"
+	run_caller "$name" 35 uac-call-large-sdp.xml -max_invite_retrans 6
+	finish_capture "$name"
+	expect "$name" "icmp.type == 11 && icmp.code == 1 && ip.src == $CALLEE" 'ICMP fragment reassembly time exceeded' 7
+	expect_none "$name" 'sip.Status-Code' 'responses'
+}
+
+# On the caller's interface csa0: both fragments of every send leave,
+# the callee's errors come back.
+capture_fragmented_invite() {
+	CAPTURE_NS=$NS_A CAPTURE_DEV=csa0 fragmented_invite fragmented-invite
+	expect fragmented-invite "sip.Method == \"INVITE\" && ip.src == $CALLER" 'INVITE sends (both fragments)' 7
+}
+
+# On the callee's interface: first fragments only, and the errors.
+capture_fragmented_invite_callee() {
+	fragmented_invite fragmented-invite-callee
+	expect fragmented-invite-callee "ip.flags.mf == 1 && ip.src == $CALLER" 'first fragments' 7
+	expect_none fragmented-invite-callee 'ip.frag_offset > 0' 'later fragments'
+}
+
+# "Calls drop after 32 seconds". The callee sits behind the NAT this time
+# (roles swapped: SIPp's callee runs in cs-sip-a at 10.0.1.10, the caller
+# in cs-sip-b at 203.0.113.20), reached through a port forward of UDP 5060
+# on 203.0.113.1, with no SIP ALG. Its 200 OK carries its inside address
+# in the Contact (and SDP). The caller sends its ACK to that Contact, as
+# RFC 3261 section 12.1.2 has it (uac-call-ack-to-contact.xml, with
+# SIPp's setdest), and the router drops it: 10.0.1.0/24 is not reachable
+# from outside. The callee retransmits the 200 (T1 doubling up to T2 =
+# 4 s), the caller answers each copy with the same ACK to the same place,
+# and when SIPp gives up retransmitting, 64*T1 = 32 s after the first 200,
+# the callee ends the call with a BYE (RFC 3261 section 13.3.1.4), which
+# reaches the caller through the NAT. No media. Captured on csb0 as
+# usual, the caller's interface here: every ACK shows leaving for
+# 10.0.1.10.
+capture_ack_missing() {
+	local inside=$CALLER public=$ROUTER_OUT caller=$CALLEE
+	ip netns exec "$NS_R" iptables -t nat -A PREROUTING -i csr1 -p udp -d "$public" --dport "$SIP_PORT" \
+		-j DNAT --to-destination "$inside:$SIP_PORT"
+	ip netns exec "$NS_R" iptables -t nat -A POSTROUTING -s 10.0.1.0/24 -o csr1 -j MASQUERADE
+	ip netns exec "$NS_R" iptables -A FORWARD -i csr1 -o csr0 -m conntrack --ctstate DNAT -j ACCEPT
+	ip netns exec "$NS_R" iptables -A FORWARD -i csr1 -o csr0 -m conntrack --ctstate NEW -j DROP
+	(cd "$WORK" && exec ip netns exec "$NS_A" chrt -f 20 sipp -sf "$SCENARIOS/uas-call-ack-timeout.xml" \
+		-i "$inside" -mi "$inside" $(sipp_common)) \
+		>"$WORK/ack-missing-callee.log" 2>&1 &
+	PIDS+=($!)
+	wait_listen "$NS_A" u "$inside:$SIP_PORT"
+	start_capture ack-missing
+	(cd "$WORK" && timeout 45 ip netns exec "$NS_B" chrt -f 20 sipp -sf "$SCENARIOS/uac-call-ack-to-contact.xml" \
+		-i "$caller" -mi "$caller" -s bob $(sipp_common) -set peer_ip "$public" "$public:$SIP_PORT") \
+		>"$WORK/ack-missing-caller.log" 2>&1 || true
+	finish_capture ack-missing
+	expect ack-missing "sip.Status-Code == 200 && sip.CSeq.method == \"INVITE\" && ip.src == $public" '200 OKs to the INVITE' 8
+	expect ack-missing "sip.Method == \"ACK\" && ip.dst == $inside" 'ACKs sent to the inside Contact' 8
+	expect_none ack-missing "sip.Method == \"ACK\" && ip.dst == $public" 'ACKs to the public address'
+	expect ack-missing "sip.Method == \"BYE\" && ip.src == $public" 'BYE from the callee'
+	expect ack-missing 'sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200'
 }
 
 # rtp_streams FILE — tshark's rtp,streams rows as "src dst ssrc packets

@@ -14,6 +14,7 @@ func (StaleNonce) Early() bool        { return true }
 func (RequestRejected) Early() bool   { return true }
 func (SIPAuthFailure) Early() bool    { return true }
 func (SIPCallFailed) Early() bool     { return true }
+func (SIPACKMissing) Early() bool     { return true }
 func (MediaOneWay) Early() bool       { return true }
 func (MediaNoRTP) Early() bool        { return true }
 func (MediaUnreachable) Early() bool  { return true }

@@ -81,6 +81,8 @@ func ForProfile(p *Profile) []diagnose.Rule {
 		SIPAuthFailure{},
 		SIPCallFailed{},
 		SIPTransactionTimeout{Profile: p},
+		SIPFragmentedRequest{Profile: p},
+		SIPACKMissing{},
 		SIPNATAddressMismatch{},
 		SIPALGSuspected{},
 		NATBindingExpired{},

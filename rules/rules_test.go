@@ -137,7 +137,7 @@ func TestAllStable(t *testing.T) {
 	seen := map[string]bool{}
 	want := []string{"turn.integrity-failure", "turn.allocate-timeout", "turn.server-unreachable",
 		"turn.stale-nonce", "turn.request-rejected", "stun.binding-unanswered",
-		"sip.auth-failure", "sip.call-failed", "sip.transaction-timeout", "sip.nat-address-mismatch", "sip.alg-suspected",
+		"sip.auth-failure", "sip.call-failed", "sip.transaction-timeout", "sip.fragmented-request", "sip.ack-missing", "sip.nat-address-mismatch", "sip.alg-suspected",
 		"nat.binding-expired",
 		"media.one-way", "media.no-rtp", "media.unreachable", "media.loss", "media.jitter", "dscp.missing",
 		"media.port-outside-range", "media.unexpected-peer",

@@ -58,19 +58,18 @@ func (r SIPTransactionTimeout) Check(a *diagnose.Analysis) []diagnose.Finding {
 	p := profileOrDefault(r.Profile)
 	timeout := time.Duration(p.Thresholds.SIPTimeoutS * float64(time.Second))
 	end := sipEnd(a)
+	var clues map[sipUDPFlow]*fragmentClues
+	if mayHaveFragments(a) {
+		clues = fragmentCluesOf(a)
+	}
 	var groups orderedGroups[sipFlowKey, *diagnose.SIPTransaction]
 	for _, t := range a.SIPTransactions {
-		if t == nil || len(t.Requests) == 0 || t.Method == "ACK" || finalResponse(t) != nil {
+		if !sipTimedOut(t, end, timeout) {
 			continue
 		}
-		if t.Method == "INVITE" && len(t.Responses) > 0 {
-			continue
-		}
-		if t.Transport == decode.UDP && sipSends(t) < 2 {
-			continue
-		}
-		waited := end.Sub(firstRequest(t).Time)
-		if waited < timeout && sipSends(t) < minTimeoutSends {
+		// sip.fragmented-request reports it, with the fragments that
+		// explain it: one failure, one finding.
+		if lostInFragments(t, clues[sipUDPFlow{t.Client, t.Server}]) {
 			continue
 		}
 		groups.add(sipFlowKey{t.Client, t.Server, t.Transport, t.Method}, t)
@@ -80,6 +79,24 @@ func (r SIPTransactionTimeout) Check(a *diagnose.Analysis) []diagnose.Finding {
 		out = append(out, r.finding(a, p, g, end, timeout))
 	}
 	return out
+}
+
+// sipTimedOut says whether a request never got a final response, as
+// SIPTransactionTimeout defines it: retransmitted over UDP (a request sent
+// once got an answer the capture missed) or sent over TCP, and unanswered
+// for the timeout or through minTimeoutSends sends; an INVITE with a
+// provisional response is waiting for the callee, not timing out.
+func sipTimedOut(t *diagnose.SIPTransaction, end time.Time, timeout time.Duration) bool {
+	if t == nil || len(t.Requests) == 0 || t.Method == "ACK" || finalResponse(t) != nil {
+		return false
+	}
+	if t.Method == "INVITE" && len(t.Responses) > 0 {
+		return false
+	}
+	if t.Transport == decode.UDP && sipSends(t) < 2 {
+		return false
+	}
+	return end.Sub(firstRequest(t).Time) >= timeout || sipSends(t) >= minTimeoutSends
 }
 
 func (r SIPTransactionTimeout) finding(a *diagnose.Analysis, p *Profile, g []*diagnose.SIPTransaction, end time.Time, timeout time.Duration) diagnose.Finding {

@@ -540,6 +540,8 @@ func TestRulesCommand(t *testing.T) {
 		"sip.auth-failure",
 		"sip.call-failed",
 		"sip.transaction-timeout",
+		"sip.fragmented-request",
+		"sip.ack-missing",
 		"sip.nat-address-mismatch",
 		"sip.alg-suspected",
 		"nat.binding-expired",

@@ -148,6 +148,15 @@ type sipEvidence struct {
 		ICMPFrames []uint64 `json:"icmp_frames"`
 		Filter     string   `json:"filter"`
 	} `json:"media.unreachable"`
+	ACKMissing *struct {
+		OKFrame      uint64   `json:"ok_200_frame"`
+		Resent       []uint64 `json:"resent_frames"` // the 200 OK again
+		ACKFrames    []uint64 `json:"ack_frames"`
+		ACKSentTo    string   `json:"ack_sent_to"` // the 200's Contact
+		InviteSentTo string   `json:"invite_sent_to"`
+		ByeFrame     uint64   `json:"bye_frame"`
+		ByeAfterS    float64  `json:"bye_after_s"` // after the 200 OK
+	} `json:"sip.ack-missing"`
 }
 
 // moreEvidence is what EXPECTED.md states about a must_fire finding that
@@ -157,7 +166,9 @@ var moreEvidence = map[string]struct {
 	reasonHeader string   // the call's Reason header (RFC 3326)
 	mentions     []string // in the finding's title or detail
 }{
-	"sip-call-failed.pcap": {rule: "sip.call-failed", reasonHeader: `Q.850;cause=17;text="User busy"`, mentions: []string{"Q.850 cause 17", "user busy"}},
+	"sip-call-failed.pcap":              {rule: "sip.call-failed", reasonHeader: `Q.850;cause=17;text="User busy"`, mentions: []string{"Q.850 cause 17", "user busy"}},
+	"sip-fragmented-invite.pcap":        {rule: "sip.fragmented-request", mentions: []string{"At 2,542 bytes", "every send went out as 2 IP fragments, and all 14 of them reached this capture point", "sent 7 ICMP errors"}},
+	"sip-fragmented-invite-callee.pcap": {rule: "sip.fragmented-request", mentions: []string{"7 datagrams", `Call-ID "1-6296@10.0.1.10", CSeq 1`, "of 2,542 bytes", "only the first fragment of each arrived, never the rest"}},
 }
 
 // findingText is a finding's title and detail on one line, as checkEvidence
@@ -807,6 +818,26 @@ func checkSIPEvidence(t *testing.T, name string, want expectedCapture, r *diagno
 		}
 	}
 
+	if e := ev.ACKMissing; e != nil {
+		const rule = "sip.ack-missing"
+		if f, text, ok := finding(rule); ok {
+			mention(rule, text, "the answer", fmt.Sprintf("200 OK in frame %d", e.OKFrame))
+			mention(rule, text, "its copies", fmt.Sprintf("repeated the 200 OK %d times", len(e.Resent)))
+			mention(rule, text, "the callee's BYE", fmt.Sprintf("BYE in frame %d, %s s after answering", e.ByeFrame, strconv.FormatFloat(e.ByeAfterS, 'f', -1, 64)))
+			mention(rule, text, "the ACKs", fmt.Sprintf("did send its ACK, %d times", len(e.ACKFrames)))
+			mention(rule, text, "where they went", "but to "+e.ACKSentTo+", the address in the 200 OK's Contact, not to "+e.InviteSentTo)
+			cite(rule, f, "200 OK", e.OKFrame)
+			cite(rule, f, "200 OK again", e.Resent...)
+			cite(rule, f, "ACK", e.ACKFrames...)
+			cite(rule, f, "BYE", e.ByeFrame)
+			for _, ep := range []string{e.ACKSentTo, e.InviteSentTo} {
+				if !slices.Contains(f.Endpoints, ep) {
+					t.Errorf("%s: %s not in the endpoints %v", rule, ep, f.Endpoints)
+				}
+			}
+		}
+	}
+
 	if more, ok := moreEvidence[name]; ok {
 		_, text, ok := finding(more.rule)
 		if !ok {
@@ -867,8 +898,10 @@ func checkSIPDecode(t *testing.T, want expectedCapture, recs []decodeRecord) {
 			// (RFC 3261 §17): same branch, CSeq and method or status, on
 			// the same path (a copy seen on the far side of a NAT, as in
 			// sip-nat-alg-both-sides, is not one).
+			// tshark does not flag a repeated ACK (sip-ack-missing: one
+			// for each copy of the 200 OK, RFC 3261 §13.2.2.4).
 			key := fmt.Sprint(r.SIP.CallID, r.SIP.Branch, r.SIP.CSeq.Number, r.SIP.CSeq.Method, what, r.Src, r.Dst)
-			if seen[key] {
+			if seen[key] && what != "ACK" {
 				retransmissions++
 			}
 			seen[key] = true
