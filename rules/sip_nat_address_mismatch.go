@@ -166,19 +166,21 @@ func (r SIPNATAddressMismatch) finding(g []natSighting) diagnose.Finding {
 	var d strings.Builder
 	fmt.Fprintf(&d, "SIP from %s announces %s", src, strings.Join(announced, ", "))
 	var where []string
-	for _, w := range []string{"Via", "Contact", "SDP c="} {
+	for _, w := range []string{"Via", "Contact"} {
 		if n := count[w]; n > 0 {
-			unit := "message"
-			if w == "SDP c=" {
-				unit = "SDP body"
-			}
-			where = append(where, fmt.Sprintf("in the %s of %s", w, plural(n, unit, unit+"s")))
+			where = append(where, fmt.Sprintf("in the %s of %s", w, plural(n, "message", "messages")))
 		}
 	}
-	d.WriteString(" " + strings.Join(where, ", "))
-	if len(methods) > 0 {
-		fmt.Fprintf(&d, " (%s)", strings.Join(methods, ", "))
+	// The methods name the messages of the Via and Contact sightings,
+	// so they follow those and not the SDP bodies (which a 200 OK may
+	// carry while the Contact was a BYE's).
+	if len(where) > 0 && len(methods) > 0 {
+		where[len(where)-1] += " (" + strings.Join(methods, ", ") + ")"
 	}
+	if n := count["SDP c="]; n > 0 {
+		where = append(where, "in the SDP c= of "+plural(n, "SDP body", "SDP bodies"))
+	}
+	d.WriteString(" " + strings.Join(where, ", "))
 	fmt.Fprintf(&d, ", not the address its packets came from.")
 	anyPrivate := slices.ContainsFunc(g, func(s natSighting) bool { return isPrivate(s.announced) })
 	if anyPrivate && !isPrivate(src) {
