@@ -143,6 +143,8 @@ type streamState struct {
 
 	seq seqTracker
 
+	pts *payloadTypeCounts // made by the first packet not of type pt
+
 	s        *Stream
 	key      streamKey
 	order    uint64
@@ -156,8 +158,17 @@ type streamState struct {
 // streamStateUsed is what its fields take (TestStreamStateLayout).
 const (
 	streamStateSize = 512
-	streamStateUsed = 464
+	streamStateUsed = 472
 )
+
+// payloadTypeCounts is what a stream counts of the packets whose payload
+// type is not its first (Stream.PayloadTypes): most streams never need it.
+type payloadTypeCounts struct {
+	others  [MaxStreamPayloadTypes - 1]PayloadTypeCount // in order of first appearance
+	n       int                                         // of others in use
+	packets uint64                                      // every packet not of the first type, listed or not
+	changed bool                                        // since publish last wrote Stream.PayloadTypes
+}
 
 // observeRTP accounts a datagram the decoder found to parse as RTP.
 func (e *Engine) observeRTP(m *decode.Message) {
@@ -549,6 +560,9 @@ func (st *streamState) record(pk *probePacket, at packettime.Stamp) {
 	if pk.marker {
 		st.s.Marker++
 	}
+	if pk.pt != st.pt {
+		st.countOtherPayloadType(pk)
+	}
 	if !st.lastTime.IsZero() {
 		if d := at.Sub(st.lastTime); d > st.maxDelta {
 			st.maxDelta = d
@@ -556,6 +570,31 @@ func (st *streamState) record(pk *probePacket, at packettime.Stamp) {
 	}
 	st.lastTime = at
 	st.lastFrame, st.lastAt = pk.frame, pk.at
+}
+
+// countOtherPayloadType counts a packet whose payload type is not the
+// stream's first: a telephone-event, comfort noise, another codec. Kept
+// out of line: inlined, it made every packet's accounting slower.
+//
+//go:noinline
+func (st *streamState) countOtherPayloadType(pk *probePacket) {
+	c := st.pts
+	if c == nil {
+		c = new(payloadTypeCounts)
+		st.pts = c
+	}
+	c.packets++
+	c.changed = true
+	for i := range c.n {
+		if c.others[i].PayloadType == pk.pt {
+			c.others[i].Packets++
+			return
+		}
+	}
+	if c.n < len(c.others) {
+		c.others[c.n] = PayloadTypeCount{PayloadType: pk.pt, Packets: 1, First: FrameRef{Frame: pk.frame, Time: pk.at}}
+		c.n++
+	}
 }
 
 // updateJitter applies RFC 3550 §6.4.1: D is the difference between two
@@ -593,9 +632,9 @@ func (st *streamState) updateJitter(pk *probePacket, at packettime.Stamp, clock 
 }
 
 // publish writes the accounting kept in st into its record: call it
-// before reading Packets, Bytes, Last, DSCP, Jitter, MaxJitter or MaxDelta
-// (Engine.syncRTPWorkers does, for every stream). The jitter in
-// milliseconds is the one in
+// before reading Packets, Bytes, Last, DSCP, Jitter, MaxJitter, MaxDelta
+// or PayloadTypes (Engine.syncRTPWorkers does, for every stream). The
+// jitter in milliseconds is the one in
 // timestamp units times 1000 over the clock rate, which only link sets,
 // once; a larger one in units is never a smaller one in milliseconds (the
 // rounded product and quotient are monotonic), so MaxJitter comes out as
@@ -609,6 +648,14 @@ func (st *streamState) publish() {
 	s.DSCP.Add(int(st.dscp), st.dscpRun)
 	st.dscpRun = 0
 	s.MaxDelta = st.maxDelta
+	if c := st.pts; c != nil && (c.changed || len(s.PayloadTypes) == 0 || s.PayloadTypes[0].Packets != st.packets-c.packets) {
+		// A new slice, not the old one rewritten: a snapshot's copy of
+		// the record keeps the counts it was taken with.
+		pts := make([]PayloadTypeCount, 0, 1+c.n)
+		pts = append(pts, PayloadTypeCount{PayloadType: st.pt, Packets: st.packets - c.packets, First: s.First})
+		s.PayloadTypes = append(pts, c.others[:c.n]...)
+		c.changed = false
+	}
 	if st.jittered {
 		s.Jitter = st.jitter * 1000 / float64(st.clock)
 		s.MaxJitter = st.maxJitter * 1000 / float64(st.clock)

@@ -124,7 +124,11 @@ type StreamReport struct {
 	MaxJitterMS  float64           `json:"max_jitter_ms"`
 	MaxDeltaMS   float64           `json:"max_delta_ms"`
 	DSCP         map[string]uint64 `json:"dscp"` // DSCP value -> packets
-	RTCP         *RTCPReport       `json:"rtcp,omitempty"`
+	// PayloadTypes: packets per payload type, pt's first, when the
+	// stream carried more than one (telephone-event, comfort noise, a
+	// codec switch; Stream.PayloadTypes).
+	PayloadTypes []PayloadTypeReport `json:"payload_types,omitempty"`
+	RTCP         *RTCPReport         `json:"rtcp,omitempty"`
 	// SRTCPPackets: SRTCP datagrams the stream's source sent (its SSRC
 	// in their clear header), whose reports are encrypted.
 	SRTCPPackets uint64 `json:"srtcp_packets,omitempty"`
@@ -132,6 +136,14 @@ type StreamReport struct {
 	ICMP *StreamICMPReport `json:"icmp,omitempty"`
 
 	inCall bool
+}
+
+// PayloadTypeReport is how many packets of a stream carried one payload
+// type, and the first of them.
+type PayloadTypeReport struct {
+	PT      uint8    `json:"pt"`
+	Packets uint64   `json:"packets"`
+	First   FrameRef `json:"first"`
 }
 
 // RTCPReport is what the receiver said about a stream in RTCP report
@@ -309,6 +321,9 @@ func newStreamReport(s *Stream) StreamReport {
 	}
 	for v, n := range s.DSCP.All() {
 		sr.DSCP[strconv.Itoa(v)] = n
+	}
+	for _, p := range s.PayloadTypes {
+		sr.PayloadTypes = append(sr.PayloadTypes, PayloadTypeReport{PT: p.PayloadType, Packets: p.Packets, First: utcRef(p.First)})
 	}
 	sr.SRTCPPackets = s.SRTCPPackets
 	sr.ICMP = newStreamICMPReport(s)

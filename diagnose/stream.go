@@ -52,6 +52,14 @@ type Stream struct {
 	DSCP         DSCPCounts    // packets per DSCP value
 	Marker       uint64        // packets with the marker bit
 
+	// PayloadTypes counts the stream's packets per payload type when it
+	// carried more than one (RFC 4733 telephone-event, RFC 3389 comfort
+	// noise, a codec switch): PayloadType first, then the others in the
+	// order they first appeared, at most MaxStreamPayloadTypes of them
+	// (packets of any further type are in Packets only). Nil when every
+	// packet carried PayloadType.
+	PayloadTypes []PayloadTypeCount
+
 	// RTCP about this stream from the far end (RR/SR report blocks whose
 	// SSRC is this stream's).
 	RemoteReports      int
@@ -69,6 +77,18 @@ type Stream struct {
 	// ICMP counts the ICMP unreachable errors its packets drew
 	// (correlate_icmp.go); nil when none did.
 	ICMP *StreamICMP
+}
+
+// MaxStreamPayloadTypes bounds the payload types a stream counts
+// separately (Stream.PayloadTypes).
+const MaxStreamPayloadTypes = 6
+
+// PayloadTypeCount is how many packets of a stream carried one payload
+// type, and the first of them.
+type PayloadTypeCount struct {
+	PayloadType uint8
+	Packets     uint64
+	First       FrameRef
 }
 
 // LossPercent is the share of expected packets that never arrived.

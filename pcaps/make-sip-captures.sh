@@ -12,7 +12,8 @@
 #
 # Requirements (Debian/Ubuntu): root; packages sip-tester, tcpdump, tshark
 # (for editcap/capinfos/tshark), iproute2, iptables, python3, and Go with
-# this checkout (sip-jitter's source file). Nothing in
+# this checkout (the source files of sip-jitter and
+# sip-payload-type-mismatch). Nothing in
 # /etc is touched. The SIPp scenarios are in pcaps/sipp/.
 #
 # Usage:
@@ -70,7 +71,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 SCENARIOS=$SCRIPT_DIR/sipp
-CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable fragmented-invite fragmented-invite-callee ack-missing)
+CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable fragmented-invite fragmented-invite-callee ack-missing payload-type-mismatch)
 CAPTURE_PREFIX=sip-
 
 NS_A=cs-sip-a NS_R=cs-sip-r NS_B=cs-sip-b
@@ -584,6 +585,32 @@ capture_ack_missing() {
 	expect ack-missing 'sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200'
 }
 
+# A payload type the receiver did not agree to: the caller offers PCMU,
+# comfort noise (13) and telephone-event as 96, and the callee answers
+# telephone-event as 101, which RFC 3264 section 6.1 allows: each side
+# must then send with the other's numbers. Both sides replay their audio
+# with play_pcap_audio from the files pcaps/sipp/dtmf-source writes
+# (uac-call-dtmf.xml, uas-call-dtmf.xml). The callee's comfort noise
+# packet, the pause after it and its digit 5 as 96 (the offer's number)
+# are right; the caller's digits 1 and 2 go out as 96 as well, its own
+# offer's number, where the answer asked for 101: a receiver that follows
+# its SDP drops them, and the digits are lost.
+capture_payload_type_mismatch() {
+	local side
+	for side in caller callee; do
+		(cd "$SCRIPT_DIR/.." && go run ./pcaps/sipp/dtmf-source -side "$side" -o "$WORK/$side-dtmf.pcap")
+	done
+	start_callee payload-type-mismatch uas-call-dtmf.xml
+	start_capture payload-type-mismatch
+	run_caller payload-type-mismatch 20 uac-call-dtmf.xml
+	finish_capture payload-type-mismatch
+	expect payload-type-mismatch 'sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200'
+	expect payload-type-mismatch "rtp && ip.src == $CALLER && rtp.p_type == 96" 'telephone-events from the caller as 96' 22
+	expect payload-type-mismatch "rtp && ip.src == $CALLEE && rtp.p_type == 96" 'telephone-events from the callee as 96' 11
+	expect payload-type-mismatch "rtp && ip.src == $CALLEE && rtp.p_type == 13" 'comfort noise from the callee'
+	expect_none payload-type-mismatch 'rtp && ip.dsfield.dscp != 46' 'RTP not marked EF'
+}
+
 # rtp_streams FILE — tshark's rtp,streams rows as "src dst ssrc packets
 # lost max_delta_ms mean_jitter_ms max_jitter_ms".
 rtp_streams() {
@@ -665,6 +692,47 @@ print_jitter() {
 	done
 }
 
+# dtmf_check NAME — both replayed streams of sip-payload-type-mismatch
+# arrived whole and on time: as many packets as their source files, none
+# lost, and no gap more than 20 ms beyond the file's own largest.
+# (rtp_streams reads one word of payload names; these streams have
+# several: "g711U, CN, telephone-event".) Otherwise the capture is
+# retried.
+dtmf_check() {
+	local name=$1 file
+	for file in "$WORK/caller-dtmf.pcap" "$WORK/callee-dtmf.pcap" "$(capture_file "$name")"; do
+		echo "--${file##*/}"
+		tshark -q -n -o rtp.heuristic_rtp:TRUE -r "$file" -z rtp,streams 2>/dev/null
+	done | python3 -c '
+import re, sys
+row = re.compile(r"\s(0x[0-9A-Fa-f]{8})\s.*?\s(\d+)\s+(-?\d+) \(\S+%\)\s+[\d.]+\s+[\d.]+\s+([\d.]+)\s")
+files, source, bad, seen = [], {}, 0, 0
+for line in sys.stdin:
+    if line.startswith("--"):
+        files.append(line[2:].strip())
+        continue
+    m = row.search(line)
+    if not m:
+        continue
+    ssrc, pkts, lost, max_delta = int(m[1], 16), int(m[2]), int(m[3]), float(m[4])
+    if files[-1].endswith("-dtmf.pcap"):
+        source[ssrc] = (pkts, max_delta)
+        continue
+    seen += 1
+    want = source.get(ssrc)
+    if want is None:
+        print(f"SSRC {ssrc:#010x} is in no source file", file=sys.stderr)
+        bad = 1
+    elif pkts != want[0] or lost or max_delta > want[1] + 20:
+        print(f"SSRC {ssrc:#010x}: {pkts} packets, {lost} lost, max delta {max_delta} ms; the file has {want[0]}, {want[1]} ms", file=sys.stderr)
+        bad = 1
+if len(source) != 2 or seen != 2:
+    print(f"{len(source)} source streams and {seen} captured, want 2 and 2", file=sys.stderr)
+    bad = 1
+sys.exit(bad)
+'
+}
+
 # media_check NAME — RTP in the capture is as clean as the scenario
 # means it to be: no sequence gaps (tshark's "lost") and no packet more
 # than 40 ms after the previous one (20 ms pacing), except on the stream
@@ -678,6 +746,10 @@ media_check() {
 	local name=$1
 	if [[ $name == jitter ]]; then
 		jitter_check "$name"
+		return
+	fi
+	if [[ $name == payload-type-mismatch ]]; then
+		dtmf_check "$name"
 		return
 	fi
 	tshark -q -n -o rtp.heuristic_rtp:TRUE -r "$OUT_DIR/sip-$name.pcap" -z rtp,streams 2>/dev/null |
@@ -754,8 +826,9 @@ for line in sys.stdin.read().splitlines():
         f = line.split()
         if len(f) > 10 and re.match(r"^0x[0-9A-Fa-f]+$", f[6]):
             key = (f[2], int(f[3]), f[4], int(f[5]), int(f[6], 16))
-            if key in streams:
-                streams[key]["lost"] = int(f[9])
+            lost = re.search(r"\s(-?\d+) \(-?[\d.]+%\)", line)  # after a payload list of any length
+            if key in streams and lost:
+                streams[key]["lost"] = int(lost[1])
     elif section == "rtp-noheur" and line:
         noheur += 1
 order = lambda d: dict(sorted(d.items(), key=lambda kv: (len(kv[0]), kv[0])))

@@ -91,6 +91,7 @@ func ForProfile(p *Profile) []diagnose.Rule {
 		MediaUnreachable{},
 		MediaLoss{Profile: p},
 		MediaJitter{Profile: p},
+		MediaPayloadTypeMismatch{},
 		DSCPMissing{Profile: p},
 		MediaPortOutsideRange{Profile: p},
 		MediaUnexpectedPeer{Profile: p},

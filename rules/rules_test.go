@@ -139,7 +139,7 @@ func TestAllStable(t *testing.T) {
 		"turn.stale-nonce", "turn.request-rejected", "stun.binding-unanswered",
 		"sip.auth-failure", "sip.call-failed", "sip.transaction-timeout", "sip.fragmented-request", "sip.ack-missing", "sip.nat-address-mismatch", "sip.alg-suspected",
 		"nat.binding-expired",
-		"media.one-way", "media.no-rtp", "media.unreachable", "media.loss", "media.jitter", "dscp.missing",
+		"media.one-way", "media.no-rtp", "media.unreachable", "media.loss", "media.jitter", "media.payload-type-mismatch", "dscp.missing",
 		"media.port-outside-range", "media.unexpected-peer",
 		"ice.failed", "ice.consent-lost", "ice.role-conflict",
 		"tls.self-signed", "tls.name-mismatch", "tls.expired", "tls.handshake-failure", "tls.legacy-version",

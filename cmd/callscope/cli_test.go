@@ -550,6 +550,7 @@ func TestRulesCommand(t *testing.T) {
 		"media.unreachable",
 		"media.loss",
 		"media.jitter",
+		"media.payload-type-mismatch",
 		"dscp.missing",
 		"media.port-outside-range",
 		"media.unexpected-peer",
