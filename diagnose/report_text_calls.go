@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/callscope/callscope/decode/sdp"
 )
 
 // The text report's SIP and media sections: a block per call with its
@@ -164,6 +166,9 @@ func (t *textWriter) streamLine(s StreamReport, opt TextOptions) string {
 		codec += " (SRTP)"
 	}
 	line := fmt.Sprintf("%s → %s  SSRC %s %s · %s", s.Src, s.Dst, s.SSRC, printable(codec), count(s.Packets, "packet", "packets"))
+	if others := otherPayloadTypes(s); others != "" {
+		line += " (" + others + ")"
+	}
 	if s.ViaTURN {
 		line += " · via TURN " + s.TURNServer
 	}
@@ -198,6 +203,29 @@ func (t *textWriter) streamLine(s StreamReport, opt TextOptions) string {
 		line += " · " + t.s.warn.Sprint(icmpSummary(s.ICMP))
 	}
 	return line
+}
+
+// otherPayloadTypes lists the packets of a stream that carried more than
+// one payload type, its first type first: "PCMU ×128, PT 96 ×22". A
+// telephone-event or comfort-noise type beside the codec is normal; which
+// ones the receiver agreed to is media.payload-type-mismatch's to judge.
+// Static types are named (RFC 3551 §6); dynamic ones are named by the SDP
+// only, which the stream's codec already reflects for its first type.
+func otherPayloadTypes(s StreamReport) string {
+	if len(s.PayloadTypes) < 2 {
+		return ""
+	}
+	parts := make([]string, 0, len(s.PayloadTypes))
+	for i, p := range s.PayloadTypes {
+		name := "PT " + strconv.Itoa(int(p.PT))
+		if i == 0 && s.Codec != "" {
+			name = printable(s.Codec)
+		} else if m, _, ok := sdp.StaticPayloadType(p.PT); ok {
+			name = m.Encoding
+		}
+		parts = append(parts, name+" ×"+thousands(p.Packets))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // dscpSummary lists the marks by count: "EF 46 ×150", "0 ×150 (not EF)".

@@ -84,3 +84,23 @@ func TestNoProblemsInPartialInput(t *testing.T) {
 		t.Errorf("a partial capture's verdict claims too much:\n%s", out)
 	}
 }
+
+func TestOtherPayloadTypes(t *testing.T) {
+	pts := func(p ...PayloadTypeReport) []PayloadTypeReport { return p }
+	for _, c := range []struct {
+		s    StreamReport
+		want string
+	}{
+		{StreamReport{Codec: "PCMU", PayloadTypes: nil}, ""},
+		{StreamReport{Codec: "PCMU", PayloadTypes: pts(PayloadTypeReport{PT: 0, Packets: 150})}, ""},
+		// The first type by the stream's codec, static ones by RFC 3551,
+		// dynamic ones by number.
+		{StreamReport{Codec: "opus", PayloadTypes: pts(PayloadTypeReport{PT: 111, Packets: 1500}, PayloadTypeReport{PT: 13, Packets: 2}, PayloadTypeReport{PT: 101, Packets: 22})},
+			"opus ×1,500, CN ×2, PT 101 ×22"},
+		{StreamReport{PayloadTypes: pts(PayloadTypeReport{PT: 96, Packets: 10}, PayloadTypeReport{PT: 8, Packets: 1})}, "PT 96 ×10, PCMA ×1"},
+	} {
+		if got := otherPayloadTypes(c.s); got != c.want {
+			t.Errorf("otherPayloadTypes(%+v) = %q, want %q", c.s.PayloadTypes, got, c.want)
+		}
+	}
+}
