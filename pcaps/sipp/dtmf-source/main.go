@@ -28,15 +28,15 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"time"
+
+	"github.com/callscope/callscope/pcaps/sipp/rtpsource"
 )
 
 const (
-	slots   = 150 // 3 s of 20 ms
-	ptime   = 20 * time.Millisecond
-	samples = 160 // 8 kHz × 20 ms
+	slots = 150 // 3 s of 20 ms
+	ptime = 20 * time.Millisecond
 
 	ptPCMU           = 0
 	ptCN             = 13
@@ -64,13 +64,6 @@ var sides = map[string]side{
 	"callee": {ssrc: 0x0b0b0002, seq: 2000, ts: 48000, toneHz: 660, digits: map[int]byte{80: 5}, cn: 40, silence: 9},
 }
 
-// Addresses and ports are placeholders: SIPp sends from its own media
-// port to the port in the peer's SDP and keeps the RTP bytes.
-var (
-	srcIP, dstIP     = [4]byte{10, 0, 1, 10}, [4]byte{203, 0, 113, 20}
-	srcPort, dstPort = uint16(6000), uint16(6000)
-)
-
 func main() {
 	name := flag.String("side", "caller", "caller or callee")
 	out := flag.String("o", "dtmf-source.pcap", "output pcap")
@@ -80,53 +73,42 @@ func main() {
 		fmt.Fprintf(os.Stderr, "dtmf-source: -side %q: caller or callee\n", *name)
 		os.Exit(2)
 	}
-	if err := os.WriteFile(*out, pcapFile(sd.packets()), 0o644); err != nil {
+	if err := os.WriteFile(*out, rtpsource.Pcap(sd.packets()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "dtmf-source:", err)
 		os.Exit(1)
 	}
 }
 
-// packet is one RTP packet and when it is sent.
-type packet struct {
-	at     time.Duration
-	ssrc   uint32
-	seq    uint16
-	ts     uint32
-	pt     uint8
-	marker bool
-	body   []byte
-}
-
-func (sd side) packets() []packet {
-	var out []packet
+func (sd side) packets() []rtpsource.Packet {
+	var out []rtpsource.Packet
 	marker := true // the first packet of a talkspurt
 	for slot := 0; slot < slots; slot++ {
 		// SIPp 3.6.1 sends the first packet at once and paces the rest
 		// from 0: a file starting at 0 would send the first two back to
 		// back.
 		at := time.Duration(slot+1) * ptime
-		ts := sd.ts + uint32(slot*samples)
+		ts := sd.ts + uint32(slot*rtpsource.Samples)
 		if code, ok := sd.digits[slot]; ok {
 			for i := range eventUpdates + eventEnds {
-				duration := uint16(min(i+1, eventUpdates) * samples)
-				out = append(out, packet{at: at + time.Duration(i)*ptime, pt: ptTelephoneEvent, marker: i == 0, ts: ts,
-					body: event(code, i >= eventUpdates, duration)})
+				duration := uint16(min(i+1, eventUpdates) * rtpsource.Samples)
+				out = append(out, rtpsource.Packet{At: at + time.Duration(i)*ptime, PT: ptTelephoneEvent, Marker: i == 0, TS: ts,
+					Payload: event(code, i >= eventUpdates, duration)})
 			}
 			slot += eventUpdates + eventEnds - 1
 			continue
 		}
 		if sd.cn != 0 && slot == sd.cn {
 			// RFC 3389 §3: one byte, the noise level in -dBov.
-			out = append(out, packet{at: at, pt: ptCN, ts: ts, body: []byte{70}})
+			out = append(out, rtpsource.Packet{At: at, PT: ptCN, TS: ts, Payload: []byte{70}})
 			slot += sd.silence
 			marker = true
 			continue
 		}
-		out = append(out, packet{at: at, pt: ptPCMU, marker: marker, ts: ts, body: tone(sd.toneHz, slot)})
+		out = append(out, rtpsource.Packet{At: at, PT: ptPCMU, Marker: marker, TS: ts, Payload: rtpsource.Tone(sd.toneHz, slot)})
 		marker = false
 	}
 	for i := range out {
-		out[i].ssrc, out[i].seq = sd.ssrc, sd.seq+uint16(i)
+		out[i].SSRC, out[i].Seq = sd.ssrc, sd.seq+uint16(i)
 	}
 	return out
 }
@@ -140,110 +122,4 @@ func event(code byte, end bool, duration uint16) []byte {
 	}
 	binary.BigEndian.PutUint16(b[2:], duration)
 	return b
-}
-
-func pcapFile(pkts []packet) []byte {
-	var b []byte
-	b = binary.LittleEndian.AppendUint32(b, 0xa1b2c3d4) // microsecond pcap
-	b = binary.LittleEndian.AppendUint16(b, 2)
-	b = binary.LittleEndian.AppendUint16(b, 4)
-	b = binary.LittleEndian.AppendUint32(b, 0) // thiszone
-	b = binary.LittleEndian.AppendUint32(b, 0) // sigfigs
-	b = binary.LittleEndian.AppendUint32(b, 65535)
-	b = binary.LittleEndian.AppendUint32(b, 1) // Ethernet
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, p := range pkts {
-		frame := frame(p)
-		t := start.Add(p.at)
-		b = binary.LittleEndian.AppendUint32(b, uint32(t.Unix()))
-		b = binary.LittleEndian.AppendUint32(b, uint32(t.Nanosecond()/1000))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(frame)))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(frame)))
-		b = append(b, frame...)
-	}
-	return b
-}
-
-// frame is one Ethernet/IPv4/UDP/RTP packet, marked EF as the capture's
-// RTP is.
-func frame(p packet) []byte {
-	rtp := make([]byte, 12, 12+len(p.body))
-	rtp[0] = 0x80
-	rtp[1] = p.pt
-	if p.marker {
-		rtp[1] |= 0x80
-	}
-	binary.BigEndian.PutUint16(rtp[2:], p.seq)
-	binary.BigEndian.PutUint32(rtp[4:], p.ts)
-	binary.BigEndian.PutUint32(rtp[8:], p.ssrc)
-	rtp = append(rtp, p.body...)
-
-	udp := make([]byte, 8, 8+len(rtp))
-	binary.BigEndian.PutUint16(udp[0:], srcPort)
-	binary.BigEndian.PutUint16(udp[2:], dstPort)
-	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(rtp)))
-	udp = append(udp, rtp...)
-	pseudo := append(append(append([]byte{}, srcIP[:]...), dstIP[:]...), 0, 17, byte(len(udp)>>8), byte(len(udp)))
-	sum := ^fold(onesSum(onesSum(0, pseudo), udp))
-	if sum == 0 {
-		sum = 0xffff
-	}
-	binary.BigEndian.PutUint16(udp[6:], sum)
-
-	ip := make([]byte, 20, 20+len(udp))
-	ip[0] = 0x45
-	ip[1] = 46 << 2
-	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(udp)))
-	ip[8] = 64
-	ip[9] = 17
-	copy(ip[12:], srcIP[:])
-	copy(ip[16:], dstIP[:])
-	binary.BigEndian.PutUint16(ip[10:], ^fold(onesSum(0, ip)))
-	ip = append(ip, udp...)
-
-	eth := []byte{0x02, 0, 0xcb, 0, 0x71, 0x14, 0x02, 0, 0x0a, 0, 0x01, 0x0a, 0x08, 0x00}
-	return append(eth, ip...)
-}
-
-func onesSum(sum uint32, b []byte) uint32 {
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	return sum
-}
-
-func fold(sum uint32) uint16 {
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return uint16(sum)
-}
-
-// tone is slot's 20 ms of a sine in G.711 µ-law.
-func tone(hz float64, slot int) []byte {
-	p := make([]byte, samples)
-	for k := range p {
-		n := slot*samples + k
-		p[k] = ulaw(int(12000 * math.Sin(2*math.Pi*hz*float64(n)/8000)))
-	}
-	return p
-}
-
-// ulaw is the G.711 µ-law code of a 16-bit linear sample.
-func ulaw(sample int) byte {
-	const bias, clip = 0x84, 32635
-	sign := 0
-	if sample < 0 {
-		sign, sample = 0x80, -sample
-	}
-	sample = min(sample, clip) + bias
-	exponent := 7
-	for mask := 0x4000; exponent > 0 && sample&mask == 0; mask >>= 1 {
-		exponent--
-	}
-	mantissa := (sample >> (exponent + 3)) & 0x0f
-	return ^byte(sign | exponent<<4 | mantissa)
 }
