@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 export CGO_ENABLED = 0
 
-.PHONY: all build test fuzz bench lint captures clean
+.PHONY: all build test fuzz bench pgo lint captures clean
 
 all: lint build test
 
@@ -31,6 +31,11 @@ fuzz:
 bench:
 	GO=$(GO) scripts/bench.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Re-makes cmd/callscope/default.pgo, the profile the build optimizes with
+# (scripts/pgo.sh).
+pgo:
+	GO=$(GO) scripts/pgo.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
