@@ -82,6 +82,11 @@ type SIPResponse struct {
 	// INVITE, where the caller sends its ACK and the dialog's later
 	// requests when no Record-Route intervenes (§12.1.2).
 	ContactHost string
+	// Size and Fragmented are as in SIPTransaction, for the response's
+	// sends: a 2xx whose SDP answer outgrew the path MTU is lost whole
+	// where IP fragments are dropped, and then no ACK can come.
+	Size       int
+	Fragmented *SIPFragments
 }
 
 // SIPAuth is a digest challenge or the credentials answering it, without

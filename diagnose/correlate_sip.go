@@ -268,6 +268,7 @@ func (e *Engine) sipResponse(m *decode.Message) {
 				r.Resent = append(r.Resent, frameRef(m))
 			}
 			r.ContentLengthMismatch = r.ContentLengthMismatch || contentLengthMismatch(m)
+			sipResponseSent(r, m)
 			if st.call != nil {
 				st.call.step(m, responseLabel(r.Status, r.Reason, r.HasSDP)+" (retransmission)")
 			}
@@ -292,6 +293,7 @@ func (e *Engine) sipResponse(m *decode.Message) {
 	})
 	idx := len(tx.Responses) - 1
 	r := &tx.Responses[idx]
+	sipResponseSent(r, m)
 	if c := msg.Challenge; c != nil && (status == 401 || status == 407) {
 		r.Challenge = s.strs.sipAuth(c)
 	}

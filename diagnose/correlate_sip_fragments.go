@@ -2,7 +2,7 @@ package diagnose
 
 import "github.com/callscope/callscope/decode"
 
-// SIPFragments records the sends of a SIP request over UDP that came in IP
+// SIPFragments records the sends of a SIP message over UDP that came in IP
 // fragments the decoder reassembled: every fragment of those sends reached
 // the capture point. A request larger than the path MTU is fragmented by
 // its sender, and firewalls, NATs and load balancers that drop fragments
@@ -19,17 +19,26 @@ type SIPFragments struct {
 // sipRequestSent records the size of a request and the fragments of a
 // send that came in them.
 func sipRequestSent(tx *SIPTransaction, m *decode.Message) {
-	if tx.Size == 0 {
-		tx.Size = len(m.Payload)
+	sipSent(&tx.Size, &tx.Fragmented, m)
+}
+
+// sipResponseSent does the same for a response.
+func sipResponseSent(r *SIPResponse, m *decode.Message) {
+	sipSent(&r.Size, &r.Fragmented, m)
+}
+
+func sipSent(size *int, frags **SIPFragments, m *decode.Message) {
+	if *size == 0 {
+		*size = len(m.Payload)
 	}
 	f := m.Fragments
 	if f == nil {
 		return
 	}
-	if tx.Fragmented == nil {
-		tx.Fragmented = &SIPFragments{}
+	if *frags == nil {
+		*frags = &SIPFragments{}
 	}
-	tf := tx.Fragmented
+	tf := *frags
 	tf.Sends++
 	tf.Fragments = max(tf.Fragments, f.Count)
 	tf.Count += f.Count

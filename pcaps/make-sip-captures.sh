@@ -28,7 +28,8 @@
 #
 # A call takes about 5 s; sip-timeout, sip-fragmented-invite and
 # sip-fragmented-invite-callee take 35 s (the INVITE's full
-# retransmission schedule), sip-ack-missing 33 s (the 200's). All of
+# retransmission schedule), sip-ack-missing, sip-fragmented-200ok and
+# sip-fragmented-200ok-caller 33 s (the 200's). All of
 # them take about 2 minutes, more when
 # a capture has to be retried (see media_check). Random loss,
 # SIPp's pids in tags and Call-IDs, and scheduling make a re-run differ
@@ -49,9 +50,9 @@
 # capture on the callee/registrar host would show; sip-nat-alg-both-sides
 # and sip-dscp-remarked-both-sides are taken on the router with -i any,
 # both sides of the NAT at once, and
-# sip-media-blocked and sip-fragmented-invite on the caller's csa0 (the
-# callee never sees what the router drops). MAC addresses and
-# neighbour entries are static (no ARP). Timestamps are shifted so that
+# sip-media-blocked, sip-fragmented-invite and sip-fragmented-200ok-caller
+# on the caller's csa0 (the callee never sees what the router drops). MAC
+# addresses and neighbour entries are static (no ARP). Timestamps are shifted so that
 # each capture starts at 2026-01-01T00:00:00Z; relative timing is
 # untouched.
 #
@@ -71,7 +72,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 SCENARIOS=$SCRIPT_DIR/sipp
-CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable fragmented-invite fragmented-invite-callee ack-missing payload-type-mismatch)
+CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable fragmented-invite fragmented-invite-callee fragmented-200ok fragmented-200ok-caller ack-missing payload-type-mismatch)
 CAPTURE_PREFIX=sip-
 
 NS_A=cs-sip-a NS_R=cs-sip-r NS_B=cs-sip-b
@@ -545,6 +546,50 @@ capture_fragmented_invite_callee() {
 	fragmented_invite fragmented-invite-callee
 	expect fragmented-invite-callee "ip.flags.mf == 1 && ip.src == $CALLER" 'first fragments' 7
 	expect_none fragmented-invite-callee 'ip.frag_offset > 0' 'later fragments'
+}
+
+# The answer is what gets lost: the callee's 200 OK carries an SDP answer
+# with every codec it has and ICE candidates for every interface
+# (uas-call-large-answer.xml), about 2,600 bytes, which the callee's
+# kernel sends as two IPv4 fragments. The caller's INVITE is ordinary
+# (uac-call-answer-lost.xml) and gets through, and so do the 100 and the
+# 180; the router drops every fragment but the first, as in
+# sip-fragmented-invite. The caller's kernel holds the first fragment of
+# each 200 until its reassembly timer expires (net.ipv4.ipfrag_time
+# lowered to 2 s in the caller's namespace) and then sends ICMP fragment
+# reassembly time exceeded quoting it. The caller never gets the 200 and
+# so never sends an ACK; the callee repeats the 200 (T1 doubling up to
+# T2) and after 64*T1 = 32 s ends the call with a BYE, which the caller
+# answers on the 180's early dialog. No media.
+# $1: capture name; CAPTURE_NS/CAPTURE_DEV say where to listen.
+fragmented_200ok() {
+	local name=$1
+	ip netns exec "$NS_R" iptables -A FORWARD -f -j DROP
+	ip netns exec "$NS_A" sysctl -qw net.ipv4.ipfrag_time=2
+	start_callee "$name" uas-call-large-answer.xml
+	start_capture "$name"
+	run_caller "$name" 45 uac-call-answer-lost.xml
+	finish_capture "$name"
+	expect "$name" "icmp.type == 11 && icmp.code == 1 && ip.src == $CALLER" 'ICMP fragment reassembly time exceeded' 10
+	expect "$name" "sip.Method == \"BYE\" && !icmp && ip.src == $CALLEE" 'BYE from the callee'
+	expect "$name" 'sip.Status-Code == 200 && sip.CSeq.method == "BYE"' 'BYE answered 200'
+	expect_none "$name" 'sip.Method == "ACK"' 'ACK'
+}
+
+# On the callee's interface: both fragments of every 200 leave, the
+# caller's errors come back.
+capture_fragmented_200ok() {
+	fragmented_200ok fragmented-200ok
+	expect fragmented-200ok "sip.Status-Code == 200 && sip.CSeq.method == \"INVITE\" && !icmp && ip.src == $CALLEE" '200 OKs (both fragments)' 10
+}
+
+# On the caller's interface csa0: the first fragment of each 200 only,
+# so no 200 can be reassembled; the caller's errors leave.
+capture_fragmented_200ok_caller() {
+	CAPTURE_NS=$NS_A CAPTURE_DEV=csa0 fragmented_200ok fragmented-200ok-caller
+	expect fragmented-200ok-caller "ip.flags.mf == 1 && ip.src == $CALLEE" 'first fragments' 10
+	expect_none fragmented-200ok-caller 'ip.frag_offset > 0' 'later fragments'
+	expect_none fragmented-200ok-caller 'sip.Status-Code == 200 && sip.CSeq.method == "INVITE" && !icmp' '200 OK to the INVITE'
 }
 
 # "Calls drop after 32 seconds". The callee sits behind the NAT this time

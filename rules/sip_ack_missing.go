@@ -35,6 +35,12 @@ import (
 // callee's BYE about 64*T1 after its answer, or provenUnackedResends
 // retransmissions, prove the loss; warning otherwise: a capture that ends
 // before the timeout, or an ACK that came late and saved the call.
+//
+// A 2xx that went out in IP fragments, with no ACK at all, is itself the
+// likely loss: a large SDP answer that a firewall dropping fragments kept
+// from the caller, who acknowledges only what it receives. The finding
+// then says so, with the fragments and any ICMP reassembly error from the
+// caller's host (sip_fragmented_response.go).
 type SIPACKMissing struct{}
 
 func (SIPACKMissing) ID() string                      { return "sip.ack-missing" }
@@ -51,7 +57,10 @@ func (SIPACKMissing) Explain() string {
 		"address left in the Contact by a callee or PBX behind a NAT without a correct SIP ALG, or rewritten " +
 		"wrongly by one. Others: a firewall that drops the ACK, an ACK sent over another transport or port " +
 		"than the callee listens on, a proxy that does not forward it. One or two repetitions are normal (an " +
-		"ACK crossing a repeated 200 OK); an ACK that comes only after several is a warning."
+		"ACK crossing a repeated 200 OK); an ACK that comes only after several is a warning. A 200 OK too large " +
+		"for one packet over UDP (a big SDP answer) that went out in IP fragments is named as the loss itself: " +
+		"the caller never got it whole, often proven by its host's ICMP \"fragment reassembly time exceeded\" " +
+		"quoting it, and so never sent the ACK."
 }
 
 const (
@@ -81,11 +90,15 @@ type ackStory struct {
 	// bye is the callee's side ending the dialog after the 2xx, callerBye
 	// the caller's; nil when not seen.
 	bye, callerBye *diagnose.SIPTransaction
+	// frag is what the capture shows of the 2xx's flow's fragments, for
+	// a 2xx that came in them.
+	frag *fragmentClues
 }
 
 func (r SIPACKMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var out []diagnose.Finding
 	end := sipEnd(a)
+	var clues map[sipUDPFlow]*fragmentClues // made for the first fragmented 2xx
 	for _, c := range a.Calls {
 		if c == nil {
 			continue
@@ -106,6 +119,12 @@ func (r SIPACKMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 					continue
 				}
 				s := newACKStory(c, t, ok)
+				if ok.Fragmented != nil {
+					if clues == nil {
+						clues = fragmentCluesOf(a)
+					}
+					s.frag = clues[sipUDPFlow{ok.From, t.Client}]
+				}
 				if f, found := r.finding(s, end, a.Snapshot); found {
 					out = append(out, f)
 				}
@@ -197,11 +216,7 @@ func (s *ackStory) verdict() (ackVerdict, int) {
 // gaveUp says whether the callee's BYE came when a UAS stops waiting for
 // the ACK, 64*T1 after its 2xx, within a retransmission interval.
 func (s *ackStory) gaveUp() bool {
-	if s.bye == nil {
-		return false
-	}
-	after := s.bye.Requests[0].Time.Sub(s.ok.Time)
-	return after >= diagnose.SIPTransactionTimeout-sipT2 && after <= diagnose.SIPTransactionTimeout+2*sipT2
+	return s.bye != nil && ackTimedOut(s.bye.Requests[0].Time.Sub(s.ok.Time))
 }
 
 func (r SIPACKMissing) finding(s *ackStory, end time.Time, snapshot bool) (diagnose.Finding, bool) {
@@ -256,10 +271,14 @@ func (r SIPACKMissing) finding(s *ackStory, end time.Time, snapshot bool) (diagn
 		d.WriteString(endText(s, end, snapshot))
 	}
 	var misdirected netip.AddrPort
-	switch v {
-	case ackLost:
+	fragmented, lostInFragments := false, false
+	switch {
+	case v == ackLost:
 		misdirected = s.ackDestinations(&d)
-	case ackNoneSeen:
+	case v == ackNoneSeen && ok.Fragmented != nil:
+		fragmented = true
+		lostInFragments = fragmentedAnswerText(&d, &ev, s)
+	case v == ackNoneSeen:
 		d.WriteString(noACKText(s))
 	}
 
@@ -268,15 +287,29 @@ func (r SIPACKMissing) finding(s *ackStory, end time.Time, snapshot bool) (diagn
 	switch {
 	case v == ackLate:
 		title = fmt.Sprintf("Call to %s: %s acknowledged only after %s", to, okText, plural(s.before, "retransmission", "retransmissions"))
+	case s.bye != nil && lostInFragments:
+		title = fmt.Sprintf("Call to %s dropped after %s s: %s lost in IP fragments", to, seconds(s.bye.Requests[0].Time.Sub(ok.Time)), okText)
+	case s.bye != nil && fragmented:
+		title = fmt.Sprintf("Call to %s dropped after %s s: %s, sent in IP fragments, never acknowledged", to, seconds(s.bye.Requests[0].Time.Sub(ok.Time)), okText)
 	case s.bye != nil:
 		title = fmt.Sprintf("Call to %s dropped after %s s: %s never acknowledged", to, seconds(s.bye.Requests[0].Time.Sub(ok.Time)), okText)
+	case lostInFragments:
+		title = fmt.Sprintf("Call to %s: %s lost in IP fragments, repeated %s without an ACK", to, okText, plural(ok.Retransmissions, "time", "times"))
+	case fragmented:
+		title = fmt.Sprintf("Call to %s: %s, sent in IP fragments, repeated %s without an ACK", to, okText, plural(ok.Retransmissions, "time", "times"))
 	default:
 		title = fmt.Sprintf("Call to %s: %s repeated %s without an ACK", to, okText, plural(ok.Retransmissions, "time", "times"))
 	}
 	if misdirected.IsValid() {
 		title += ", ACK sent to " + endpointString(misdirected)
 	}
-	f := ev.finding(r, title, d.String(), callSIPFilter(c, ev.frames))
+	filter := callSIPFilter(c, ev.frames)
+	if fragmented {
+		// The fragments that do not complete a datagram, and the ICMP
+		// errors quoting them, carry no Call-ID Wireshark can match.
+		filter = "(" + filter + ") || (" + fragmentFilter(ok.From, t.Client, s.frag) + ")"
+	}
+	f := ev.finding(r, title, d.String(), filter)
 	f.Severity = diagnose.Warning
 	if v != ackLate && (n >= provenUnackedResends || (s.gaveUp() && n >= minUnackedResends)) {
 		f.Severity = diagnose.Error

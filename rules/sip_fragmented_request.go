@@ -26,7 +26,11 @@ import (
 // sip.transaction-timeout then leaves to it, so that one failure is
 // reported once; and, in a capture beside the receiver, datagrams whose
 // reassembly never completed and whose first fragment holds a SIP request
-// that no send brought whole. A fragmented request that was answered is
+// that no send brought whole, or a response: the 200 OK to an INVITE whose
+// SDP answer outgrew the path MTU, which a capture beside the caller sees
+// as first fragments only and no answer at all (a capture beside the
+// callee sees it whole, unacknowledged: sip.ack-missing's, which then
+// tells it was fragmented). A fragmented request that was answered is
 // reported as info: it worked on this path and would not on one that drops
 // fragments. A large request that went unfragmented is not reported: the
 // packet proves the path carried it, and many deployments send 1300 to
@@ -38,7 +42,7 @@ type SIPFragmentedRequest struct {
 func (SIPFragmentedRequest) ID() string                      { return "sip.fragmented-request" }
 func (SIPFragmentedRequest) Severity() diagnose.Severity     { return diagnose.Error }
 func (SIPFragmentedRequest) Severities() []diagnose.Severity { return infoOrError() }
-func (SIPFragmentedRequest) Title() string                   { return "SIP request lost in IP fragments" }
+func (SIPFragmentedRequest) Title() string                   { return "SIP message lost in IP fragments" }
 
 func (SIPFragmentedRequest) Explain() string {
 	return "Finds SIP requests over UDP too large for one packet (an INVITE with a large SDP: many codecs, " +
@@ -49,7 +53,9 @@ func (SIPFragmentedRequest) Explain() string {
 		"fragments never all arrived (a capture beside the receiver sees first fragments only); the finding " +
 		"gives the request's size, its fragments per send, whether all of them reached the capture point, and " +
 		"any ICMP \"fragment reassembly time exceeded\" (the receiver got the first fragment and gave up " +
-		"waiting for the rest) or \"fragmentation needed\"/\"packet too big\" quoting it. Info when a fragmented " +
+		"waiting for the rest) or \"fragmentation needed\"/\"packet too big\" quoting it. The same for a " +
+		"response seen only as first fragments, such as a 200 OK whose large SDP answer never reached the " +
+		"caller, which then never sends the ACK (the callee's BYE follows after 32 s). Info when a fragmented " +
 		"request was answered: it works on this path and fails on one that drops fragments. RFC 3261 §18.1.1 " +
 		"requires requests larger than 1300 bytes, or within 200 bytes of the path MTU, to go over TCP: use " +
 		"TCP or TLS, trim the body, or let the firewall pass fragments."
@@ -175,8 +181,13 @@ func (r SIPFragmentedRequest) Check(a *diagnose.Analysis) []diagnose.Finding {
 	}
 	for i := range a.Stats.FragmentLoss {
 		l := &a.Stats.FragmentLoss[i]
-		if req, ok := unseenRequest(a, l); ok {
-			out = append(out, r.unseenFinding(l, req, clues[sipUDPFlow{l.Src, l.Dst}]))
+		h, ok := unseenMessage(a, l)
+		switch {
+		case !ok:
+		case h.status != 0:
+			out = append(out, r.unseenResponseFinding(a, l, h, clues[sipUDPFlow{l.Src, l.Dst}]))
+		default:
+			out = append(out, r.unseenFinding(l, h, clues[sipUDPFlow{l.Src, l.Dst}]))
 		}
 	}
 	for _, g := range worked.groups {
@@ -193,35 +204,72 @@ func mayHaveFragments(a *diagnose.Analysis) bool {
 	})
 }
 
-// sipRequestHead is what the first fragment of a lost datagram tells of
-// the SIP request it carried.
-type sipRequestHead struct {
+// sipHead is what the first fragment of a lost datagram tells of the SIP
+// message it carried: a request, or a response (status set) to a request
+// of method.
+type sipHead struct {
 	method, callID string
 	cseq           uint32
+	status         int
+	reason         string
 }
 
-// unseenRequest reads the SIP request at the head of datagrams that never
+// unseenMessage reads the SIP message at the head of datagrams that never
 // completed, when no send of it arrived whole: then the capture holds no
 // SIP message for it at all. One datagram alone is not enough: a client
 // retransmits a request over UDP until it is answered (RFC 3261 Timer A),
-// so a single loss either was followed by a send that got through or came
-// at the very end of the capture.
-func unseenRequest(a *diagnose.Analysis, l *decode.FragmentLoss) (sipRequestHead, bool) {
+// and a callee its 2xx until the ACK comes (§13.3.1.4), so a single loss
+// either was followed by a send that got through or came at the very end
+// of the capture.
+func unseenMessage(a *diagnose.Analysis, l *decode.FragmentLoss) (sipHead, bool) {
 	if l.WithoutFirst || l.Protocol != 17 || l.Datagrams < 2 || !sip.LooksLikeSIP(l.Head) {
-		return sipRequestHead{}, false
+		return sipHead{}, false
 	}
 	var m sip.Message
-	if m.Parse(l.Head) != nil || !m.IsRequest {
-		return sipRequestHead{}, false
+	if m.Parse(l.Head) != nil {
+		return sipHead{}, false
 	}
-	h := sipRequestHead{method: diagnoseMethod(m.Method), callID: string(m.CallID), cseq: m.CSeq}
+	if !m.IsRequest {
+		return unseenResponse(a, l, &m)
+	}
+	h := sipHead{method: diagnoseMethod(m.Method), callID: string(m.CallID), cseq: m.CSeq}
 	for _, t := range a.SIPTransactions {
 		if t != nil && t.Transport == decode.UDP && t.Client == l.Src && t.Server == l.Dst && t.Method == h.method &&
 			(h.callID == "" || t.CallID == h.callID) && (h.cseq == 0 || t.CSeq == h.cseq) {
-			return sipRequestHead{}, false
+			return sipHead{}, false
 		}
 	}
 	return h, true
+}
+
+// unseenResponse is unseenMessage for a response: unseen when no
+// response with its status came whole from the same sender to its
+// transaction.
+func unseenResponse(a *diagnose.Analysis, l *decode.FragmentLoss, m *sip.Message) (sipHead, bool) {
+	h := sipHead{method: diagnoseMethod(m.CSeqMeth), callID: string(m.CallID), cseq: m.CSeq, status: m.StatusCode, reason: string(m.Reason)}
+	// The finding names the method in its sentences and advice.
+	if h.status < 100 || h.status > 699 || !sipFilterable(h.method) {
+		return sipHead{}, false
+	}
+	if t := responseTxOf(a, l, h); t != nil && slices.ContainsFunc(t.Responses, func(r diagnose.SIPResponse) bool {
+		return r.Status == h.status && r.From.Addr() == l.Src.Addr()
+	}) {
+		return sipHead{}, false
+	}
+	return h, true
+}
+
+// responseTxOf finds the transaction a lost response answers: its
+// request went the other way between the same addresses (the response
+// goes to the Via's port, not always the request's source port).
+func responseTxOf(a *diagnose.Analysis, l *decode.FragmentLoss, h sipHead) *diagnose.SIPTransaction {
+	for _, t := range a.SIPTransactions {
+		if t != nil && t.Transport == decode.UDP && t.Method == h.method && t.CallID == h.callID && t.CSeq == h.cseq &&
+			t.Client.Addr() == l.Dst.Addr() && t.Server.Addr() == l.Src.Addr() {
+			return t
+		}
+	}
+	return nil
 }
 
 // diagnoseMethod names a method as diagnose.SIPTransaction.Method does.
@@ -284,7 +332,7 @@ func (r SIPFragmentedRequest) lostFinding(a *diagnose.Analysis, g []*diagnose.SI
 		d.WriteString(", so they were lost beyond it, or the answer was.")
 	}
 	d.WriteString(loss.String())
-	icmpText(&d, &ev, c, first.Server)
+	icmpText(&d, &ev, c, first.Server, "server")
 	switch {
 	case reassembly:
 		d.WriteString(" Something on the path between drops IP fragments after the first: a firewall, NAT or load balancer.")
@@ -308,7 +356,7 @@ func (r SIPFragmentedRequest) lostFinding(a *diagnose.Analysis, g []*diagnose.SI
 // unseenFinding reports datagrams holding a SIP request that never
 // arrived whole: a capture beside the receiver, downstream of the box that
 // drops fragments.
-func (r SIPFragmentedRequest) unseenFinding(l *decode.FragmentLoss, req sipRequestHead, c *fragmentClues) diagnose.Finding {
+func (r SIPFragmentedRequest) unseenFinding(l *decode.FragmentLoss, req sipHead, c *fragmentClues) diagnose.Finding {
 	var ev evidence
 	ev.addEndpoint(l.Src)
 	ev.addEndpoint(l.Dst)
@@ -346,7 +394,7 @@ func (r SIPFragmentedRequest) unseenFinding(l *decode.FragmentLoss, req sipReque
 			fmt.Fprintf(&d, " Between the same addresses %s arrived without the first fragment.", plural(int(n), "datagram", "datagrams"))
 		}
 	}
-	icmpText(&d, &ev, c, l.Dst)
+	icmpText(&d, &ev, c, l.Dst, "server")
 	d.WriteString(" Something between the sender and this point drops IP fragments after the first. " + fragmentAdvice)
 	title := fmt.Sprintf("SIP %s to %s lost in IP fragments", req.method, endpointString(l.Dst))
 	return ev.finding(r, title, d.String(), fragmentFilter(l.Src, l.Dst, c))
@@ -387,7 +435,7 @@ func (r SIPFragmentedRequest) workedFinding(g []*diagnose.SIPTransaction, c *fra
 	}
 	d.WriteString(": IP fragments get through on this path.")
 	lossText(&d, &ev, c)
-	icmpText(&d, &ev, c, first.Server)
+	icmpText(&d, &ev, c, first.Server, "server")
 	d.WriteString(" A firewall, NAT or load balancer that drops IP fragments, on another path or after a change, would lose such a request whole. RFC 3261 §18.1.1 requires requests larger than 1300 bytes, or within 200 bytes of the path MTU, to go over a congestion-controlled transport such as TCP.")
 	title := fmt.Sprintf("SIP %s to %s sent in IP fragments", m, endpointString(first.Server))
 	f := ev.finding(r, title, d.String(), "("+fragmentFilter(first.Client, first.Server, c)+") || ("+sipTxsFilter(g, ev.frames)+")")
@@ -435,8 +483,9 @@ func citeLoss(ev *evidence, l *decode.FragmentLoss) {
 	addTime(ev, l.Last)
 }
 
-// icmpText tells the ICMP errors about the flow's fragments.
-func icmpText(d *strings.Builder, ev *evidence, c *fragmentClues, server netip.AddrPort) {
+// icmpText tells the ICMP errors about the flow's fragments, naming the
+// receiver's host by its role ("server", "caller").
+func icmpText(d *strings.Builder, ev *evidence, c *fragmentClues, receiver netip.AddrPort, role string) {
 	if c == nil || len(c.icmp) == 0 {
 		return
 	}
@@ -453,8 +502,8 @@ func icmpText(d *strings.Builder, ev *evidence, c *fragmentClues, server netip.A
 		e := g[0]
 		from := e.From.Unmap()
 		who := from.String()
-		if from == server.Addr().Unmap() {
-			who = "The server's host " + who
+		if from == receiver.Addr().Unmap() {
+			who = "The " + role + "'s host " + who
 		}
 		fmt.Fprintf(d, " %s sent %s %q quoting it (%s)", who, plural(len(g), "ICMP error", "ICMP errors"), e.Description, framesText(g))
 		if e.Description == reassemblyTimeExceeded {

@@ -112,7 +112,11 @@ func TestSIPFragmentedRequest(t *testing.T) {
 		},
 		{name: "receiving side: one datagram lost, the capture ends", a: with(receiving(firstOnly(1, head)), 40), want: 0},
 		{name: "receiving side: not SIP", a: with(receiving(firstOnly(5, "\x16\xfe\xfd\x00\x00")), 40), want: 0},
-		{name: "receiving side: a SIP response is not a request", a: with(receiving(firstOnly(5, "SIP/2.0 200 OK\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n\r\n")), 40), want: 0},
+		{
+			name: "receiving side: a SIP response, lost the same way (sip_fragmented_response_test.go)",
+			a:    with(receiving(firstOnly(5, "SIP/2.0 200 OK\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n\r\n")), 40),
+			want: 1, contains: []string{"5 datagrams from 198.51.100.20:5060 to 203.0.113.5:5060 (udp), each carrying a 2,545-byte SIP 200 OK to an INVITE"},
+		},
 		{
 			name: "receiving side: a later send got through and was answered",
 			a: func() *diagnose.Analysis {

@@ -169,6 +169,17 @@ var moreEvidence = map[string]struct {
 	"sip-call-failed.pcap":              {rule: "sip.call-failed", reasonHeader: `Q.850;cause=17;text="User busy"`, mentions: []string{"Q.850 cause 17", "user busy"}},
 	"sip-fragmented-invite.pcap":        {rule: "sip.fragmented-request", mentions: []string{"At 2,542 bytes", "every send went out as 2 IP fragments, and all 14 of them reached this capture point", "sent 7 ICMP errors"}},
 	"sip-fragmented-invite-callee.pcap": {rule: "sip.fragmented-request", mentions: []string{"7 datagrams", `Call-ID "1-6296@10.0.1.10", CSeq 1`, "of 2,542 bytes", "only the first fragment of each arrived, never the rest"}},
+	// The answer lost in IP fragments, from each side (one finding each).
+	"sip-fragmented-200ok.pcap": {rule: "sip.ack-missing", mentions: []string{"dropped after 31.54 s: 200 OK lost in IP fragments",
+		"200 OK in frame 5", "repeated the 200 OK 9 times", "BYE in frame 34, 31.54 s after answering",
+		"at 2,628 bytes it is larger than one packet on the path, and every copy went out as 2 IP fragments, all 20 of which reached this capture point",
+		`The caller's host 10.0.1.10 sent 10 ICMP errors "fragment reassembly time exceeded" quoting it`, "the caller never got the 200 OK whole",
+		"Have the caller send its INVITE over TCP or TLS"}},
+	"sip-fragmented-200ok-caller.pcap": {rule: "sip.fragmented-request", mentions: []string{`Call to "sip:bob@203.0.113.20:5060": 200 OK lost in IP fragments`,
+		"10 datagrams from 203.0.113.20:5060 to 10.0.1.10:5060", `2,628-byte SIP 200 OK to an INVITE (Call-ID "1-19025@10.0.1.10", CSeq 1)`,
+		"only the first fragment of each arrived, never the rest", "it never sent the ACK", "its INVITE (frame 1) got only 100 Trying and 180 Ringing through",
+		"a BYE in frame 24, 31.541 s after the first copy", `The caller's host 10.0.1.10 sent 10 ICMP errors "fragment reassembly time exceeded" quoting it`,
+		"Have the caller send its INVITE over TCP or TLS"}},
 }
 
 // findingText is a finding's title and detail on one line, as checkEvidence
