@@ -24,6 +24,7 @@ func BenchmarkDecodeUDP(b *testing.B) {
 		{"ChannelData", ether(b, udpIP(b, client, server, channelData(0x4000, rtp, false), 0)), KindChannelData},
 		{"DTLS", ether(b, udpIP(b, client, server, append([]byte{0x17, 0xfe, 0xfd}, rtp...), 0)), 0},
 		{"SIP INVITE", ether(b, udpIP(b, client, server, invite, 24<<2)), KindSIP},
+		{"SIP CRLF keep-alive", ether(b, udpIP(b, client, netipMust("198.51.100.1:5060"), []byte("\r\n\r\n"), 24<<2)), KindSIPKeepAlive},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -76,6 +77,8 @@ func TestDecodeUDPDoesNotAllocate(t *testing.T) {
 		{KindRTCP, ether(t, udpIP(t, client, server, unhexMedia(t, "8fcd000523ecab961dd4a99f8857ca8a6dc9f0803f6aca5280000001ec8fdc45de936c7966f8"), 0))},
 		{KindChannelData, ether(t, udpIP(t, client, server, channelData(0x4000, rtp, false), 0))},
 		{KindSIP, ether(t, udpIP(t, client, server, invite, 0))},
+		// A CRLF keep-alive on the flow the INVITE made a SIP one.
+		{KindSIPKeepAlive, ether(t, udpIP(t, client, server, []byte("\r\n\r\n"), 0))},
 		// A DTLS application data record (a WebRTC data channel).
 		{KindDTLS, ether(t, udpIP(t, client, server, append([]byte{23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 40}, make([]byte, 40)...), 0))},
 	} {

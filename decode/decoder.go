@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/callscope/callscope/decode/capture"
@@ -8,6 +9,7 @@ import (
 	"github.com/callscope/callscope/decode/sip"
 	"github.com/callscope/callscope/decode/stun"
 	"github.com/callscope/callscope/decode/tls"
+	"github.com/callscope/callscope/internal/packettime"
 )
 
 // Options bounds the state a Decoder keeps. A zero field takes its default.
@@ -31,6 +33,12 @@ type Options struct {
 	// ChannelData guess believable on their flows.
 	MaxSTUNEndpoints int           // default 8192
 	STUNEndpointTTL  time.Duration // default 15 min (TURN channels live 10, RFC 8656 §12)
+	// Endpoints that carried SIP over UDP, which make a bare CRLF datagram
+	// on their flows a keep-alive (KindSIPKeepAlive) off port 5060. A
+	// keep-alive renews its ends, so a phone that keeps its binding open
+	// stays known between registrations.
+	MaxSIPEndpoints int           // default 8192
+	SIPEndpointTTL  time.Duration // default 1 h (RFC 3261 §10.2.1.1's default registration)
 
 	// DTLS associations (UDP 5-tuples and ICE-TCP connections that
 	// carried DTLS), kept to reassemble handshake messages fragmented
@@ -68,6 +76,12 @@ func (o Options) withDefaults() Options {
 	if o.STUNEndpointTTL <= 0 {
 		o.STUNEndpointTTL = 15 * time.Minute
 	}
+	if o.MaxSIPEndpoints <= 0 {
+		o.MaxSIPEndpoints = 8192
+	}
+	if o.SIPEndpointTTL <= 0 {
+		o.SIPEndpointTTL = time.Hour
+	}
 	if o.MaxDTLSAssociations <= 0 {
 		o.MaxDTLSAssociations = 1024
 	}
@@ -82,6 +96,9 @@ func (o Options) withDefaults() Options {
 // a bounded set of endpoints that carried STUN. A Decoder is not safe for
 // concurrent use.
 //
+// A second such set holds the endpoints that carried SIP over UDP, for
+// CRLF keep-alives.
+//
 // Headers are parsed by hand rather than with gopacket's DecodingLayerParser:
 // the same few bounds-checked reads serve the outer packet and the packet an
 // ICMP error quotes (cut short on purpose, which layers rejects), truncated
@@ -92,6 +109,15 @@ type Decoder struct {
 	frags     defragmenter
 	tcp       tcpTable
 	endpoints endpointSet
+	// sipEndpoints: transport addresses that carried SIP over UDP, or a
+	// keep-alive (emitSIPKeepAlive).
+	sipEndpoints endpointSet
+	// sipPair and sipPairAt: the two ends sipEndpoints last renewed and
+	// when. A transaction's or dialog's messages come and go between the
+	// same two, and renewing them more often than sipRenewal changes no
+	// keep-alive's fate.
+	sipPair   [2]netip.AddrPort
+	sipPairAt time.Time
 	dtls      dtlsTable
 
 	// Per-packet scratch, reset by Decode.
@@ -128,6 +154,7 @@ func NewDecoderWithOptions(o Options) *Decoder {
 	d.frags.init(o)
 	d.tcp.init(o)
 	d.endpoints.init(o.MaxSTUNEndpoints, o.STUNEndpointTTL)
+	d.sipEndpoints.init(o.MaxSIPEndpoints, o.SIPEndpointTTL)
 	d.dtls.init(o)
 	return d
 }
@@ -266,7 +293,53 @@ func (d *Decoder) emitSIP(b []byte, emit func(*Message)) {
 	d.msg = Message{Packet: d.pkt, Kind: KindSIP, SIP: m, Payload: b}
 	if d.pkt.Transport == UDP {
 		d.msg.Fragments = d.reassembled
+		d.sipSeen(d.pkt.Src, d.pkt.Dst, d.pkt.Time)
 	}
+	emit(&d.msg)
+}
+
+// sipRenewal is how often sipSeen renews the same two endpoints at most:
+// a small part of SIPEndpointTTL's default hour (and a quarter of a
+// shorter one).
+const sipRenewal = time.Minute
+
+// sipSeen renews src and dst in sipEndpoints, unless they are the pair it
+// renewed last, less than sipRenewal ago: two map writes cost a fifth of
+// decoding a SIP message.
+func (d *Decoder) sipSeen(src, dst netip.AddrPort, now time.Time) {
+	p := &d.sipPair
+	if p[0] == src && p[1] == dst || p[0] == dst && p[1] == src {
+		if since := packettime.Sub(now, d.sipPairAt); since >= 0 && since < min(sipRenewal, d.opts.SIPEndpointTTL/4) {
+			return
+		}
+	}
+	d.sipEndpoints.add(src, now)
+	d.sipEndpoints.add(dst, now)
+	*p, d.sipPairAt = [2]netip.AddrPort{src, dst}, now
+}
+
+// sipPort is SIP's registered port (RFC 3261 §18.1.1), where tshark's SIP
+// dissector claims UDP by port.
+const sipPort = 5060
+
+// emitSIPKeepAlive emits b, a datagram that is exactly a CRLF keep-alive
+// (sip.KeepAliveLength), when its flow looks like SIP: port 5060 at either
+// end, or an end that carried SIP over UDP within SIPEndpointTTL. On
+// other flows two or four bytes of CRLF are nobody's protocol callscope
+// knows, and neither end of a well-known non-SIP service (DNS, NTP, ...)
+// is believed. tshark 4.0 shows these datagrams as "Data", even on 5060:
+// its SIP dissector wants a start line.
+func (d *Decoder) emitSIPKeepAlive(b []byte, sp, dp uint16, emit func(*Message)) {
+	if isNonMediaPort(sp) || isNonMediaPort(dp) {
+		return
+	}
+	src, dst, now := d.pkt.Src, d.pkt.Dst, d.pkt.Time
+	if sp != sipPort && dp != sipPort && !d.sipEndpoints.has(src, now) && !d.sipEndpoints.has(dst, now) {
+		return
+	}
+	d.sipSeen(src, dst, now)
+	d.stats.SIPKeepAlives++
+	d.msg = Message{Packet: d.pkt, Kind: KindSIPKeepAlive, Payload: b}
 	emit(&d.msg)
 }
 

@@ -18,11 +18,13 @@ var fuzzRecordSeparator = []byte("\xde\xad\xbe\xef")
 // small limits. Nothing may panic, hang, or break the decoder's bounds.
 func FuzzDecoder(f *testing.F) {
 	f.Add([]byte{}, uint16(capture.LinkEthernet))
-	// SIP over UDP, RTP, RTCP and SRTCP, and a SIP stream over TCP in two
-	// segments.
+	// SIP over UDP with CRLF keep-alives on its flow and to port 5060,
+	// RTP, RTCP and SRTCP, and a SIP stream over TCP in two segments.
 	invite := sipMessage("INVITE sip:bob@example.org SIP/2.0", "fuzz@host", "z9hG4bKf", "1 INVITE", testSDP)
 	f.Add(bytes.Join([][]byte{
 		udpIP(f, client, server, invite, 0),
+		udpIP(f, client, server, []byte("\r\n\r\n"), 0),
+		udpIP(f, server, netipMust("198.51.100.7:5060"), []byte("\r\n"), 0),
 		udpIP(f, client, server, pionRTP(f, 0, false, 1), 0),
 		udpIP(f, client, server, pionRTCP(f, testSR, testSDES), 0),
 		udpIP(f, client, server, unhexMedia(f, "8fcd000523ecab961dd4a99f8857ca8a6dc9f0803f6aca5280000001ec8fdc45de936c7966f8"), 0), // SRTCP
@@ -72,7 +74,7 @@ func FuzzDecoder(f *testing.F) {
 	}, fuzzRecordSeparator), uint16(capture.LinkIPv4))
 	f.Fuzz(func(t *testing.T, data []byte, link uint16) {
 		opts := Options{MaxFragDatagrams: 4, MaxFragBytes: 4096, MaxTCPStreams: 4,
-			MaxStreamBytes: 512, MaxTCPBytes: 1500, MaxSTUNEndpoints: 4}
+			MaxStreamBytes: 512, MaxTCPBytes: 1500, MaxSTUNEndpoints: 4, MaxSIPEndpoints: 4}
 		d := NewDecoderWithOptions(opts)
 		check := func(m *Message) {
 			switch m.Kind {
@@ -108,6 +110,10 @@ func FuzzDecoder(f *testing.F) {
 				}
 				if len(m.TLS.Certificates) > tls.MaxChain {
 					t.Fatalf("%d certificates", len(m.TLS.Certificates))
+				}
+			case KindSIPKeepAlive:
+				if m.Transport != UDP || string(m.Payload) != "\r\n\r\n" && string(m.Payload) != "\r\n" {
+					t.Fatalf("keep-alive %q over %v", m.Payload, m.Transport)
 				}
 			case KindICMPError:
 				if !m.ICMP.QuotedSrc.IsValid() || m.ICMP.QuotedTransport == 0 {

@@ -49,13 +49,17 @@ import (
 // its "rtp", "rtcp" and "dtls" records have "transport":"tcp" and the
 // frame of the segment that completed it.
 //
+// A CRLF keep-alive over UDP (KindSIPKeepAlive) gives
+// "proto":"sip-keepalive" and "sip_keepalive":{"length"}: 4 for "\r\n\r\n",
+// 2 for "\r\n". tshark shows these datagrams as "Data".
+//
 // ICMP errors are not decode records: they are not messages of their own.
 // It is written by hand rather than with encoding/json because it runs once
 // per message and must not allocate. SIP fields come from the wire and are
 // escaped by appendJSONString.
 func AppendRecord(dst []byte, m *Message) []byte {
 	switch m.Kind {
-	case KindSTUN, KindChannelData, KindSIP, KindRTP, KindRTCP, KindTLS, KindDTLS:
+	case KindSTUN, KindChannelData, KindSIP, KindRTP, KindRTCP, KindTLS, KindDTLS, KindSIPKeepAlive:
 	default:
 		return dst
 	}
@@ -113,6 +117,10 @@ func AppendRecord(dst []byte, m *Message) []byte {
 		dst = append(dst, '}')
 	case KindSIP:
 		dst = appendSIPRecord(dst, m.SIP)
+	case KindSIPKeepAlive:
+		dst = append(dst, `,"proto":"sip-keepalive","sip_keepalive":{"length":`...)
+		dst = strconv.AppendUint(dst, uint64(len(m.Payload)), 10)
+		dst = append(dst, '}')
 	case KindRTP:
 		h := &m.RTP
 		dst = append(dst, `,"proto":"rtp","rtp":{"ssrc":`...)

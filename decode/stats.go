@@ -24,6 +24,10 @@ type Stats struct {
 	ChannelData      uint64            `json:"channel_data"`
 	ICMPErrors       uint64            `json:"icmp_errors"`
 	SIP              uint64            `json:"sip_messages"`
+	// SIPKeepAlives counts KindSIPKeepAlive datagrams (not in SIP). Zero is
+	// left out of the JSON, so reports of captures without any are as
+	// they were before it was counted.
+	SIPKeepAlives uint64 `json:"sip_keepalives,omitempty"`
 	// RTP counts datagrams and ICE-TCP frames that parse as RTP (KindRTP):
 	// not a count of media. RTCP counts compound RTCP datagrams and frames.
 	RTP  uint64 `json:"rtp_packets"`

@@ -81,6 +81,14 @@ const (
 	// every DTLS datagram or frame is emitted.
 	KindTLS  // Message.TLS
 	KindDTLS // Message.TLS
+	// KindSIPKeepAlive is a UDP datagram that is exactly a CRLF keep-alive,
+	// "\r\n\r\n" or "\r\n" (RFC 5626 §3.5.1 defines them for
+	// connection-oriented transports; phones and PBXs send them over UDP
+	// too, to keep a NAT binding open), on a flow that looks like SIP: port
+	// 5060 at either end, or an end that carried SIP over UDP recently (see
+	// Options.MaxSIPEndpoints). No payload field is set; Payload holds the
+	// CRLFs. Over TCP they are part of SIP framing and not emitted.
+	KindSIPKeepAlive
 )
 
 // Message is one decoded protocol message. Decoder reuses Message and the

@@ -47,7 +47,9 @@ func (d *Decoder) udp(src, dst netip.Addr, b []byte, depth int, emit func(*Messa
 // RTCP. STUN and ChannelData need more evidence than that byte, see
 // stun.IsSTUN and endpointSet. SIP is text and is recognized by its start
 // line on any port, before ChannelData, whose first-byte range (extended to
-// 0x40-0x7F by RFC 5766 channel numbers) covers the ASCII letters.
+// 0x40-0x7F by RFC 5766 channel numbers) covers the ASCII letters; a CRLF
+// keep-alive (CR, 13, a byte no other protocol here starts with) by its
+// flow, see emitSIPKeepAlive.
 func (d *Decoder) udpPayload(p []byte, sp, dp uint16, emit func(*Message)) {
 	if len(p) == 0 {
 		return
@@ -70,6 +72,10 @@ func (d *Decoder) udpPayload(p []byte, sp, dp uint16, emit func(*Message)) {
 		if !isNonMediaPort(sp) && !isNonMediaPort(dp) {
 			d.emitMedia(p, emit)
 		}
+	case b0 == '\r' && sip.KeepAliveLength(p) == len(p):
+		// Bare CRLF, which no start line is: after RTP's range, so media
+		// never pays for the test.
+		d.emitSIPKeepAlive(p, sp, dp, emit)
 	case sip.LooksLikeSIP(p):
 		d.emitSIP(p, emit)
 	case stun.IsChannelDataFirstByte(b0):

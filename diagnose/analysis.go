@@ -39,6 +39,11 @@ type Analysis struct {
 	Registrations   []*Registration   `json:"-"`
 	Streams         []*Stream         `json:"-"`
 	Flows           []*Flow           `json:"-"`
+	// SIPKeepAlives summarizes the CRLF keep-alives over UDP
+	// (decode.KindSIPKeepAlive) per flow, in order of the first; beyond
+	// MaxSIPKeepAliveFlows flows they are counted in
+	// DroppedSIPKeepAlives.
+	SIPKeepAlives []*SIPKeepAlives `json:"-"`
 	// WebRTC and TLS.
 	ICESessions    []*ICESession    `json:"-"`
 	TLSConnections []*TLSConnection `json:"-"`
@@ -83,6 +88,9 @@ type Analysis struct {
 	DroppedSIPTransactions int `json:"dropped_sip_transactions,omitempty"`
 	DroppedCalls           int `json:"dropped_calls,omitempty"`
 	DroppedRegistrations   int `json:"dropped_registrations,omitempty"`
+	// DroppedSIPKeepAlives counts the keep-alives of the flows
+	// SIPKeepAlives left out.
+	DroppedSIPKeepAlives int `json:"dropped_sip_keepalives,omitempty"`
 }
 
 // BindingSummary counts the Binding transactions of one flow: client,

@@ -137,6 +137,9 @@ type Engine struct {
 	rtpWorkers *rtpWorkers // sharded stream accounting, nil when none
 
 	sip sipState // SIP transactions, calls, registrations (correlate_sip*.go)
+	// sipKeepAlives: the CRLF keep-alives of each UDP flow
+	// (correlate_sip_keepalive.go), made by the first one.
+	sipKeepAlives map[flowKey]*SIPKeepAlives
 
 	ice iceState // ICE sessions from Binding checks (correlate_ice*.go)
 	tls tlsState // TLS connections and DTLS associations (correlate_tls*.go)
@@ -233,6 +236,8 @@ func (e *Engine) Observe(m *decode.Message) {
 		if m.SIP != nil {
 			e.observeSIP(m)
 		}
+	case decode.KindSIPKeepAlive:
+		e.observeSIPKeepAlive(m)
 	case decode.KindTLS, decode.KindDTLS:
 		e.observeTLS(m)
 	}
@@ -328,6 +333,7 @@ func (e *Engine) Finish(end time.Time) *Analysis {
 	e.finishTLS()
 	// Drop the correlation state: only the Analysis outlives Finish.
 	e.open, e.lastOnFlow, e.bindingFlows, e.allocations, e.allocList = nil, nil, nil, nil, nil
+	e.sipKeepAlives = nil
 	e.allocFlows = allocFlowCache{}
 	e.openOrder = lingerQueue[*openTx]{}
 	return &e.analysis

@@ -13,7 +13,8 @@
 # Requirements (Debian/Ubuntu): root; packages sip-tester, tcpdump, tshark
 # (for editcap/capinfos/tshark), iproute2, iptables, python3, and Go with
 # this checkout (the source files of sip-jitter and
-# sip-payload-type-mismatch). Nothing in
+# sip-payload-type-mismatch, and pcaps/sip-keepalive-phone, the phone of
+# sip-nat-binding-expired-keepalive). Nothing in
 # /etc is touched. The SIPp scenarios are in pcaps/sipp/.
 #
 # Usage:
@@ -44,7 +45,8 @@
 #
 # The router forwards (no NAT) except in sip-nat-mismatch, sip-nat-alg,
 # sip-nat-alg-both-sides, sip-dscp-remarked-both-sides,
-# sip-nat-binding-expired and sip-ack-missing (where the callee is the one
+# sip-nat-binding-expired, sip-nat-binding-expired-keepalive and
+# sip-ack-missing (where the callee is the one
 # behind the NAT, in cs-sip-a). Every capture
 # is taken on the callee's interface csb0 (Ethernet link type): what a
 # capture on the callee/registrar host would show; sip-nat-alg-both-sides
@@ -72,7 +74,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 SCENARIOS=$SCRIPT_DIR/sipp
-CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable fragmented-invite fragmented-invite-callee fragmented-200ok fragmented-200ok-caller ack-missing payload-type-mismatch)
+CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable fragmented-invite fragmented-invite-callee fragmented-200ok fragmented-200ok-caller ack-missing payload-type-mismatch nat-binding-expired-keepalive)
 CAPTURE_PREFIX=sip-
 
 NS_A=cs-sip-a NS_R=cs-sip-r NS_B=cs-sip-b
@@ -448,6 +450,45 @@ capture_nat_binding_expired() {
 	ports=$(tshark -n -r "$(capture_file nat-binding-expired)" -Y "sip.Method == \"REGISTER\" && ip.src == $ROUTER_OUT" \
 		-T fields -e udp.srcport 2>/dev/null | sort -u | wc -l)
 	((ports == 2)) || echo "WARNING: sip-nat-binding-expired.pcap: REGISTERs from $ports public ports, expected 2" >&2
+}
+
+# sip-nat-binding-expired's NAT (MASQUERADE --random-fully, UDP conntrack
+# timeouts 5 s) and registrar, with a phone that does keep its binding
+# open, only not often enough: pcaps/sip-keepalive-phone registers, sends
+# a CRLF keep-alive ("\r\n\r\n" over UDP, RFC 5626 section 3.5.1's ping)
+# every 6 s from the same socket and refreshes the registration at 19 s
+# (the registrar grants 20 s). Each keep-alive comes 6 s after the phone's
+# last packet, the NAT has forgotten the binding by then, and it leaves
+# from a new random public port; the refresh follows the last keep-alive
+# 1 s later, through its binding. The registrar's OPTIONS to the first
+# public port (from 6 s) draw ICMP port unreachable, as in
+# sip-nat-binding-expired. SIPp cannot send a bare CRLF (a scenario
+# message needs a start line), hence the Go phone.
+capture_nat_binding_expired_keepalive() {
+	ip netns exec "$NS_R" iptables -t nat -A POSTROUTING -s 10.0.1.0/24 -o csr1 -j MASQUERADE --random-fully
+	ip netns exec "$NS_R" iptables -A FORWARD -i csr1 -o csr0 -m conntrack --ctstate NEW -j DROP
+	ip netns exec "$NS_R" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=5 \
+		net.netfilter.nf_conntrack_udp_timeout_stream=5
+	(cd "$SCRIPT_DIR/.." && go build -o "$WORK/sip-keepalive-phone" ./pcaps/sip-keepalive-phone)
+	start_callee nat-binding-expired-keepalive uas-registrar-qualify.xml
+	local qualify=${PIDS[-1]} phone
+	start_capture nat-binding-expired-keepalive
+	timeout 30 ip netns exec "$NS_A" "$WORK/sip-keepalive-phone" -local "$CALLER:$SIP_PORT" \
+		-registrar "$CALLEE:$SIP_PORT" -keepalive 6s -refresh 19s \
+		>"$WORK/nat-binding-expired-keepalive-phone.log" 2>&1 &
+	phone=$!
+	wait "$qualify" || true
+	start_callee nat-binding-expired-keepalive-refresh uas-registrar-refresh.xml
+	wait "$phone" || true
+	finish_capture nat-binding-expired-keepalive
+	expect nat-binding-expired-keepalive 'sip.Method == "REGISTER"' 'REGISTERs' 2
+	expect nat-binding-expired-keepalive 'sip.Status-Code == 200 && sip.CSeq.method == "REGISTER"' '200 to REGISTER' 2
+	expect nat-binding-expired-keepalive "udp.payload == 0d:0a:0d:0a && ip.src == $ROUTER_OUT" 'CRLF keep-alives from the NAT' 3
+	expect nat-binding-expired-keepalive "icmp.type == 3 && icmp.code == 3 && ip.src == $ROUTER_OUT" 'ICMP port unreachable from the NAT'
+	local ports
+	ports=$(tshark -n -r "$(capture_file nat-binding-expired-keepalive)" -Y "udp.dstport == $SIP_PORT && ip.src == $ROUTER_OUT" \
+		-T fields -e udp.srcport 2>/dev/null | sort -u | wc -l)
+	((ports == 4)) || echo "WARNING: sip-nat-binding-expired-keepalive.pcap: the phone used $ports public ports, expected 4" >&2
 }
 
 # sip-jitter: the kernel here has no sch_netem ("Specified qdisc kind is

@@ -19,7 +19,11 @@ import (
 // refresh, the registrar's binding points at a public port the NAT no
 // longer forwards, so requests to the user (incoming calls, the
 // registrar's OPTIONS pings) go unanswered or draw ICMP port unreachable
-// from the NAT; those are cited when the capture holds them.
+// from the NAT; those are cited when the capture holds them. CRLF
+// keep-alives to the registrar are traffic on the binding too: a client
+// that sent them further apart than the NAT's timeout has each leave from
+// a new public port, and the finding tells their interval instead of an
+// idle client (keepAliveStory).
 //
 // The same happens to a TURN client (turnRebindings): its Refresh,
 // CreatePermission or ChannelBind comes from a new public port after the
@@ -66,7 +70,10 @@ func (NATBindingExpired) Explain() string {
 		"Between the NAT dropping the old binding and the refresh, the registrar's binding points at a port the NAT " +
 		"no longer forwards: incoming calls to the user fail, typically as an INVITE to the old port that is never " +
 		"answered or that draws ICMP port unreachable from the NAT; the finding cites such requests when the capture " +
-		"holds them. A phone that restarted (new Call-ID), a client that opened a new flow on purpose, a change " +
+		"holds them. CRLF keep-alives (RFC 5626 §3.5.1 pings, which many phones and PBXs send over UDP) count as " +
+		"traffic: when the client sent them, but further apart than the NAT's timeout (each then leaves from a new " +
+		"public port) or not at all for longer than that, the finding gives their interval, their ports and the " +
+		"last ones. A phone that restarted (new Call-ID), a client that opened a new flow on purpose, a change " +
 		"without an idle gap and TCP reconnects are not reported. The same happens to a TURN client over UDP (WebRTC " +
 		"behind NAT): after its allocation's 5-tuple was idle, its Refresh, CreatePermission or ChannelBind arrives " +
 		"from a new public port of the same address with the same credentials, and the server, which knows an " +
@@ -99,6 +106,9 @@ type rebinding struct {
 	// and never answered, and the ICMP errors that packets to it drew.
 	unanswered []*diagnose.SIPTransaction
 	icmp       []*diagnose.ICMPEvent
+	// keepAlives are the client's CRLF keep-alives to the registrar in
+	// between, nil when it sent none.
+	keepAlives *keepAliveStory
 }
 
 func (r NATBindingExpired) Check(a *diagnose.Analysis) []diagnose.Finding {
@@ -116,6 +126,7 @@ func (r NATBindingExpired) Check(a *diagnose.Analysis) []diagnose.Finding {
 	}
 	var found []rebinding
 	var seen *portActivity
+	var keepAlives *keepAliveIndex
 	for _, g := range groups.groups {
 		if len(g) < 2 {
 			continue
@@ -140,6 +151,12 @@ func (r NATBindingExpired) Check(a *diagnose.Analysis) []diagnose.Finding {
 				continue
 			}
 			rb.unanswered, rb.icmp = toStaleBinding(a, old.Client, rb.lastOld.Time)
+			if len(a.SIPKeepAlives) > 0 {
+				if keepAlives == nil {
+					keepAlives = newKeepAliveIndex(a)
+				}
+				rb.keepAlives = keepAlives.story(&rb)
+			}
 			found = append(found, rb)
 		}
 	}
@@ -223,7 +240,7 @@ func grantedBinding(t *diagnose.SIPTransaction) bool {
 
 // portActivity indexes when each UDP address:port was first and last heard
 // from: the SIP flows, the STUN Binding flows (keepalives, RFC 5626
-// §3.5.2) and the REGISTERs themselves.
+// §3.5.2), the CRLF keep-alives (§3.5.1) and the REGISTERs themselves.
 type portActivity struct {
 	firstSeen, lastSeen map[netip.AddrPort]diagnose.FrameRef
 }
@@ -240,6 +257,12 @@ func newPortActivity(a *diagnose.Analysis) *portActivity {
 		if b != nil && b.Transport == decode.UDP {
 			p.heard(b.Client, b.First)
 			p.heard(b.Client, b.Last)
+		}
+	}
+	for _, k := range a.SIPKeepAlives {
+		if k != nil {
+			p.heard(k.Src, k.First)
+			p.heard(k.Src, k.Last)
 		}
 	}
 	return p
@@ -326,15 +349,25 @@ func (r NATBindingExpired) finding(rb rebinding) diagnose.Finding {
 	}
 
 	var d strings.Builder
-	fmt.Fprintf(&d, "The registration of %s with %s (Call-ID %s) was refreshed from a new public port: the client, which announces %s in its Via, sent its last packet from %s at %s (frame %d), no SIP or STUN came from that port for the next %s, and its refresh (CSeq %d, frame %d at %s) came from %s.",
+	silent := "no SIP or STUN"
+	if rb.keepAlives != nil {
+		silent = "no SIP, STUN or keep-alive"
+	}
+	fmt.Fprintf(&d, "The registration of %s with %s (Call-ID %s) was refreshed from a new public port: the client, which announces %s in its Via, sent its last packet from %s at %s (frame %d), %s came from that port for the next %s, and its refresh (CSeq %d, frame %d at %s) came from %s.",
 		quoted(rb.now.AOR), endpointString(rb.now.Registrar), quoted(rb.nowTx.CallID), strings.TrimSpace(rb.nowTx.ViaSentBy),
-		old, clock(rb.lastOld.Time), rb.lastOld.Frame, shortDuration(gap),
+		old, clock(rb.lastOld.Time), rb.lastOld.Frame, silent, shortDuration(gap),
 		rb.nowTx.CSeq, rb.nowTx.Requests[0].Frame, clock(rb.nowTx.Requests[0].Time), now)
 	if rb.firstNew.Frame != rb.nowTx.Requests[0].Frame {
 		fmt.Fprintf(&d, " The new port was first heard from in frame %d at %s.", rb.firstNew.Frame, clock(rb.firstNew.Time))
 	}
-	fmt.Fprintf(&d, " Same Call-ID, next CSeq (%d before) and the same Via: the client kept its socket, and a NAT in front of it gave it a new public port because it had dropped the old binding while the client was idle. The NAT's UDP timeout is shorter than %s.",
-		rb.oldTx.CSeq, shortDuration(gap))
+	if ka := rb.keepAlives; ka != nil {
+		fmt.Fprintf(&d, " Same Call-ID, next CSeq (%d before) and the same Via: the client kept its socket, and a NAT in front of it gave it a new public port because it had dropped the old binding.",
+			rb.oldTx.CSeq)
+		ka.describe(&d, &ev, &rb)
+	} else {
+		fmt.Fprintf(&d, " Same Call-ID, next CSeq (%d before) and the same Via: the client kept its socket, and a NAT in front of it gave it a new public port because it had dropped the old binding while the client was idle. The NAT's UDP timeout is shorter than %s.",
+			rb.oldTx.CSeq, shortDuration(gap))
+	}
 
 	fmt.Fprintf(&d, " The REGISTER %s", requestedExpiry(rb.oldTx))
 	if rb.old.Expires > 0 {
@@ -381,9 +414,18 @@ func (r NATBindingExpired) finding(rb rebinding) diagnose.Finding {
 			d.WriteString(".")
 		}
 	}
-	d.WriteString(" Fix: keep the binding alive with traffic more often than the NAT's UDP timeout - keepalives on the registration's socket (STUN keepalives, RFC 5626 §3.5.2, or the CRLF or OPTIONS pings many phones offer) or a shorter registration interval (a registrar or SBC can grant clients behind NAT a short Expires) - or raise the UDP timeout on the NAT or firewall (RFC 4787 REQ-5 asks for at least 2 minutes; Linux: nf_conntrack_udp_timeout and nf_conntrack_udp_timeout_stream).")
-
 	title := fmt.Sprintf("NAT binding expired: %s re-registered from %s instead of %s after %s idle", quoted(rb.now.AOR), now, old, shortDuration(gap))
+	if ka := rb.keepAlives; ka != nil {
+		fmt.Fprintf(&d, " Fix: have the client send its keep-alives more often than the NAT's UDP timeout, under %s here (a phone's NAT keep-alive interval; STUN keepalives, RFC 5626 §3.5.2, need the same rate), or raise the UDP timeout on the NAT or firewall (RFC 4787 REQ-5 asks for at least 2 minutes; Linux: nf_conntrack_udp_timeout and nf_conntrack_udp_timeout_stream).",
+			shortDuration(ka.natUnder))
+		if ka.tooRare() {
+			title = fmt.Sprintf("NAT binding expired: %s re-registered from %s instead of %s; its CRLF keep-alives every %s were too far apart", quoted(rb.now.AOR), now, old, roughDuration(ka.interval))
+		} else {
+			title = fmt.Sprintf("NAT binding expired: %s re-registered from %s instead of %s after %s without a keep-alive", quoted(rb.now.AOR), now, old, shortDuration(ka.natUnder))
+		}
+	} else {
+		d.WriteString(" Fix: keep the binding alive with traffic more often than the NAT's UDP timeout - keepalives on the registration's socket (STUN keepalives, RFC 5626 §3.5.2, or the CRLF or OPTIONS pings many phones offer) or a shorter registration interval (a registrar or SBC can grant clients behind NAT a short Expires) - or raise the UDP timeout on the NAT or firewall (RFC 4787 REQ-5 asks for at least 2 minutes; Linux: nf_conntrack_udp_timeout and nf_conntrack_udp_timeout_stream).")
+	}
 	frames := slices.Clone(ev.frames)
 	slices.Sort(frames)
 	filter := diagnose.FilterFrames(diagnose.CapFrames(slices.Compact(frames)))

@@ -616,8 +616,11 @@ type decodeRecord struct {
 			Index     uint32 `json:"index"`
 		} `json:"srtcp"`
 	} `json:"rtcp,omitempty"`
-	TLS  *tlsRecord `json:"tls,omitempty"`
-	DTLS *tlsRecord `json:"dtls,omitempty"`
+	TLS          *tlsRecord `json:"tls,omitempty"`
+	DTLS         *tlsRecord `json:"dtls,omitempty"`
+	SIPKeepAlive *struct {
+		Length int `json:"length"`
+	} `json:"sip_keepalive,omitempty"`
 }
 
 // tlsRecord is the "tls" or "dtls" object of a decode record

@@ -29,6 +29,9 @@ transport, dscp and proto, then the fields of its protocol:
   rtcp          rtcp: types (the packet types of the compound datagram)
   tls, dtls     tls or dtls: version, content_types, handshake (message
                 types), sni, alert {level, description}, encrypted
+  sip-keepalive sip_keepalive: length (4 for CRLFCRLF, 2 for CRLF): a
+                datagram of just that, on port 5060 or a flow that
+                carried SIP over UDP (RFC 5626 §3.5.1 keep-alives)
 
 An rtp record means only that the datagram parses as RTP (version 2, where
 RFC 7983 demultiplexing leaves it to RTP), on any port: analyze is stricter

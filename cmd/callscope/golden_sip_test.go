@@ -115,6 +115,14 @@ type sipEvidence struct {
 		Expires           int      `json:"expires"`
 		UnansweredFrames  []uint64 `json:"unanswered_frames"` // requests to the old port
 		ICMPFrames        []uint64 `json:"icmp_frames"`
+		// The client's CRLF keep-alives (tshark: udp.payload ==
+		// 0d:0a:0d:0a; golden_keepalive_test.go holds the decode records
+		// to them), the public ports they came from, their interval and
+		// the shortest silence before a new port.
+		KeepAliveFrames    []uint64 `json:"keepalive_frames"`
+		KeepAlivePorts     []string `json:"keepalive_ports"`
+		KeepAliveIntervalS float64  `json:"keepalive_interval_s"`
+		NATTimeoutUnderS   float64  `json:"nat_timeout_under_s"`
 	} `json:"nat.binding-expired"`
 	Jitter *struct {
 		Stream string `json:"stream"` // "src -> dst"
@@ -782,7 +790,16 @@ func checkSIPEvidence(t *testing.T, name string, want expectedCapture, r *diagno
 			mention(rule, text, "last frame from the old port", fmt.Sprintf("(frame %d)", e.LastFromOldFrame))
 			mention(rule, text, "new public port", "came from "+e.NewPublic)
 			mention(rule, text, "first frame from the new port", fmt.Sprintf("frame %d at", e.FirstFromNewFrame))
-			mention(rule, text, "idle gap", "no SIP or STUN came from that port for the next "+strconv.FormatFloat(e.IdleGapS, 'f', -1, 64)+" s")
+			silent := "no SIP or STUN"
+			if n := len(e.KeepAliveFrames); n > 0 {
+				silent = "no SIP, STUN or keep-alive"
+				mention(rule, text, "keep-alives", fmt.Sprintf("sent %d CRLF keep-alives to the registrar", n))
+				mention(rule, text, "keep-alive interval", "one every "+strconv.FormatFloat(e.KeepAliveIntervalS, 'f', -1, 64)+" s")
+				mention(rule, text, "keep-alive ports", "("+strings.Join(e.KeepAlivePorts, ", ")+")")
+				mention(rule, text, "NAT timeout", "shorter than "+strconv.FormatFloat(e.NATTimeoutUnderS, 'f', -1, 64)+" s")
+				cite(rule, f, "keep-alive", e.KeepAliveFrames...)
+			}
+			mention(rule, text, "idle gap", silent+" came from that port for the next "+strconv.FormatFloat(e.IdleGapS, 'f', -1, 64)+" s")
 			mention(rule, text, "inside socket", "announces "+e.Inside+" in its Via")
 			mention(rule, text, "Call-ID", strconv.Quote(e.CallID))
 			mention(rule, text, "AOR", strconv.Quote(e.AOR))
