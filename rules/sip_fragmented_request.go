@@ -353,18 +353,26 @@ func (r SIPFragmentedRequest) lostFinding(a *diagnose.Analysis, g []*diagnose.SI
 	return ev.finding(r, title, d.String(), fragmentFilter(first.Client, first.Server, c))
 }
 
-// unseenFinding reports datagrams holding a SIP request that never
-// arrived whole: a capture beside the receiver, downstream of the box that
-// drops fragments.
-func (r SIPFragmentedRequest) unseenFinding(l *decode.FragmentLoss, req sipHead, c *fragmentClues) diagnose.Finding {
+// lossEvidence cites datagrams that never arrived whole: the endpoints
+// in the order given (the party the finding is about first), the frames
+// of their fragments and the time they span.
+func lossEvidence(l *decode.FragmentLoss, first, second netip.AddrPort) evidence {
 	var ev evidence
-	ev.addEndpoint(l.Src)
-	ev.addEndpoint(l.Dst)
+	ev.addEndpoint(first)
+	ev.addEndpoint(second)
 	for _, fr := range l.Frames {
 		ev.addFrame(diagnose.FrameRef{Frame: fr})
 	}
 	addTime(&ev, l.First)
 	addTime(&ev, l.Last)
+	return ev
+}
+
+// unseenFinding reports datagrams holding a SIP request that never
+// arrived whole: a capture beside the receiver, downstream of the box that
+// drops fragments.
+func (r SIPFragmentedRequest) unseenFinding(l *decode.FragmentLoss, req sipHead, c *fragmentClues) diagnose.Finding {
+	ev := lossEvidence(l, l.Src, l.Dst)
 	var d strings.Builder
 	fmt.Fprintf(&d, "%d datagrams from %s to %s (udp), each carrying a SIP %s", l.Datagrams, endpointString(l.Src), endpointString(l.Dst), req.method)
 	if req.callID != "" && sipFilterable(req.callID) {

@@ -40,14 +40,7 @@ func clientRole(method string) string {
 // never arrived whole: a capture beside the client, downstream of the box
 // that drops fragments, sees the request leave and no answer come back.
 func (r SIPFragmentedRequest) unseenResponseFinding(a *diagnose.Analysis, l *decode.FragmentLoss, h sipHead, c *fragmentClues) diagnose.Finding {
-	var ev evidence
-	ev.addEndpoint(l.Dst)
-	ev.addEndpoint(l.Src)
-	for _, fr := range l.Frames {
-		ev.addFrame(diagnose.FrameRef{Frame: fr})
-	}
-	addTime(&ev, l.First)
-	addTime(&ev, l.Last)
+	ev := lossEvidence(l, l.Dst, l.Src)
 	status := statusText(h.status, printableOnly(h.reason))
 	role := clientRole(h.method)
 	answer := h.method == "INVITE" && h.status >= 200 && h.status < 300
