@@ -64,15 +64,7 @@ func TestSIPRequestFragments(t *testing.T) {
 		pkts = append(pkts, ipv4UDP(sipAlice, sipProxy, raw, id, 1480, -1, false), ipv4UDP(sipAlice, sipProxy, raw, id, 0, 1480, true))
 	}
 	pkts = append(pkts, ipv4UDP(sipAlice, sipProxy, small, 9, 0, -1, false))
-	dec := decode.NewDecoder()
-	e := NewEngine(Options{})
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i, p := range pkts {
-		rec := &capture.Record{Frame: uint64(i + 1), Time: t0.Add(time.Duration(i) * 500 * time.Millisecond), LinkType: capture.LinkIPv4, Data: p, OrigLen: len(p)}
-		dec.Decode(rec, e.Observe)
-	}
-	dec.Flush(e.Observe)
-	a := e.Finish(t0.Add(10 * time.Second))
+	a := analyzeIPv4Packets(pkts)
 	if len(a.SIPTransactions) != 2 {
 		t.Fatalf("%d transactions, want the INVITE and the OPTIONS", len(a.SIPTransactions))
 	}
@@ -94,4 +86,19 @@ func requestFrames(refs []FrameRef) []uint64 {
 		out = append(out, r.Frame)
 	}
 	return out
+}
+
+// analyzeIPv4Packets decodes raw IPv4 packets, frames 1, 2, ... half a
+// second apart, through a Decoder (which reassembles fragments) and an
+// Engine, and returns the Analysis 10 s after the start.
+func analyzeIPv4Packets(pkts [][]byte) *Analysis {
+	dec := decode.NewDecoder()
+	e := NewEngine(Options{})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, p := range pkts {
+		rec := &capture.Record{Frame: uint64(i + 1), Time: t0.Add(time.Duration(i) * 500 * time.Millisecond), LinkType: capture.LinkIPv4, Data: p, OrigLen: len(p)}
+		dec.Decode(rec, e.Observe)
+	}
+	dec.Flush(e.Observe)
+	return e.Finish(t0.Add(10 * time.Second))
 }

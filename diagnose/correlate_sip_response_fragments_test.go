@@ -4,10 +4,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/callscope/callscope/decode"
-	"github.com/callscope/callscope/decode/capture"
 )
 
 // A response over UDP keeps its size and the sends that came in IP
@@ -39,15 +35,7 @@ func TestSIPResponseFragments(t *testing.T) {
 		}
 		pkts = append(pkts, ipv4UDP(sipProxy, sipAlice, ok, id, 0, 1480, true), ipv4UDP(sipProxy, sipAlice, ok, id, 1480, -1, false))
 	}
-	dec := decode.NewDecoder()
-	e := NewEngine(Options{})
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i, p := range pkts {
-		rec := &capture.Record{Frame: uint64(i + 1), Time: t0.Add(time.Duration(i) * 500 * time.Millisecond), LinkType: capture.LinkIPv4, Data: p, OrigLen: len(p)}
-		dec.Decode(rec, e.Observe)
-	}
-	dec.Flush(e.Observe)
-	a := e.Finish(t0.Add(10 * time.Second))
+	a := analyzeIPv4Packets(pkts)
 	if len(a.SIPTransactions) != 1 || len(a.SIPTransactions[0].Responses) != 2 {
 		t.Fatalf("%d transactions, want the INVITE with a 180 and a 200", len(a.SIPTransactions))
 	}
