@@ -48,8 +48,9 @@ const minNoRTPSpan = 2 * time.Second
 
 func (r MediaNoRTP) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var out []diagnose.Finding
+	callStreams := indexCallStreams(a)
 	for _, c := range a.Calls {
-		if c == nil || c.Outcome != "answered" || len(callStreams(a, c)) > 0 {
+		if c == nil || c.Outcome != "answered" || len(callStreams.streams(c)) > 0 {
 			continue
 		}
 		sdps := callSDPs(c)

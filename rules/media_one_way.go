@@ -37,12 +37,13 @@ const minOneWaySpan = time.Second
 
 func (r MediaOneWay) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var out []diagnose.Finding
+	callStreams := indexCallStreams(a)
 	for _, c := range a.Calls {
 		if c == nil || c.Outcome != "answered" || c.Offer == nil || c.Offer.Session == nil {
 			continue
 		}
 		offerer, answerer := callSides(c)
-		streams := callStreams(a, c)
+		streams := callStreams.streams(c)
 		if len(streams) == 0 {
 			continue // media.no-rtp
 		}

@@ -111,16 +111,34 @@ func streamToward(s *diagnose.Stream, offerer, answerer *callSide) int {
 	return 0
 }
 
-// callStreams is every stream tied to a call.
-func callStreams(a *diagnose.Analysis, c *diagnose.Call) []*diagnose.Stream {
+// callStreamIndex finds every stream tied to a call: those its SDP tied
+// (Call.Streams) and those that name it (Stream.Call). Built once per
+// Check, it keeps the lookup linear in the capture; scanning all streams
+// for each call made the media rules quadratic (2,500 calls and 6,666
+// streams: 17 M comparisons per rule).
+type callStreamIndex map[*diagnose.Call][]*diagnose.Stream
+
+func indexCallStreams(a *diagnose.Analysis) callStreamIndex {
+	ix := make(callStreamIndex)
+	for _, s := range a.Streams {
+		if s != nil && s.Call != nil {
+			ix[s.Call] = append(ix[s.Call], s)
+		}
+	}
+	return ix
+}
+
+// streams is every stream tied to c: Call.Streams first, then the others
+// that name c, in the order of Analysis.Streams.
+func (ix callStreamIndex) streams(c *diagnose.Call) []*diagnose.Stream {
 	var out []*diagnose.Stream
 	for _, s := range c.Streams {
 		if s != nil {
 			out = append(out, s)
 		}
 	}
-	for _, s := range a.Streams {
-		if s != nil && s.Call == c && !slices.Contains(out, s) {
+	for _, s := range ix[c] {
+		if !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}
