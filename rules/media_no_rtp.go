@@ -49,6 +49,8 @@ const minNoRTPSpan = 2 * time.Second
 func (r MediaNoRTP) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var out []diagnose.Finding
 	callStreams := indexCallStreams(a)
+	var endpoints *streamEndpointIndex // made for the first call without streams
+	end := sipEnd(a)
 	for _, c := range a.Calls {
 		if c == nil || c.Outcome != "answered" || len(callStreams.streams(c)) > 0 {
 			continue
@@ -85,16 +87,17 @@ func (r MediaNoRTP) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if len(announced) == 0 {
 			continue // no SDP seen, or no media offered: nothing to look for
 		}
-		from, to := mediaWindow(a, c)
+		from, to := mediaWindow(c, end)
 		if to.Sub(from) < minNoRTPSpan {
 			continue
 		}
-		if slices.ContainsFunc(a.Streams, func(s *diagnose.Stream) bool {
-			return s != nil && (slices.Contains(announced, unmapped(s.Src)) || slices.Contains(announced, unmapped(s.Dst)))
-		}) {
+		if endpoints == nil {
+			endpoints = indexStreamEndpoints(a)
+		}
+		if slices.ContainsFunc(announced, endpoints.carriesRTP) {
 			continue
 		}
-		out = append(out, r.finding(a, c, sdps, announced, media, ice, from, to))
+		out = append(out, r.finding(a, c, endpoints, sdps, announced, media, ice, from, to))
 	}
 	if len(out) > 0 && len(a.Streams) == 0 && a.Stats.RTP == 0 {
 		return []diagnose.Finding{r.signallingOnly(a, out)}
@@ -142,15 +145,51 @@ func sortedUnique(frames []uint64) []uint64 {
 	return out
 }
 
+// streamEndpointIndex is where the capture's streams went, for the
+// checks of calls without streams, so that each looks up its announced
+// endpoints instead of scanning every stream (quadratic with thousands of
+// calls).
+type streamEndpointIndex struct {
+	streams []*diagnose.Stream
+	onEnd   map[netip.AddrPort]bool // unmapped source and destination of every stream
+	onPort  map[uint16][]int        // indexes into streams of those with an end on the port, ascending
+}
+
+func indexStreamEndpoints(a *diagnose.Analysis) *streamEndpointIndex {
+	ix := &streamEndpointIndex{streams: a.Streams, onEnd: make(map[netip.AddrPort]bool), onPort: make(map[uint16][]int)}
+	for i, s := range a.Streams {
+		if s == nil {
+			continue
+		}
+		src, dst := unmapped(s.Src), unmapped(s.Dst)
+		ix.onEnd[src], ix.onEnd[dst] = true, true
+		ix.onPort[src.Port()] = append(ix.onPort[src.Port()], i)
+		if dst.Port() != src.Port() {
+			ix.onPort[dst.Port()] = append(ix.onPort[dst.Port()], i)
+		}
+	}
+	return ix
+}
+
+// carriesRTP says whether some stream came from or went to ep.
+func (ix *streamEndpointIndex) carriesRTP(ep netip.AddrPort) bool { return ix.onEnd[ep] }
+
 // otherLeg finds RTP seen while the call lasted on a port the call
 // announced, but on another address: a B2BUA or SBC allocates one media
 // port and announces it on its outside (often NATed) address to one leg
 // while the other leg's media reaches it on its inside address, so a
 // capture point on the inside sees the port but never the announced
-// address. It returns the inside endpoint and its stream.
-func otherLeg(a *diagnose.Analysis, announced []netip.AddrPort, from, to time.Time) (netip.AddrPort, *diagnose.Stream) {
-	for _, s := range a.Streams {
-		if s == nil || s.First.Time.After(to) || s.Last.Time.Before(from) {
+// address. It returns the inside endpoint and its stream, the first in
+// the order of Analysis.Streams.
+func (ix *streamEndpointIndex) otherLeg(announced []netip.AddrPort, from, to time.Time) (netip.AddrPort, *diagnose.Stream) {
+	var candidates []int
+	for _, ep := range announced {
+		candidates = append(candidates, ix.onPort[ep.Port()]...)
+	}
+	slices.Sort(candidates)
+	for _, i := range slices.Compact(candidates) {
+		s := ix.streams[i]
+		if s.First.Time.After(to) || s.Last.Time.Before(from) {
 			continue
 		}
 		for _, ep := range []netip.AddrPort{unmapped(s.Src), unmapped(s.Dst)} {
@@ -165,7 +204,7 @@ func otherLeg(a *diagnose.Analysis, announced []netip.AddrPort, from, to time.Ti
 	return netip.AddrPort{}, nil
 }
 
-func (r MediaNoRTP) finding(a *diagnose.Analysis, c *diagnose.Call, sdps []*diagnose.SDPSeen, announced []netip.AddrPort, media []string, ice int, from, to time.Time) diagnose.Finding {
+func (r MediaNoRTP) finding(a *diagnose.Analysis, c *diagnose.Call, endpoints *streamEndpointIndex, sdps []*diagnose.SDPSeen, announced []netip.AddrPort, media []string, ice int, from, to time.Time) diagnose.Finding {
 	span := to.Sub(from)
 	var ev evidence
 	ev.addFrame(c.Invite)
@@ -192,7 +231,7 @@ func (r MediaNoRTP) finding(a *diagnose.Analysis, c *diagnose.Call, sdps []*diag
 	if ice > 0 {
 		fmt.Fprintf(&d, " The SDP lists %s: media may have used another candidate pair (a TURN relay or a peer-reflexive address) - look at the TURN allocations and ChannelData in this report.", plural(ice, "ICE candidate", "ICE candidates"))
 	}
-	inside, leg := otherLeg(a, announced, from, to)
+	inside, leg := endpoints.otherLeg(announced, from, to)
 	switch {
 	case leg != nil:
 		fmt.Fprintf(&d, " The capture does hold RTP at the same time on port %d, which this call announced, but on another address: %s ↔ %s",

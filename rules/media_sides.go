@@ -158,8 +158,8 @@ func dirSends(dir string) bool    { return dir == "sendrecv" || dir == "sendonly
 func dirReceives(dir string) bool { return dir == "sendrecv" || dir == "recvonly" }
 
 // mediaWindow is how long the call had media in the capture: from the
-// answer (or the INVITE) to the BYE or the end of the capture.
-func mediaWindow(a *diagnose.Analysis, c *diagnose.Call) (from, to time.Time) {
+// answer (or the INVITE) to the BYE or, without one, sipLast (sipEnd).
+func mediaWindow(c *diagnose.Call, sipLast time.Time) (from, to time.Time) {
 	from = c.Answered.Time
 	if from.IsZero() {
 		from = c.Invite.Time
@@ -170,7 +170,7 @@ func mediaWindow(a *diagnose.Analysis, c *diagnose.Call) (from, to time.Time) {
 	if !c.Ended.Time.IsZero() {
 		return from, c.Ended.Time
 	}
-	to = sipEnd(a)
+	to = sipLast
 	if n := len(c.Ladder); n > 0 && c.Ladder[n-1].Time.After(to) {
 		to = c.Ladder[n-1].Time
 	}
