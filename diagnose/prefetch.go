@@ -71,7 +71,10 @@ func (b *recordBatch) add(rec *capture.Record, stable bool) {
 
 func (b *recordBatch) seal() {
 	if cap(b.udp) < len(b.recs) {
-		b.udp = make([]decode.UDPRecord, len(b.recs))
+		// A full batch's worth at once: batches end on a byte bound, so
+		// their record counts creep up, and sizing to each new maximum
+		// reallocated half a megabyte dozens of times a capture.
+		b.udp = make([]decode.UDPRecord, len(b.recs), max(len(b.recs), prefetchBatch))
 	}
 	b.udp = b.udp[:len(b.recs)]
 	for i := range b.recs {
