@@ -4,7 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/callscope/callscope/decode/capture"
 )
@@ -30,11 +33,31 @@ func Analyze(paths []string, opts Options, rules []Rule) (*Analysis, []Finding, 
 // RunRules runs each rule on the Analysis and orders the findings: most
 // severe first, then by first frame (findings without frames last), then by
 // rule ID, so that output is the same from run to run.
+//
+// The rules run side by side, as many at once as GOMAXPROCS: by Rule's
+// contract Check only reads the Analysis, and at the end of an analysis
+// nothing else uses the other cores. Their findings are put together in
+// the order of rules before sorting, so the result is the same as one
+// rule after the other.
 func RunRules(a *Analysis, rules []Rule) []Finding {
-	var findings []Finding
-	for _, rule := range rules {
-		findings = append(findings, rule.Check(a)...)
+	byRule := make([][]Finding, len(rules))
+	if workers := min(runtime.GOMAXPROCS(0), len(rules)); workers > 1 {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for i := int(next.Add(1) - 1); i < len(rules); i = int(next.Add(1) - 1) {
+					byRule[i] = rules[i].Check(a)
+				}
+			})
+		}
+		wg.Wait()
+	} else {
+		for i, rule := range rules {
+			byRule[i] = rule.Check(a)
+		}
 	}
+	findings := slices.Concat(byRule...)
 	sortFindings(findings)
 	return findings
 }
