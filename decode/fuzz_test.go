@@ -19,7 +19,8 @@ var fuzzRecordSeparator = []byte("\xde\xad\xbe\xef")
 func FuzzDecoder(f *testing.F) {
 	f.Add([]byte{}, uint16(capture.LinkEthernet))
 	// SIP over UDP with CRLF keep-alives on its flow and to port 5060,
-	// RTP, RTCP and SRTCP, and a SIP stream over TCP in two segments.
+	// RTP, RTCP and SRTCP, and a SIP stream over TCP in two segments and
+	// a ping with the next message (RFC 5626 §4.4.1).
 	invite := sipMessage("INVITE sip:bob@example.org SIP/2.0", "fuzz@host", "z9hG4bKf", "1 INVITE", testSDP)
 	f.Add(bytes.Join([][]byte{
 		udpIP(f, client, server, invite, 0),
@@ -31,6 +32,7 @@ func FuzzDecoder(f *testing.F) {
 		tcpIP(f, client, server, 1, tcpSYN, nil),
 		tcpIP(f, client, server, 2, tcpACK, cat([]byte("\r\n\r\n"), invite[:100])),
 		tcpIP(f, client, server, 106, tcpACK, cat(invite[100:], invite)),
+		tcpIP(f, client, server, uint32(6+2*len(invite)), tcpACK, cat([]byte("\r\n\r\n"), invite)),
 	}, fuzzRecordSeparator), uint16(capture.LinkIPv4))
 	// TCP picked up mid-stream (no SYN): a partial message, then messages
 	// at segment starts, and ChannelData once the endpoints spoke STUN.
@@ -112,7 +114,7 @@ func FuzzDecoder(f *testing.F) {
 					t.Fatalf("%d certificates", len(m.TLS.Certificates))
 				}
 			case KindSIPKeepAlive:
-				if m.Transport != UDP || string(m.Payload) != "\r\n\r\n" && string(m.Payload) != "\r\n" {
+				if m.Transport != UDP && m.Transport != TCP || string(m.Payload) != "\r\n\r\n" && string(m.Payload) != "\r\n" {
 					t.Fatalf("keep-alive %q over %v", m.Payload, m.Transport)
 				}
 			case KindICMPError:

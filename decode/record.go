@@ -49,9 +49,10 @@ import (
 // its "rtp", "rtcp" and "dtls" records have "transport":"tcp" and the
 // frame of the segment that completed it.
 //
-// A CRLF keep-alive over UDP (KindSIPKeepAlive) gives
-// "proto":"sip-keepalive" and "sip_keepalive":{"length"}: 4 for "\r\n\r\n",
-// 2 for "\r\n". tshark shows these datagrams as "Data".
+// A CRLF keep-alive (KindSIPKeepAlive) gives "proto":"sip-keepalive" and
+// "sip_keepalive":{"length"}: 4 for "\r\n\r\n" (a ping), 2 for "\r\n" (a
+// pong); "transport":"tcp" for one between messages on a SIP stream. tshark
+// shows the datagrams as "Data", the TCP ones as bare TCP payload.
 //
 // ICMP errors are not decode records: they are not messages of their own.
 // It is written by hand rather than with encoding/json because it runs once

@@ -24,7 +24,8 @@ type Stats struct {
 	ChannelData      uint64            `json:"channel_data"`
 	ICMPErrors       uint64            `json:"icmp_errors"`
 	SIP              uint64            `json:"sip_messages"`
-	// SIPKeepAlives counts KindSIPKeepAlive datagrams (not in SIP). Zero is
+	// SIPKeepAlives counts KindSIPKeepAlive messages, over UDP and TCP
+	// (not in SIP). Zero is
 	// left out of the JSON, so reports of captures without any are as
 	// they were before it was counted.
 	SIPKeepAlives uint64 `json:"sip_keepalives,omitempty"`

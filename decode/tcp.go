@@ -75,6 +75,10 @@ type tcpHalf struct {
 	buf      []byte // an incomplete frame, or bytes not yet classified
 	skip     int    // bytes of a frame too big to buffer, still to discard
 	resync   bool   // after a gap: wait for a segment that starts a frame
+	// sipLeading: the next SIP message starts at a boundary that was
+	// guessed (a direction's first message, hunting, after a hole), so
+	// the CRLFs before it are no keep-alives (sip_stream_keepalive.go).
+	sipLeading bool
 	// head is the start of a SIP message too big to buffer, emitted when
 	// the last of its skipped bytes goes by (see sip.ErrTooLarge).
 	head         []byte
@@ -343,6 +347,7 @@ func (d *Decoder) hunt(h *tcpHalf, seq uint32, data []byte) bool {
 		return false
 	}
 	h.mode, h.next, h.resync = m, seq, false
+	h.sipLeading = m == modeSIP
 	if m == modeTLS {
 		d.attachTLS(h)
 	}
@@ -473,12 +478,13 @@ func (d *Decoder) skipTo(h *tcpHalf, next uint32) {
 	}
 }
 
-// frame runs the framer over in-order data, emitting every message it
-// completes, and keeps an incomplete tail.
+// frame runs the framer over in-order data, one segment's, emitting every
+// message it completes, and keeps an incomplete tail.
 func (d *Decoder) frame(h *tcpHalf, data []byte, emit func(*Message)) {
 	if h.mode == modeIgnored || h.mode == modeHunting {
 		return
 	}
+	segment := len(data)
 	if h.skip > 0 {
 		data = data[d.skipFrame(h, len(data), emit):]
 	}
@@ -490,13 +496,14 @@ func (d *Decoder) frame(h *tcpHalf, data []byte, emit func(*Message)) {
 			return
 		}
 		h.resync = false
+		h.sipLeading = h.mode == modeSIP
 	}
 	w, fromBuf := data, len(h.buf) > 0
 	if fromBuf {
 		h.buf = append(h.buf, data...)
 		w = h.buf
 	}
-	w = d.frames(h, w, emit)
+	w = d.frames(h, w, segment, emit)
 	switch {
 	case h.mode == modeIgnored:
 		h.release()
@@ -517,8 +524,10 @@ func (d *Decoder) frame(h *tcpHalf, data []byte, emit func(*Message)) {
 	}
 }
 
-// frames consumes complete frames from w and returns what is left.
-func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
+// frames consumes complete frames from w and returns what is left. The
+// last segment bytes of w came in the current segment (the rest were
+// buffered before it).
+func (d *Decoder) frames(h *tcpHalf, w []byte, segment int, emit func(*Message)) []byte {
 	for len(w) > 0 {
 		if h.skip > 0 {
 			w = w[d.skipFrame(h, len(w), emit):]
@@ -532,6 +541,7 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 				return w
 			}
 			h.mode = m
+			h.sipLeading = m == modeSIP
 			if m == modeIgnored {
 				return nil
 			}
@@ -571,9 +581,17 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 			}
 			n, hdr = 2+int(binary.BigEndian.Uint16(w)), 2
 		case modeSIP:
-			var complete bool
+			if w[0] == '\r' {
+				rest, wait := d.sipBoundaryCRLFs(h, w, segment, emit)
+				if wait {
+					return rest
+				}
+				if w = rest; len(w) == 0 {
+					continue
+				}
+			}
 			var err error
-			n, complete, err = sip.MessageLength(w)
+			n, _, err = sip.MessageLength(w)
 			switch {
 			case err == sip.ErrTooLarge:
 				// Skipped below like any frame over maxBytes: framing kept.
@@ -583,9 +601,6 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 				d.malformed()
 				h.mode = modeHunting
 				return nil
-			case complete && sip.KeepAliveLength(w[:n]) == n:
-				w = w[n:] // a CRLF keep-alive
-				continue
 			case n == 0:
 				// The headers are not all in yet. MessageLength gives up
 				// at sip.MaxMessageSize; a smaller MaxStreamBytes is
@@ -596,6 +611,8 @@ func (d *Decoder) frames(h *tcpHalf, w []byte, emit func(*Message)) []byte {
 				}
 				return w
 			}
+			// A message starts here: the boundary after it is known.
+			h.sipLeading = false
 		default:
 			return nil
 		}

@@ -87,7 +87,10 @@ const (
 	// too, to keep a NAT binding open), on a flow that looks like SIP: port
 	// 5060 at either end, or an end that carried SIP over UDP recently (see
 	// Options.MaxSIPEndpoints). No payload field is set; Payload holds the
-	// CRLFs. Over TCP they are part of SIP framing and not emitted.
+	// CRLFs. Over TCP it is a double-CRLF ping or a single-CRLF pong
+	// between SIP messages (RFC 5626 §4.4.1), told from the CRLFs RFC 3261
+	// §7.5 lets precede a message as sip_stream_keepalive.go says, with the
+	// frame of the segment that completed it.
 	KindSIPKeepAlive
 )
 

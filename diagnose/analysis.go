@@ -39,7 +39,7 @@ type Analysis struct {
 	Registrations   []*Registration   `json:"-"`
 	Streams         []*Stream         `json:"-"`
 	Flows           []*Flow           `json:"-"`
-	// SIPKeepAlives summarizes the CRLF keep-alives over UDP
+	// SIPKeepAlives summarizes the CRLF keep-alives over UDP and TCP
 	// (decode.KindSIPKeepAlive) per flow, in order of the first; beyond
 	// MaxSIPKeepAliveFlows flows they are counted in
 	// DroppedSIPKeepAlives.

@@ -17,16 +17,21 @@ const (
 	MaxRecentKeepAlives = 8
 )
 
-// SIPKeepAlives summarizes the CRLF keep-alives of one UDP flow, from Src
-// to Dst: a phone or PBX keeping its NAT binding to its registrar or
-// proxy open (RFC 5626 §3.5.1's CRLF pings, sent over UDP). A keep-alive
-// refreshes the sender's NAT binding as any packet does, so rules count
-// it as activity of its source port, and one that came less often than
-// the NAT's UDP timeout explains a binding the NAT forgot all the same.
+// SIPKeepAlives summarizes the CRLF keep-alives of one flow, from Src to
+// Dst: a phone or PBX keeping its NAT binding to its registrar or proxy
+// open (RFC 5626 §3.5.1's CRLF pings, sent over UDP), or, over TCP, the
+// pings of a client and the pongs of its server on their connection
+// (§4.4.1). A keep-alive refreshes the sender's NAT binding as any packet
+// does, so rules count a UDP one as activity of its source port, and one
+// that came less often than the NAT's UDP timeout explains a binding the
+// NAT forgot all the same.
 type SIPKeepAlives struct {
-	Src, Dst    netip.AddrPort
-	Count       int
-	First, Last FrameRef
+	Src, Dst  netip.AddrPort
+	Transport decode.Transport
+	// Count is Pings (double CRLFs) plus Pongs (single CRLFs: over UDP,
+	// what some phones send instead of a ping).
+	Count, Pings, Pongs int
+	First, Last         FrameRef
 	// Recent are the last MaxRecentKeepAlives keep-alives, oldest first
 	// (Last is the last of them). When Count is larger, keep-alives
 	// between First and Recent[0] are not listed.
@@ -68,11 +73,16 @@ func (e *Engine) observeSIPKeepAlive(m *decode.Message) {
 		if e.sipKeepAlives == nil {
 			e.sipKeepAlives = make(map[flowKey]*SIPKeepAlives)
 		}
-		ka = &SIPKeepAlives{Src: m.Src, Dst: m.Dst, First: frameRef(m)}
+		ka = &SIPKeepAlives{Src: m.Src, Dst: m.Dst, Transport: m.Transport, First: frameRef(m)}
 		e.sipKeepAlives[k] = ka
 		e.analysis.SIPKeepAlives = append(e.analysis.SIPKeepAlives, ka)
 	}
 	ka.Count++
+	if len(m.Payload) == len("\r\n") {
+		ka.Pongs++
+	} else {
+		ka.Pings++
+	}
 	ka.Last = frameRef(m)
 	if len(ka.Recent) < MaxRecentKeepAlives {
 		ka.Recent = append(ka.Recent, ka.Last)

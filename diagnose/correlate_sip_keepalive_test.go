@@ -113,3 +113,45 @@ func TestMedianGap(t *testing.T) {
 		}
 	}
 }
+
+// TestSIPKeepAlivesPingsAndPongs: a TCP connection's pings and the pongs
+// back are two flows of their transport, each counting pings (double CRLF)
+// and pongs (single CRLF); a UDP flow between the same addresses is a
+// third.
+func TestSIPKeepAlivesPingsAndPongs(t *testing.T) {
+	const phone, registrar = "203.0.113.1:38809", "198.51.100.20:5060"
+	e := NewEngine(Options{})
+	var frame uint64
+	send := func(sec float64, src, dst string, transport decode.Transport, payload string) {
+		frame++
+		m := keepAliveMessage(frame, sec, src, dst)
+		m.Transport, m.Payload = transport, []byte(payload)
+		e.Observe(m)
+	}
+	for i := range 4 {
+		send(float64(5*i), phone, registrar, decode.TCP, "\r\n\r\n")
+		if i < 3 { // the last pong lost
+			send(float64(5*i)+0.001, registrar, phone, decode.TCP, "\r\n")
+		}
+	}
+	send(30, phone, registrar, decode.UDP, "\r\n")
+	a := e.Finish(time.Unix(1_700_001_000, 0))
+	type counts struct {
+		src                 string
+		transport           decode.Transport
+		count, pings, pongs int
+		interval            time.Duration
+	}
+	var got []counts
+	for _, k := range a.SIPKeepAlives {
+		got = append(got, counts{k.Src.String(), k.Transport, k.Count, k.Pings, k.Pongs, k.Interval()})
+	}
+	want := []counts{
+		{phone, decode.TCP, 4, 4, 0, 5 * time.Second},
+		{registrar, decode.TCP, 3, 0, 3, 5 * time.Second},
+		{phone, decode.UDP, 1, 0, 1, 0},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("flows %+v\nwant  %+v", got, want)
+	}
+}

@@ -137,7 +137,7 @@ type Engine struct {
 	rtpWorkers *rtpWorkers // sharded stream accounting, nil when none
 
 	sip sipState // SIP transactions, calls, registrations (correlate_sip*.go)
-	// sipKeepAlives: the CRLF keep-alives of each UDP flow
+	// sipKeepAlives: the CRLF keep-alives of each UDP or TCP flow
 	// (correlate_sip_keepalive.go), made by the first one.
 	sipKeepAlives map[flowKey]*SIPKeepAlives
 

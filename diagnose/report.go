@@ -64,6 +64,9 @@ type StatsReport struct {
 	UnmatchedChannelData uint64 `json:"unmatched_channel_data"`
 	DroppedTransactions  int    `json:"dropped_transactions,omitempty"`
 	DroppedAllocations   int    `json:"dropped_allocations,omitempty"`
+	// KeepAlives is the CRLF keep-alives per flow, for the text report;
+	// the JSON report has their total, sip_keepalives.
+	KeepAlives SIPKeepAliveSummary `json:"-"`
 }
 
 // AllocationReport is one TURN allocation attempt and its life.
@@ -166,6 +169,7 @@ func newReportHead(a *Analysis, findings []Finding, version string) *Report {
 		UnmatchedChannelData: a.UnmatchedChannelData,
 		DroppedTransactions:  a.DroppedTransactions,
 		DroppedAllocations:   a.DroppedAllocations,
+		KeepAlives:           sipKeepAliveSummary(a),
 	}
 	// The per-flow summaries count every Binding transaction, the kept ones
 	// too; the engine makes one for each Binding it sees.

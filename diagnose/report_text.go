@@ -83,6 +83,7 @@ func (r *Report) WriteText(w io.Writer, opt TextOptions) error {
 	tw.allocations(r)
 	tw.calls(r, opt)
 	tw.registrations(r)
+	tw.keepAlives(r)
 	tw.otherStreams(r, opt)
 	tw.iceSessions(r)
 	tw.tlsConnections(r)

@@ -14,7 +14,7 @@
 # (for editcap/capinfos/tshark), iproute2, iptables, python3, and Go with
 # this checkout (the source files of sip-jitter and
 # sip-payload-type-mismatch, and pcaps/sip-keepalive-phone, the phone of
-# sip-nat-binding-expired-keepalive). Nothing in
+# sip-nat-binding-expired-keepalive and sip-tcp-keepalive). Nothing in
 # /etc is touched. The SIPp scenarios are in pcaps/sipp/.
 #
 # Usage:
@@ -74,7 +74,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 SCENARIOS=$SCRIPT_DIR/sipp
-CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable fragmented-invite fragmented-invite-callee fragmented-200ok fragmented-200ok-caller ack-missing payload-type-mismatch nat-binding-expired-keepalive)
+CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable fragmented-invite fragmented-invite-callee fragmented-200ok fragmented-200ok-caller ack-missing payload-type-mismatch nat-binding-expired-keepalive tcp-keepalive)
 CAPTURE_PREFIX=sip-
 
 NS_A=cs-sip-a NS_R=cs-sip-r NS_B=cs-sip-b
@@ -489,6 +489,28 @@ capture_nat_binding_expired_keepalive() {
 	ports=$(tshark -n -r "$(capture_file nat-binding-expired-keepalive)" -Y "udp.dstport == $SIP_PORT && ip.src == $ROUTER_OUT" \
 		-T fields -e udp.srcport 2>/dev/null | sort -u | wc -l)
 	((ports == 4)) || echo "WARNING: sip-nat-binding-expired-keepalive.pcap: the phone used $ports public ports, expected 4" >&2
+}
+
+# A phone keeping its registration's TCP connection open the way RFC 5626
+# section 4.4.1 has a client do it: pcaps/sip-keepalive-phone -tcp (SIPp
+# cannot send a bare CRLF) connects from an ephemeral port, registers
+# (Expires 60) with SIPp as registrar over TCP (uas-registrar-tcp.xml,
+# -t t1), writes a double-CRLF ping on its own every 5 s on the same
+# connection and refreshes the registration there 21 s after the 200.
+# SIPp sends no pong (a single CRLF, RFC 5626 section 5.4): it does not
+# implement RFC 5626. No NAT; the router only forwards.
+capture_tcp_keepalive() {
+	(cd "$SCRIPT_DIR/.." && go build -o "$WORK/sip-keepalive-phone" ./pcaps/sip-keepalive-phone)
+	start_callee tcp-keepalive uas-registrar-tcp.xml -t t1
+	start_capture tcp-keepalive
+	timeout 30 ip netns exec "$NS_A" "$WORK/sip-keepalive-phone" -tcp -local "$CALLER:0" \
+		-registrar "$CALLEE:$SIP_PORT" -expires 60 -keepalive 5s -refresh 21s \
+		>"$WORK/tcp-keepalive-phone.log" 2>&1 || true
+	finish_capture tcp-keepalive
+	expect tcp-keepalive 'tcp && sip.Method == "REGISTER"' 'REGISTERs over TCP' 2
+	expect tcp-keepalive 'tcp && sip.Status-Code == 200 && sip.CSeq.method == "REGISTER"' '200 to REGISTER over TCP' 2
+	expect tcp-keepalive "tcp.payload == 0d:0a:0d:0a && ip.src == $CALLER" 'double-CRLF pings from the phone' 4
+	expect_none tcp-keepalive 'tcp.analysis.retransmission || tcp.analysis.lost_segment' 'TCP retransmissions or lost segments'
 }
 
 # sip-jitter: the kernel here has no sch_netem ("Specified qdisc kind is

@@ -260,7 +260,7 @@ func newPortActivity(a *diagnose.Analysis) *portActivity {
 		}
 	}
 	for _, k := range a.SIPKeepAlives {
-		if k != nil {
+		if k != nil && k.Transport != decode.TCP { // UDP ports only, as above
 			p.heard(k.Src, k.First)
 			p.heard(k.Src, k.Last)
 		}

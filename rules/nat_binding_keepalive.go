@@ -85,7 +85,9 @@ func newKeepAliveIndex(a *diagnose.Analysis) *keepAliveIndex {
 		shared:   map[keepAliveKey]bool{},
 	}
 	for _, k := range a.SIPKeepAlives {
-		if k != nil && k.Count > 0 {
+		// A ping on a TCP connection keeps that connection's binding, not
+		// the UDP one a registration expired on.
+		if k != nil && k.Count > 0 && k.Transport != decode.TCP {
 			key := keepAliveKey{k.Src.Addr().Unmap(), unmapped(k.Dst)}
 			x.flows[key] = append(x.flows[key], k)
 		}

@@ -133,6 +133,15 @@ func TestNATBindingExpiredKeepAlives(t *testing.T) {
 			contains: []string{"sent 32 CRLF keep-alives", "(frames …, 1994, 1995, 1996, 1997, 1998, 1999, the last at 09:30:40.960)", "(198.51.100.20:41968, 198.51.100.20:41969, 198.51.100.20:41970, 198.51.100.20:41971, …)"},
 		}},
 		{ruleCase: ruleCase{name: "keep-alives on the old port until shortly before", a: with(kaFlow(40000, reg, 3, 12, 4, 24, 5, 36, 6, 47)), want: 0}},
+		{ruleCase: ruleCase{
+			name: "pings on a TCP connection from the old port number keep no UDP binding", a: with(func() *diagnose.SIPKeepAlives {
+				k := kaFlow(40000, reg, 3, 12, 4, 24, 5, 36, 6, 47)
+				k.Transport = decode.TCP
+				return k
+			}()), want: 1,
+			contains: []string{"no SIP or STUN came from that port for the next 50 s"},
+			excludes: []string{"keep-alive"},
+		}},
 	}
 	for _, c := range cases {
 		runRuleCases(t, NATBindingExpired{}, []ruleCase{c.ruleCase})

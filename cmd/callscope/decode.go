@@ -31,7 +31,8 @@ transport, dscp and proto, then the fields of its protocol:
                 types), sni, alert {level, description}, encrypted
   sip-keepalive sip_keepalive: length (4 for CRLFCRLF, 2 for CRLF): a
                 datagram of just that, on port 5060 or a flow that
-                carried SIP over UDP (RFC 5626 §3.5.1 keep-alives)
+                carried SIP over UDP (RFC 5626 §3.5.1 keep-alives); over
+                TCP a ping or pong between SIP messages (§4.4.1)
 
 An rtp record means only that the datagram parses as RTP (version 2, where
 RFC 7983 demultiplexing leaves it to RTP), on any port: analyze is stricter

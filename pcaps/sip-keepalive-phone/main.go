@@ -19,7 +19,19 @@
 // to the phone are not answered (a NAT that forgot the binding delivers
 // none here).
 //
+// With -tcp it does the same over one TCP connection from -local (port 0:
+// any) to the registrar, as RFC 5626 §4.4.1 has a client keep a
+// connection-oriented flow alive: each keep-alive is a double-CRLF ping
+// written on its own, and the single-CRLF pongs a server sends back
+// (§5.4) are logged. A REGISTER is sent once (Timer E is for unreliable
+// transports, RFC 3261 §17.1.2.2) and waited for until Timer F; responses
+// are framed by Content-Length (RFC 3261 §18.3). The phone closes the
+// connection after the refresh's 200. This is pcaps/sip-tcp-keepalive.pcap's
+// phone (make-sip-captures.sh tcp-keepalive).
+//
 // Usage: go run ./pcaps/sip-keepalive-phone -local 10.0.1.10:5060 -registrar 203.0.113.20:5060 -keepalive 6s -refresh 19s
+//
+//	go run ./pcaps/sip-keepalive-phone -tcp -local 10.0.1.10:0 -registrar 203.0.113.20:5060 -keepalive 5s -refresh 21s
 package main
 
 import (
@@ -29,6 +41,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -42,13 +55,36 @@ const (
 type phone struct {
 	conn      *net.UDPConn
 	registrar *net.UDPAddr
-	local     *net.UDPAddr
+	local     net.Addr
 	user      string
 	domain    string
 	callID    string
 	fromTag   string
 	expires   int
 	cseq      int
+
+	// With -tcp: the connection to the registrar (conn and registrar
+	// unused) and the bytes read from it not framed yet.
+	stream   *net.TCPConn
+	received []byte
+}
+
+// transport names the phone's transport in Via and Contact.
+func (p *phone) transport() (via, param string) {
+	if p.stream != nil {
+		return "TCP", "tcp"
+	}
+	return "UDP", "udp"
+}
+
+// send writes b to the registrar: one datagram, or onto the connection.
+func (p *phone) send(b []byte) error {
+	if p.stream != nil {
+		_, err := p.stream.Write(b)
+		return err
+	}
+	_, err := p.conn.WriteToUDP(b, p.registrar)
+	return err
 }
 
 func main() {
@@ -59,8 +95,13 @@ func main() {
 	expires := flag.Int("expires", 20, "Expires asked for")
 	keepalive := flag.Duration("keepalive", 6*time.Second, "interval of the CRLF keep-alives after the registration")
 	refresh := flag.Duration("refresh", 19*time.Second, "time from the registration's 200 to the refresh")
+	tcp := flag.Bool("tcp", false, "register and send double-CRLF pings over one TCP connection (RFC 5626 §4.4.1) instead of UDP")
 	flag.Parse()
-	if err := run(*local, *registrar, *user, *domain, *expires, *keepalive, *refresh); err != nil {
+	start := run
+	if *tcp {
+		start = runTCP
+	}
+	if err := start(*local, *registrar, *user, *domain, *expires, *keepalive, *refresh); err != nil {
 		fmt.Fprintln(os.Stderr, "sip-keepalive-phone:", err)
 		os.Exit(1)
 	}
@@ -86,6 +127,36 @@ func run(localAddr, registrarAddr, user, domain string, expires int, keepalive, 
 		callID:  fmt.Sprintf("%d-keepalive@%s", pid, local.IP),
 		fromTag: fmt.Sprintf("%dka", pid),
 	}
+	return p.keepRegistered(keepalive, refresh)
+}
+
+// runTCP is run over one TCP connection from localAddr to the registrar.
+func runTCP(localAddr, registrarAddr, user, domain string, expires int, keepalive, refresh time.Duration) error {
+	local, err := net.ResolveTCPAddr("tcp", localAddr)
+	if err != nil {
+		return err
+	}
+	registrar, err := net.ResolveTCPAddr("tcp", registrarAddr)
+	if err != nil {
+		return err
+	}
+	conn, err := net.DialTCP("tcp", local, registrar)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	pid := os.Getpid()
+	p := &phone{
+		stream: conn, local: conn.LocalAddr(), user: user, domain: domain, expires: expires,
+		callID:  fmt.Sprintf("%d-keepalive@%s", pid, local.IP),
+		fromTag: fmt.Sprintf("%dka", pid),
+	}
+	return p.keepRegistered(keepalive, refresh)
+}
+
+// keepRegistered registers, sends a CRLF keep-alive every keepalive and
+// refreshes the registration refresh after its 200.
+func (p *phone) keepRegistered(keepalive, refresh time.Duration) error {
 	if err := p.register(); err != nil {
 		return err
 	}
@@ -96,7 +167,7 @@ func run(localAddr, registrarAddr, user, domain string, expires int, keepalive, 
 			break
 		}
 		p.listenUntil(next)
-		if _, err := conn.WriteToUDP([]byte("\r\n\r\n"), registrar); err != nil {
+		if err := p.send([]byte("\r\n\r\n")); err != nil {
 			return err
 		}
 		logf("sent CRLF keep-alive %d", n)
@@ -109,15 +180,17 @@ func run(localAddr, registrarAddr, user, domain string, expires int, keepalive, 
 func (p *phone) register() error {
 	p.cseq++
 	branch := fmt.Sprintf("z9hG4bK-ka-%s-%d", p.fromTag, p.cseq)
+	via, param := p.transport()
+	registrarIP := p.registrarIP()
 	req := strings.Join([]string{
-		fmt.Sprintf("REGISTER sip:%s SIP/2.0", p.registrar.IP),
-		fmt.Sprintf("Via: SIP/2.0/UDP %s;branch=%s;rport", p.local, branch),
+		fmt.Sprintf("REGISTER sip:%s SIP/2.0", registrarIP),
+		fmt.Sprintf("Via: SIP/2.0/%s %s;branch=%s;rport", via, p.local, branch),
 		"Max-Forwards: 70",
 		fmt.Sprintf("From: <sip:%s@%s>;tag=%s", p.user, p.domain, p.fromTag),
 		fmt.Sprintf("To: <sip:%s@%s>", p.user, p.domain),
 		"Call-ID: " + p.callID,
 		fmt.Sprintf("CSeq: %d REGISTER", p.cseq),
-		fmt.Sprintf("Contact: <sip:%s@%s;transport=udp>", p.user, p.local),
+		fmt.Sprintf("Contact: <sip:%s@%s;transport=%s>", p.user, p.local, param),
 		fmt.Sprintf("Expires: %d", p.expires),
 		"User-Agent: callscope sip-keepalive-phone",
 		"Content-Length: 0",
@@ -125,10 +198,17 @@ func (p *phone) register() error {
 	}, "\r\n")
 	timerF := time.Now().Add(64 * t1)
 	for interval := t1; time.Now().Before(timerF); interval = min(2*interval, t2) {
-		if _, err := p.conn.WriteToUDP([]byte(req), p.registrar); err != nil {
+		if err := p.send([]byte(req)); err != nil {
 			return err
 		}
 		logf("sent REGISTER CSeq %d", p.cseq)
+		if p.stream != nil {
+			// A reliable transport: no retransmission, Timer F only.
+			if p.listenUntil(timerF) {
+				return nil
+			}
+			break
+		}
 		wait := time.Now().Add(interval)
 		if wait.After(timerF) {
 			wait = timerF
@@ -143,6 +223,9 @@ func (p *phone) register() error {
 // listenUntil logs what arrives until deadline and reports whether a 200
 // to the current REGISTER did, which ends the wait.
 func (p *phone) listenUntil(deadline time.Time) bool {
+	if p.stream != nil {
+		return p.listenStreamUntil(deadline)
+	}
 	buf := make([]byte, 65535)
 	want := fmt.Appendf(nil, "CSeq: %d REGISTER", p.cseq)
 	for {
@@ -160,6 +243,85 @@ func (p *phone) listenUntil(deadline time.Time) bool {
 			return true
 		}
 	}
+}
+
+// registrarIP is the registrar's address for the Request-URI.
+func (p *phone) registrarIP() net.IP {
+	if p.stream != nil {
+		return p.stream.RemoteAddr().(*net.TCPAddr).IP
+	}
+	return p.registrar.IP
+}
+
+// maxStreamBuffer bounds what the phone buffers from the connection: a
+// SIP message larger than this (RFC 3261 §18.1.1's limit is for UDP, but
+// a registrar's answer is far smaller) ends the wait.
+const maxStreamBuffer = 64 << 10
+
+// listenStreamUntil is listenUntil on the TCP connection: it frames what
+// arrives (CRLFs between messages are pongs or RFC 3261 §7.5 padding, a
+// message ends Content-Length bytes after its empty line) and logs each
+// message's start line and each CRLF.
+func (p *phone) listenStreamUntil(deadline time.Time) bool {
+	want := fmt.Appendf(nil, "CSeq: %d REGISTER", p.cseq)
+	from := p.stream.RemoteAddr()
+	buf := make([]byte, 4096)
+	for {
+		for {
+			if bytes.HasPrefix(p.received, []byte("\r\n")) {
+				p.received = p.received[2:]
+				logf("received CRLF pong from %s", from)
+				continue
+			}
+			msg, ok := frameMessage(p.received)
+			if !ok {
+				break
+			}
+			p.received = p.received[len(msg):]
+			line, _, _ := bytes.Cut(msg, []byte("\r\n"))
+			logf("received %q from %s", line, from)
+			if bytes.HasPrefix(msg, []byte("SIP/2.0 200 ")) && bytes.Contains(msg, want) {
+				return true
+			}
+		}
+		if len(p.received) > maxStreamBuffer {
+			logf("%d bytes without a whole SIP message from %s", len(p.received), from)
+			return false
+		}
+		if err := p.stream.SetReadDeadline(deadline); err != nil {
+			return false
+		}
+		n, err := p.stream.Read(buf)
+		if err != nil {
+			return false // the deadline, or the connection closed
+		}
+		p.received = append(p.received, buf[:n]...)
+	}
+}
+
+// frameMessage returns the SIP message b starts with, when b holds all of
+// it: the headers to the empty line and Content-Length bytes of body (the
+// long or compact form, RFC 3261 §20.14; none means no body).
+func frameMessage(b []byte) ([]byte, bool) {
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	if end < 0 {
+		return nil, false
+	}
+	headers, length := b[:end+2], 0
+	for _, line := range bytes.Split(headers, []byte("\r\n")) {
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		if name := strings.ToLower(strings.TrimSpace(string(name))); name == "content-length" || name == "l" {
+			length, _ = strconv.Atoi(strings.TrimSpace(string(value)))
+		}
+	}
+	n := end + 4 + max(length, 0)
+	if len(b) < n {
+		return nil, false
+	}
+	return b[:n], true
 }
 
 func logf(format string, args ...any) {
