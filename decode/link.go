@@ -32,18 +32,23 @@ func (d *Decoder) link(lt capture.LinkType, b []byte, emit func(*Message)) {
 	case capture.LinkEthernet:
 		d.ethernet(b, 0, emit)
 	case capture.LinkLinuxSLL:
-		// 16-byte cooked header; protocol (an EtherType) last.
+		// 16-byte cooked header: packet type first, protocol (an
+		// EtherType) last; no interface.
 		if len(b) < 16 {
 			d.short()
 			return
 		}
+		d.pkt.Direction = directionOfPacketType(binary.BigEndian.Uint16(b))
 		d.etherType(binary.BigEndian.Uint16(b[14:]), b[16:], 0, emit)
 	case capture.LinkSLL2:
-		// 20-byte cooked header v2; protocol first.
+		// 20-byte cooked header v2: protocol first, then 2 reserved
+		// bytes, the interface index, the ARPHRD type and the packet type.
 		if len(b) < 20 {
 			d.short()
 			return
 		}
+		d.pkt.Interface = binary.BigEndian.Uint32(b[4:])
+		d.pkt.Direction = directionOfPacketType(uint16(b[10]))
 		d.etherType(binary.BigEndian.Uint16(b), b[20:], 0, emit)
 	case capture.LinkRaw:
 		d.ipByVersion(b, 0, emit)

@@ -196,3 +196,92 @@ func TestTunnels(t *testing.T) {
 		})
 	}
 }
+
+// TestLinkCapturePoint checks the direction and interface the Linux
+// cooked headers give (tcpdump -i any), and that other link types leave
+// them unknown.
+func TestLinkCapturePoint(t *testing.T) {
+	req := stunMessage(typeBindingRequest, 7, "")
+	v4 := udpIP(t, client, server, req, 46<<2)
+	sll := func(pkttype uint16) []byte {
+		h := make([]byte, 16)
+		binary.BigEndian.PutUint16(h[0:], pkttype)
+		binary.BigEndian.PutUint16(h[2:], 1) // ARPHRD_ETHER
+		binary.BigEndian.PutUint16(h[4:], 6)
+		binary.BigEndian.PutUint16(h[14:], 0x0800)
+		return append(h, v4...)
+	}
+	sll2 := func(pkttype uint8, ifindex uint32) []byte {
+		h := make([]byte, 20)
+		binary.BigEndian.PutUint16(h[0:], 0x0800)
+		binary.BigEndian.PutUint32(h[4:], ifindex)
+		binary.BigEndian.PutUint16(h[8:], 1)
+		h[10] = pkttype
+		h[11] = 6
+		return append(h, v4...)
+	}
+	tests := []struct {
+		name      string
+		lt        capture.LinkType
+		data      []byte
+		direction Direction
+		ifindex   uint32
+	}{
+		{"SLL to us", capture.LinkLinuxSLL, sll(0), Arriving, 0},
+		{"SLL broadcast", capture.LinkLinuxSLL, sll(1), Arriving, 0},
+		{"SLL multicast", capture.LinkLinuxSLL, sll(2), Arriving, 0},
+		{"SLL to another host", capture.LinkLinuxSLL, sll(3), Arriving, 0},
+		{"SLL outgoing", capture.LinkLinuxSLL, sll(4), Leaving, 0},
+		{"SLL loopback", capture.LinkLinuxSLL, sll(5), DirectionUnknown, 0},
+		{"SLL2 to us on 2", capture.LinkSLL2, sll2(0, 2), Arriving, 2},
+		{"SLL2 outgoing on 3", capture.LinkSLL2, sll2(4, 3), Leaving, 3},
+		{"SLL2 large ifindex", capture.LinkSLL2, sll2(4, 0xfffffffe), Leaving, 0xfffffffe},
+		{"SLL2 unknown type", capture.LinkSLL2, sll2(7, 9), DirectionUnknown, 9},
+		{"ethernet", capture.LinkEthernet, ether(t, v4), DirectionUnknown, 0},
+		{"raw", capture.LinkRaw, v4, DirectionUnknown, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r recorder
+			got, _ := run(t, Options{}, r.at(tt.lt, tt.data, t0))
+			if len(got) != 1 {
+				t.Fatalf("got %d messages, want 1", len(got))
+			}
+			if p := got[0].Packet; p.Direction != tt.direction || p.Interface != tt.ifindex {
+				t.Errorf("direction %v interface %d, want %v %d", p.Direction, p.Interface, tt.direction, tt.ifindex)
+			}
+		})
+	}
+}
+
+// TestLinkCapturePointRouted reads the router's own capture of a call it
+// forwards without NAT (tcpdump -i any, LINUX_SLL2): the first RTP packet
+// of the caller's audio arrives on interface 2 (frame 11) and leaves on 3
+// (frame 12), as tshark's sll.pkttype and sll.ifindex say, and the copy
+// that leaves carries another DSCP on the same 5-tuple.
+func TestLinkCapturePointRouted(t *testing.T) {
+	r, err := capture.Open("../pcaps/sip-dscp-remarked-routed.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	d := NewDecoder()
+	got := map[uint64]Packet{}
+	eachRecord(t, r, func(rec *capture.Record) {
+		d.Decode(rec, func(m *Message) {
+			if rec.Frame <= 14 {
+				got[m.Frame] = m.Packet
+			}
+		})
+	})
+	in, out := got[11], got[12]
+	if in.Direction != Arriving || in.Interface != 2 || in.DSCP != 46 {
+		t.Errorf("frame 11: %v on %d DSCP %d, want arriving on 2 DSCP 46", in.Direction, in.Interface, in.DSCP)
+	}
+	if out.Direction != Leaving || out.Interface != 3 || out.DSCP != 0 {
+		t.Errorf("frame 12: %v on %d DSCP %d, want leaving on 3 DSCP 0", out.Direction, out.Interface, out.DSCP)
+	}
+	if in.Src != out.Src || in.Dst != out.Dst {
+		t.Errorf("frames 11 and 12 on %v → %v and %v → %v, want one 5-tuple", in.Src, in.Dst, out.Src, out.Dst)
+	}
+}

@@ -23,6 +23,11 @@ import (
 //	 "stun":{"method":"Allocate","class":"request","transaction":"…",
 //	         "error_code":0,"attributes":["REQUESTED-TRANSPORT","FINGERPRINT"]}}
 //
+// A capture that says where on the capturing host each packet was seen
+// (the Linux cooked headers of tcpdump -i any) adds "direction"
+// ("arriving" or "leaving") and, with LINUX_SLL2, "interface" (the
+// interface index) after "dscp"; other records have neither.
+//
 // ChannelData gives "proto":"turn-channel" and "channel":{"number","length"}.
 // SIP gives "proto":"sip" and "sip":{"method"} for a request or
 // {"status","reason"} for a response, then "call_id", "cseq":{"number",
@@ -79,6 +84,15 @@ func AppendRecord(dst []byte, m *Message) []byte {
 	dst = append(dst, m.Transport.String()...)
 	dst = append(dst, `","dscp":`...)
 	dst = strconv.AppendUint(dst, uint64(m.DSCP), 10)
+	if m.Direction != DirectionUnknown {
+		dst = append(dst, `,"direction":"`...)
+		dst = append(dst, m.Direction.String()...)
+		dst = append(dst, '"')
+	}
+	if m.Interface != 0 {
+		dst = append(dst, `,"interface":`...)
+		dst = strconv.AppendUint(dst, uint64(m.Interface), 10)
+	}
 	switch m.Kind {
 	case KindSTUN:
 		s := m.STUN

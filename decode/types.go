@@ -51,6 +51,55 @@ type Packet struct {
 	Src, Dst  netip.AddrPort
 	Transport Transport
 	DSCP      uint8 // from the innermost IP header
+	// Direction and Interface say where on the capturing host the packet
+	// was seen, when the link layer tells: the Linux cooked headers of
+	// `tcpdump -i any` (LINUX_SLL gives the direction, LINUX_SLL2 also
+	// the interface index). A router or firewall captured that way shows
+	// each packet it forwards twice, arriving on one interface and leaving
+	// on another, on the same 5-tuple when it does no NAT: the two are one
+	// packet seen at two points, not a duplicate its sender sent. Zero
+	// when unknown. Placed here, they fit in what was padding: Packet is
+	// no larger for them.
+	Direction Direction
+	Interface uint32 // the interface index (ifindex) on the capturing host; 0 when unknown
+}
+
+// Direction is which way a packet crossed the interface it was captured
+// on, as the capturing host saw it.
+type Direction uint8
+
+const (
+	DirectionUnknown Direction = iota
+	// Arriving: received on the interface (Linux packet types
+	// PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST and
+	// PACKET_OTHERHOST), including what the host forwards.
+	Arriving
+	// Leaving: sent on the interface (PACKET_OUTGOING), whether the host
+	// made it or forwards it.
+	Leaving
+)
+
+func (d Direction) String() string {
+	switch d {
+	case Arriving:
+		return "arriving"
+	case Leaving:
+		return "leaving"
+	}
+	return ""
+}
+
+// directionOfPacketType maps a Linux cooked header's packet type
+// (linux/if_packet.h; the same values in LINUX_SLL and LINUX_SLL2) to a
+// Direction.
+func directionOfPacketType(t uint16) Direction {
+	switch {
+	case t <= 3: // PACKET_HOST, _BROADCAST, _MULTICAST, _OTHERHOST
+		return Arriving
+	case t == 4: // PACKET_OUTGOING
+		return Leaving
+	}
+	return DirectionUnknown // PACKET_LOOPBACK, _USER, _KERNEL: not a crossing of the wire
 }
 
 // Kind tells which of Message's payload fields is set.

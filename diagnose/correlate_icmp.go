@@ -160,7 +160,7 @@ func (e *Engine) observeMediaICMP(m *decode.Message) {
 	if !unreachableMedia(q) {
 		return
 	}
-	rec, rtcp := e.media.quotedStream(q)
+	rec, rtcp := e.media.quotedStream(q, pointOf(&m.Packet).facing())
 	if rec == nil {
 		return
 	}
@@ -181,7 +181,12 @@ func rtpVersion2(b byte) bool { return b>>6 == 2 }
 // (RFC 3550 §11). A quote that ends before the SSRC (RFC 792 asks for
 // only the first 8 bytes of the datagram, the UDP header, and some
 // routers and hosts send no more) is matched by its 5-tuple alone.
-func (ms *mediaState) quotedStream(q *decode.ICMPError) (rec **StreamICMP, rtcp bool) {
+//
+// at is where on the capturing host the quoted datagram was seen, when
+// the capture tells (capturePoint.facing): on a router captured with
+// tcpdump -i any, each copy of an error counts for the copy of the
+// stream on its side.
+func (ms *mediaState) quotedStream(q *decode.ICMPError, at capturePoint) (rec **StreamICMP, rtcp bool) {
 	src, dst, tr := q.QuotedSrc, q.QuotedDst, q.QuotedTransport
 	p := q.QuotedPayload
 	if len(p) > 0 && !rtpVersion2(p[0]) {
@@ -189,11 +194,11 @@ func (ms *mediaState) quotedStream(q *decode.ICMPError) (rec **StreamICMP, rtcp 
 	}
 	if len(p) >= 8 && p[1] >= 192 && p[1] <= 223 {
 		ssrc := binary.BigEndian.Uint32(p[4:])
-		if r := ms.ssrcRecord(src, dst, tr, ssrc); r != nil {
+		if r := ms.ssrcRecord(src, dst, tr, ssrc, at); r != nil {
 			return r, true
 		}
 		if s, d, ok := portsBelow(src, dst); ok {
-			if r := ms.ssrcRecord(s, d, tr, ssrc); r != nil {
+			if r := ms.ssrcRecord(s, d, tr, ssrc, at); r != nil {
 				return r, true
 			}
 		}
@@ -204,7 +209,7 @@ func (ms *mediaState) quotedStream(q *decode.ICMPError) (rec **StreamICMP, rtcp 
 		// 64-95, which RFC 5761 §4 only discourages.
 	}
 	if len(p) >= 12 {
-		return ms.ssrcRecord(src, dst, tr, binary.BigEndian.Uint32(p[8:])), false
+		return ms.ssrcRecord(src, dst, tr, binary.BigEndian.Uint32(p[8:]), at), false
 	}
 	if st := ms.streamOnFlow(src, dst, tr); st != nil {
 		return &st.s.ICMP, false
@@ -227,11 +232,17 @@ func portsBelow(src, dst netip.AddrPort) (netip.AddrPort, netip.AddrPort, bool) 
 }
 
 // ssrcRecord is the StreamICMP field of the stream, or candidate, with
-// that key; nil when there is none.
-func (ms *mediaState) ssrcRecord(src, dst netip.AddrPort, tr decode.Transport, ssrc uint32) **StreamICMP {
-	key := streamKey{src: src, dst: dst, transport: tr, ssrc: ssrc}
+// that key, seen at that point or, for a stream, any other; nil when
+// there is none.
+func (ms *mediaState) ssrcRecord(src, dst netip.AddrPort, tr decode.Transport, ssrc uint32, at capturePoint) **StreamICMP {
+	key := streamKey{src: src, dst: dst, transport: tr, ssrc: ssrc, point: at}
 	if st := ms.streams[key]; st != nil {
 		return &st.s.ICMP
+	}
+	for st := ms.bySSRC[ssrc]; st != nil; st = st.nextSSRC {
+		if k := &st.key; k.src == src && k.dst == dst && k.transport == tr && ms.streams[*k] == st {
+			return &st.s.ICMP
+		}
 	}
 	c := ms.cand[key]
 	if c == nil {

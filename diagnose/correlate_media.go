@@ -49,11 +49,52 @@ const (
 	JitterResync = 5 * time.Second
 )
 
-// streamKey is an RTP stream's identity: 5-tuple and SSRC (RFC 3550 §3).
+// streamKey is an RTP stream's identity: 5-tuple and SSRC (RFC 3550 §3),
+// and where on the capturing host its packets were seen.
 type streamKey struct {
 	src, dst  netip.AddrPort
 	transport decode.Transport
 	ssrc      uint32
+	point     capturePoint
+}
+
+// capturePoint is where on the capturing host a packet was seen: the
+// direction and interface the Linux cooked headers of `tcpdump -i any`
+// give (decode.Packet), zero elsewhere.
+//
+// It is part of a stream's key. A capture taken on a router or firewall
+// that forwards without NAT holds every packet twice on one 5-tuple,
+// arriving on one interface and leaving on another; keyed by 5-tuple and
+// SSRC alone, the two copies would make one stream whose every packet
+// looks duplicated (RFC 3550 A.3: lost goes negative), whose jitter
+// mixes the spacing of both and whose DSCP counts mix the mark each copy
+// carried. Keyed by where they were seen, each copy is a stream of its
+// own, exactly as a capture at that point alone would show it: its own
+// sequence accounting, jitter and DSCP counts; a box that re-marks (or
+// drops) shows as the difference between its arriving and its leaving
+// stream, which the rules compare (Stream.Direction, Stream.Interface).
+// The cost is per stream, not per packet: 8 bytes more of key, hashed
+// only when streamCache misses, and a few bits of the cache's tag.
+type capturePoint struct {
+	ifindex   uint32
+	direction decode.Direction
+}
+
+func pointOf(p *decode.Packet) capturePoint {
+	return capturePoint{ifindex: p.Interface, direction: p.Direction}
+}
+
+// facing is the point that sees the packets an ICMP error seen at cp is
+// about: an error arriving on an interface answers a packet that left on
+// it, and one leaving answers a packet that arrived.
+func (cp capturePoint) facing() capturePoint {
+	switch cp.direction {
+	case decode.Arriving:
+		cp.direction = decode.Leaving
+	case decode.Leaving:
+		cp.direction = decode.Arriving
+	}
+	return cp
 }
 
 // probePacket is what the accounting needs of one RTP packet: small, kept
@@ -158,7 +199,7 @@ type streamState struct {
 // streamStateUsed is what its fields take (TestStreamStateLayout).
 const (
 	streamStateSize = 512
-	streamStateUsed = 472
+	streamStateUsed = 480
 )
 
 // payloadTypeCounts is what a stream counts of the packets whose payload
@@ -222,7 +263,7 @@ func (e *Engine) observeNewRTP(p *decode.Packet, h *rtp.Header, as *allocState) 
 		relayedBy = as.a
 	}
 	pk := probe(p, h)
-	key := streamKey{src: p.Src, dst: p.Dst, transport: p.Transport, ssrc: h.SSRC}
+	key := streamKey{src: p.Src, dst: p.Dst, transport: p.Transport, ssrc: h.SSRC, point: pointOf(p)}
 	ann := ms.announcedFor(key, relayedBy)
 	c := ms.candidate(key)
 	if c == nil {
@@ -267,11 +308,23 @@ type streamCacheSlot struct {
 }
 
 // A key's tag: its transport, and whether the integers are the key or a
-// digest of it.
+// digest of it; a stream's also its capture point (withPoint).
 const (
 	streamKeyWhole  = 1 << 8
 	streamKeyDigest = 1 << 9 // st.key tells
 )
+
+// withPoint adds a stream key's capture point to its cacheKey tag: the
+// direction in bits 10-11, the interface index above, whole when it fits
+// in the 20 bits left; a larger one makes the tag a digest's, confirmed
+// against the stream's key.
+func withPoint(tag uint32, cp capturePoint) uint32 {
+	tag |= uint32(cp.direction&3)<<10 | cp.ifindex<<12
+	if cp.ifindex >= 1<<20 && tag&streamKeyWhole != 0 {
+		tag ^= streamKeyWhole | streamKeyDigest
+	}
+	return tag
+}
 
 // cacheKey packs a stream's key into the integers of a streamCacheSlot.
 func cacheKey(src, dst netip.AddrPort, transport decode.Transport, ssrc uint32) (a, b uint64, tag uint32) {
@@ -298,7 +351,7 @@ func (c *streamCache) set(a, b uint64) *[2]streamCacheSlot {
 // streamCacheSetBits is log2 of the number of sets.
 const streamCacheSetBits = 12
 
-func (sl *streamCacheSlot) holds(a, b uint64, tag uint32, src, dst netip.AddrPort, ssrc uint32) bool {
+func (sl *streamCacheSlot) holds(a, b uint64, tag uint32, src, dst netip.AddrPort, ssrc uint32, cp capturePoint) bool {
 	if sl.a != a || sl.b != b || sl.tag != tag {
 		return false
 	}
@@ -306,7 +359,7 @@ func (sl *streamCacheSlot) holds(a, b uint64, tag uint32, src, dst netip.AddrPor
 		return true
 	}
 	k := &sl.st.key
-	return k.src == src && k.dst == dst && k.ssrc == ssrc
+	return k.src == src && k.dst == dst && k.ssrc == ssrc && k.point == cp
 }
 
 // lookup returns the stream of RTP packets with SSRC ssrc on the 5-tuple
@@ -316,17 +369,19 @@ func (ms *mediaState) lookup(p *decode.Packet, ssrc uint32) *streamState {
 		return nil
 	}
 	a, b, tag := cacheKey(p.Src, p.Dst, p.Transport, ssrc)
+	cp := pointOf(p)
+	tag = withPoint(tag, cp)
 	set := ms.recent.set(a, b)
-	if set[0].holds(a, b, tag, p.Src, p.Dst, ssrc) {
+	if set[0].holds(a, b, tag, p.Src, p.Dst, ssrc, cp) {
 		return set[0].st
 	}
-	if set[1].holds(a, b, tag, p.Src, p.Dst, ssrc) {
+	if set[1].holds(a, b, tag, p.Src, p.Dst, ssrc, cp) {
 		// The most recently used first, so that two busy streams
 		// sharing a set both stay.
 		set[0], set[1] = set[1], set[0]
 		return set[0].st
 	}
-	st := ms.streams[streamKey{src: p.Src, dst: p.Dst, transport: p.Transport, ssrc: ssrc}]
+	st := ms.streams[streamKey{src: p.Src, dst: p.Dst, transport: p.Transport, ssrc: ssrc, point: cp}]
 	if st != nil {
 		set[1] = set[0]
 		set[0] = streamCacheSlot{a: a, b: b, st: st, tag: tag}
@@ -426,6 +481,7 @@ func (ms *mediaState) promote(key streamKey, c *candidate, ann *announcement, as
 	first := &c.run[0]
 	s := &Stream{
 		Src: key.src, Dst: key.dst, Transport: key.transport, SSRC: key.ssrc,
+		Direction: key.point.direction, Interface: key.point.ifindex,
 		PayloadType: first.pt,
 		First:       FrameRef{Frame: first.frame, Time: first.at},
 		FirstFrames: make([]uint64, 0, MaxFramesPerFinding),

@@ -55,7 +55,7 @@ func (ms *mediaState) observeSRTCP(p *decode.Packet, ssrc uint32) {
 		st.s.SRTCPPackets++
 		return
 	}
-	key := streamKey{src: p.Src, dst: p.Dst, transport: p.Transport, ssrc: ssrc}
+	key := streamKey{src: p.Src, dst: p.Dst, transport: p.Transport, ssrc: ssrc, point: pointOf(p)}
 	c := ms.cand[key]
 	if c == nil {
 		c = ms.candPrev[key]

@@ -92,6 +92,32 @@ type openSIPTx struct {
 	regExpires int
 	// regRemoveAll: the REGISTER had "Contact: *" (§10.2.2).
 	regRemoveAll bool
+	// reqAt and respAt: where on the capturing host the first request
+	// and the first response were seen (capturePoint), once reqSeen and
+	// respSeen. A capture on a router (tcpdump -i any) shows each message
+	// it forwards twice, arriving and leaving, on one 5-tuple when it
+	// does no NAT: only a message seen again at the same point is a
+	// retransmission (RFC 3261 §17.1.1.2, §17.2.1); seen at another, it
+	// is the same message on the box's other side (isCopy).
+	reqAt, respAt     capturePoint
+	reqSeen, respSeen bool
+}
+
+// isCopy says whether m, a request (or else a response) of st's
+// transaction it already has, is the one seen at another point of the
+// capturing host rather than sent again. Where the capture does not tell
+// (any capture but a Linux cooked one) every point is the same.
+func (st *openSIPTx) isCopy(m *decode.Message, request bool) bool {
+	if request {
+		return st.reqSeen && pointOf(&m.Packet) != st.reqAt
+	}
+	return st.respSeen && pointOf(&m.Packet) != st.respAt
+}
+
+// copyLabel is a ladder label for a copy (isCopy): "INVITE (SDP) (copy
+// leaving on interface 3)".
+func copyLabel(label string, m *decode.Message) string {
+	return label + " (copy " + capturePointString(m.Direction.String(), m.Interface) + ")"
 }
 
 // sipTxQueue holds open transactions in order of activity for one linger
@@ -170,6 +196,12 @@ func (e *Engine) sipRequest(m *decode.Message) {
 		// transaction and carries its branch (RFC 3261 §17.1.1.3); the ACK
 		// to a 2xx is a transaction of its own (§13.2.2.4).
 		if st := s.open[sipTxKey{id: id, method: "INVITE", client: m.Src, transport: m.Transport}]; st != nil && st.tx.Final >= 0 && st.tx.Responses[st.tx.Final].Status >= 300 {
+			if st.isCopy(m, true) {
+				if st.call != nil {
+					st.call.step(m, copyLabel("ACK", m))
+				}
+				return
+			}
 			tx := st.tx
 			tx.ACKCount++
 			if tx.ACKCount == 1 {
@@ -184,6 +216,12 @@ func (e *Engine) sipRequest(m *decode.Message) {
 	}
 	key := sipTxKey{id: id, method: method, client: m.Src, transport: m.Transport}
 	if st := s.open[key]; st != nil {
+		if st.isCopy(m, true) {
+			if st.call != nil {
+				st.call.step(m, copyLabel(requestLabel(method, st.tx.HasSDP), m))
+			}
+			return
+		}
 		// A retransmission (§17.1.1.2, §17.1.2.2).
 		tx := st.tx
 		tx.RequestCount++
@@ -233,6 +271,7 @@ func (e *Engine) sipRequest(m *decode.Message) {
 		tx.Authorization = s.strs.sipAuth(a)
 	}
 	st := e.openSIP(key, tx, m.Time)
+	st.reqAt, st.reqSeen = pointOf(&m.Packet), true
 	if method == "REGISTER" {
 		e.registerRequest(st, m)
 		return
@@ -263,6 +302,12 @@ func (e *Engine) sipResponse(m *decode.Message) {
 		// A response with the same status from the same fork is a
 		// retransmission (§17.2.1); another To tag is another fork (§16.7).
 		if r.Status == status && r.ToTag == string(msg.To.Tag) {
+			if st.isCopy(m, false) {
+				if st.call != nil {
+					st.call.step(m, copyLabel(responseLabel(r.Status, r.Reason, r.HasSDP), m))
+				}
+				return
+			}
 			r.Retransmissions++
 			if len(r.Resent) < MaxFramesPerFinding {
 				r.Resent = append(r.Resent, frameRef(m))
@@ -291,6 +336,9 @@ func (e *Engine) sipResponse(m *decode.Message) {
 
 		ContentLengthMismatch: contentLengthMismatch(m),
 	})
+	if !st.respSeen {
+		st.respAt, st.respSeen = pointOf(&m.Packet), true
+	}
 	idx := len(tx.Responses) - 1
 	r := &tx.Responses[idx]
 	sipResponseSent(r, m)

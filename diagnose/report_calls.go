@@ -109,6 +109,8 @@ type StreamReport struct {
 	// TURN client and TURN server.
 	ViaTURN      bool              `json:"via_turn,omitempty"`
 	TURNServer   string            `json:"turn_server,omitempty"`
+	Direction    string            `json:"direction,omitempty"` // "arriving", "leaving": where the capturing host saw it (Stream.Direction)
+	Interface    uint32            `json:"interface,omitempty"` // the index of the interface it saw it on
 	Packets      uint64            `json:"packets"`
 	Bytes        uint64            `json:"bytes"`
 	First        FrameRef          `json:"first"`
@@ -306,7 +308,7 @@ func newStreamReport(s *Stream) StreamReport {
 	sr := StreamReport{
 		Src: addrPortString(s.Src), Dst: addrPortString(s.Dst), Transport: transportString(s.Transport),
 		SSRC: fmt.Sprintf("0x%08x", s.SSRC), PT: s.PayloadType, Codec: s.Codec, ClockRate: s.ClockRate,
-		Media: s.MediaType, SRTP: s.SRTP,
+		Media: s.MediaType, SRTP: s.SRTP, Direction: s.Direction.String(), Interface: s.Interface,
 		Packets: s.Packets, Bytes: s.Bytes, First: utcRef(s.First), Last: utcRef(s.Last),
 		Expected: s.Expected, Lost: s.Lost, LossPercent: round3(s.LossPercent()),
 		Duplicates: s.Duplicates, Reordered: s.Reordered, LossBursts: s.LossBursts, MaxLossBurst: s.MaxLossBurst,

@@ -172,6 +172,9 @@ func (t *textWriter) streamLine(s StreamReport, opt TextOptions) string {
 	if s.ViaTURN {
 		line += " · via TURN " + s.TURNServer
 	}
+	if where := capturePointString(s.Direction, s.Interface); where != "" {
+		line += " · " + where
+	}
 	loss := fmt.Sprintf("loss %s %%", FormatTenths(s.LossPercent))
 	if s.Lost > 0 {
 		loss += fmt.Sprintf(" (%s lost", thousands(uint64(s.Lost)))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"iter"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,14 @@ type Stream struct {
 	Src, Dst  netip.AddrPort
 	Transport decode.Transport
 	SSRC      uint32
+	// Direction and Interface say where on the capturing host the
+	// stream's packets were seen, when the capture tells (decode.Packet:
+	// tcpdump -i any); zero otherwise. They are part of the stream's
+	// identity: a capture on a router that forwards without NAT shows one
+	// stream twice on one 5-tuple and SSRC, arriving on one interface and
+	// leaving on another, and each copy is a Stream of its own.
+	Direction decode.Direction
+	Interface uint32
 
 	PayloadType uint8
 	Codec       string      // from a=rtpmap or the RFC 3551 static table; "" when unknown
@@ -89,6 +98,23 @@ type PayloadTypeCount struct {
 	PayloadType uint8
 	Packets     uint64
 	First       FrameRef
+}
+
+// CapturePoint says where on the capturing host the stream was seen, as
+// reports word it: "arriving on interface 2", "leaving on interface 3",
+// "arriving" when the capture gives no interface; "" when it tells
+// nothing (any capture but a Linux cooked one).
+func (s *Stream) CapturePoint() string { return capturePointString(s.Direction.String(), s.Interface) }
+
+func capturePointString(direction string, ifindex uint32) string {
+	where := direction
+	if ifindex != 0 {
+		if where != "" {
+			where += " "
+		}
+		where += "on interface " + strconv.FormatUint(uint64(ifindex), 10)
+	}
+	return where
 }
 
 // LossPercent is the share of expected packets that never arrived.

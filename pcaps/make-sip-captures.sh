@@ -51,7 +51,8 @@
 # is taken on the callee's interface csb0 (Ethernet link type): what a
 # capture on the callee/registrar host would show; sip-nat-alg-both-sides
 # and sip-dscp-remarked-both-sides are taken on the router with -i any,
-# both sides of the NAT at once, and
+# both sides of the NAT at once, sip-dscp-remarked-routed likewise on the
+# router forwarding without NAT, and
 # sip-media-blocked, sip-fragmented-invite and sip-fragmented-200ok-caller
 # on the caller's csa0 (the callee never sees what the router drops). MAC
 # addresses and neighbour entries are static (no ARP). Timestamps are shifted so that
@@ -74,7 +75,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 SCENARIOS=$SCRIPT_DIR/sipp
-CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable fragmented-invite fragmented-invite-callee fragmented-200ok fragmented-200ok-caller ack-missing payload-type-mismatch nat-binding-expired-keepalive tcp-keepalive)
+CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides dscp-remarked-routed loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable fragmented-invite fragmented-invite-callee fragmented-200ok fragmented-200ok-caller ack-missing payload-type-mismatch nat-binding-expired-keepalive tcp-keepalive)
 CAPTURE_PREFIX=sip-
 
 NS_A=cs-sip-a NS_R=cs-sip-r NS_B=cs-sip-b
@@ -323,6 +324,22 @@ capture_dscp_remarked_both_sides() {
 	expect dscp-remarked-both-sides "rtp && ip.src == $ROUTER_OUT && ip.dsfield.dscp == 0" 'DSCP 0 RTP from the NAT address' 100
 	expect_none dscp-remarked-both-sides "rtp && ip.src == $ROUTER_OUT && ip.dsfield.dscp != 0" 'caller RTP not re-marked outside'
 	expect_none dscp-remarked-both-sides "rtp && ip.src == $CALLEE && ip.dsfield.dscp != 46" 'callee RTP not EF'
+}
+
+# sip-dscp-wrong's re-marking captured on the router itself with -i any
+# (Linux cooked v2), the router forwarding without NAT: each of the
+# caller's RTP packets shows twice on the same 5-tuple, EF 46 as it
+# arrives on csr0 (packet type "to us", csr0's ifindex; mangle FORWARD
+# has not run yet) and DSCP 0 as it leaves csr1 (packet type "outgoing",
+# csr1's ifindex). Every SIP packet shows twice too.
+capture_dscp_remarked_routed() {
+	ip netns exec "$NS_R" iptables -t mangle -A FORWARD -i csr0 -o csr1 -p udp \
+		--dport "$RTP_PORTS" -j DSCP --set-dscp 0
+	CAPTURE_NS=$NS_R CAPTURE_DEV=any normal_call dscp-remarked-routed
+	expect dscp-remarked-routed "rtp && ip.src == $CALLER && sll.pkttype == 0 && ip.dsfield.dscp == 46" 'EF RTP from the caller arriving' 100
+	expect dscp-remarked-routed "rtp && ip.src == $CALLER && sll.pkttype == 4 && ip.dsfield.dscp == 0" 'DSCP 0 RTP from the caller leaving' 100
+	expect_none dscp-remarked-routed "rtp && ip.src == $CALLER && sll.pkttype == 4 && ip.dsfield.dscp != 0" 'caller RTP not re-marked leaving'
+	expect_none dscp-remarked-routed "rtp && ip.src == $CALLEE && ip.dsfield.dscp != 46" 'callee RTP not EF'
 }
 
 # Random loss on the caller's audio in the router: a capture on the
@@ -860,7 +877,18 @@ media_check() {
 		dtmf_check "$name"
 		return
 	fi
-	tshark -q -n -o rtp.heuristic_rtp:TRUE -r "$OUT_DIR/sip-$name.pcap" -z rtp,streams 2>/dev/null |
+	if [[ $name == dscp-remarked-routed ]]; then
+		# Every forwarded packet twice on one 5-tuple, which rtp,streams
+		# counts as one stream with negative loss: check the copies
+		# arriving (packet type 0) and leaving (4) apart.
+		local type bad=0
+		for type in 0 4; do
+			tshark -n -r "$OUT_DIR/sip-$name.pcap" -Y "sll.pkttype == $type" -w "$WORK/$name-$type.pcap" 2>/dev/null
+			MEDIA_FILE=$WORK/$name-$type.pcap media_check "$name-$type" || bad=1
+		done
+		return $bad
+	fi
+	tshark -q -n -o rtp.heuristic_rtp:TRUE -r "${MEDIA_FILE:-$OUT_DIR/sip-$name.pcap}" -z rtp,streams 2>/dev/null |
 		LOSSY_SRC=$LOSSY_SRC ROUTER_DROPS=$ROUTER_DROPS python3 -c '
 import os, re, sys
 lossy, drops = os.environ["LOSSY_SRC"], os.environ["ROUTER_DROPS"]
@@ -897,7 +925,7 @@ summarize() {
 		capinfos -T -r -c "$file" | cut -f2
 		echo '--sip'
 		tshark -n -r "$file" -Y 'sip && !icmp' -T fields -E occurrence=a -E aggregator=, \
-			-e sip.Method -e sip.Status-Code -e sip.resend 2>/dev/null
+			-e sip.Method -e sip.Status-Code -e sip.resend -e sip.Call-ID -e sip.CSeq -e sll.pkttype -e sll.ifindex 2>/dev/null
 		echo '--rtp'
 		tshark -n -o rtp.heuristic_rtp:TRUE -r "$file" -Y 'rtp && !icmp' -T fields \
 			-e ip.src -e udp.srcport -e ip.dst -e udp.dstport -e rtp.ssrc -e ip.dsfield.dscp 2>/dev/null
@@ -908,7 +936,7 @@ summarize() {
 	} | python3 -c '
 import json, re, sys
 frames, section = 0, None
-methods, statuses, resent = {}, {}, 0
+methods, statuses, resent, seen_at = {}, {}, 0, {}
 streams, noheur = {}, 0
 for line in sys.stdin.read().splitlines():
     if line.startswith("--"):
@@ -917,12 +945,22 @@ for line in sys.stdin.read().splitlines():
     if section is None:
         frames = int(line)
     elif section == "sip":
-        cols = (line.split("\t") + ["", "", ""])[:3]
+        cols = (line.split("\t") + [""] * 7)[:7]
         for m in filter(None, cols[0].split(",")):
             methods[m] = methods.get(m, 0) + 1
         for s in filter(None, cols[1].split(",")):
             statuses[s] = statuses.get(s, 0) + 1
-        if "1" in cols[2].split(",") or "True" in cols[2].split(","):
+        # A capture on a router (tcpdump -i any, Linux cooked headers)
+        # holds each message it forwards twice, arriving and leaving;
+        # tshark flags the second as resent, but a retransmission is the
+        # message again at the same point (packet type 4 leaving, 0-3
+        # arriving, and the interface).
+        msg = (cols[0], cols[1], cols[3], cols[4])
+        point = (cols[5] == "4", cols[6]) if cols[5] else None
+        points = seen_at.setdefault(msg, set())
+        copy = point is not None and point not in points and points - {point}
+        points.add(point)
+        if ("1" in cols[2].split(",") or "True" in cols[2].split(",")) and not copy:
             resent += 1
     elif section == "rtp":
         src, sport, dst, dport, ssrc, dscp = line.split("\t")

@@ -37,7 +37,10 @@ func (r DSCPMissing) Explain() string {
 		"next to the sender to tell its fault from the network's. A capture that holds both sides of a box "+
 		"(tcpdump -i any on a router or firewall, or one tap on each side) shows each RTP packet twice: "+
 		"when the copy that reached the box carries the mark and the copy leaving it does not, the finding "+
-		"says that box re-marks them.",
+		"says that box re-marks them. Taken on a router or firewall that forwards without NAT (tcpdump -i any), "+
+		"both copies share one 5-tuple: the Linux cooked header tells them apart (arriving or leaving, and the "+
+		"interface index with LINUX_SLL2), each copy is counted on its own, and the finding names the interfaces "+
+		"between which the box re-marks.",
 		dscpSetting(p.DSCP.Audio), dscpSetting(p.DSCP.Video), dscpSetting(p.DSCP.Signalling), p.Name)
 }
 
@@ -282,9 +285,12 @@ func newTwinIndex(streams []*diagnose.Stream) *twinIndex {
 // same SSRC, payload type, first sequence number and timestamp (a box
 // forwarding RTP keeps them; two directions of one call may share an
 // SSRC, as SIPp's do, but not the timestamp line), on another 5-tuple
-// (a NAT's other side), first seen at most maxTwinGap earlier. A copy
-// seen later than the unmarked one is not claimed: that box would be
-// adding the mark, and the sender's packets are unmarked up to it.
+// (a NAT's other side) or on the same one at another point of the
+// capturing host (a router captured with tcpdump -i any, forwarding
+// without NAT: arriving on one interface, leaving on another), first seen
+// at most maxTwinGap earlier. A copy seen later than the unmarked one is
+// not claimed: that box would be adding the mark, and the sender's
+// packets are unmarked up to it.
 func (tw *twinIndex) remarked(f *diagnose.Flow, want int) []remarkedLeg {
 	var legs []remarkedLeg
 	k := twinFlowKey{src: f.Src, dst: f.Dst, transport: f.Transport, class: f.Class, allocation: f.Allocation}
@@ -302,7 +308,7 @@ func (tw *twinIndex) remarked(f *diagnose.Flow, want int) []remarkedLeg {
 func (tw *twinIndex) twin(s *diagnose.Stream, want int) *diagnose.Stream {
 	for _, t := range tw.bySSRC[s.SSRC] {
 		switch {
-		case t == s, t.Src == s.Src && t.Dst == s.Dst && t.Transport == s.Transport,
+		case t == s, t.Src == s.Src && t.Dst == s.Dst && t.Transport == s.Transport && !seenApart(t, s),
 			t.Src == s.Dst && t.Dst == s.Src, // the other direction
 			t.PayloadType != s.PayloadType, t.FirstSeq != s.FirstSeq, t.FirstTimestamp != s.FirstTimestamp:
 			continue
@@ -319,9 +325,20 @@ func (tw *twinIndex) twin(s *diagnose.Stream, want int) *diagnose.Stream {
 	return nil
 }
 
+// seenApart says whether two streams of one 5-tuple and SSRC are two
+// copies of the same packets seen at two known points of the capturing
+// host (Stream.Direction, Stream.Interface), not one stream split.
+func seenApart(a, b *diagnose.Stream) bool {
+	known := func(s *diagnose.Stream) bool { return s.Direction != decode.DirectionUnknown || s.Interface != 0 }
+	return known(a) && known(b) && (a.Direction != b.Direction || a.Interface != b.Interface)
+}
+
 // remarkedFinding is the finding for a flow the capture saw on both sides
 // of the box that re-marks it: the sender is cleared, the box is named.
 func (r DSCPMissing) remarkedFinding(p *Profile, f *diagnose.Flow, want int, total uint64, legs []remarkedLeg) diagnose.Finding {
+	if routed(legs) {
+		return r.routedFinding(p, f, want, legs)
+	}
 	var ev evidence
 	ev.addFlow(f)
 	counts := dscpCounts(&f.DSCP)
@@ -365,6 +382,99 @@ func (r DSCPMissing) remarkedFinding(p *Profile, f *diagnose.Flow, want int, tot
 	fmt.Fprintf(&d, " The %s profile expects %s for %s.", p.Name, dscpName(want), what)
 	title := fmt.Sprintf("%s from %s to %s not marked %s: re-marked by the box between", capitalize(what), endpointString(f.Src), endpointString(f.Dst), dscpName(want))
 	return ev.finding(r, title, d.String(), strings.Join(filters, " || "))
+}
+
+// routed says whether every leg is a copy of its stream's packets on the
+// same 5-tuple: a capture taken on the box itself, which forwards them
+// without NAT.
+func routed(legs []remarkedLeg) bool {
+	for _, leg := range legs {
+		in, out := leg.inside, leg.outside
+		if in.Src != out.Src || in.Dst != out.Dst || in.Transport != out.Transport {
+			return false
+		}
+	}
+	return true
+}
+
+// routedFinding is remarkedFinding for a capture taken on the box that
+// re-marks the flow, forwarding it without NAT: each packet shows twice
+// on one 5-tuple, and the link layer says where (Linux cooked headers:
+// the direction, and with LINUX_SLL2 the interface index). The copies are
+// told apart by where they were seen, so the counts are each copy's,
+// never the two added up.
+func (r DSCPMissing) routedFinding(p *Profile, f *diagnose.Flow, want int, legs []remarkedLeg) diagnose.Finding {
+	var ev evidence
+	ev.addFlow(f)
+	what := f.Class
+	var d strings.Builder
+	var filters []string
+	first := legs[0]
+	fmt.Fprintf(&d, "This capture was taken on the box that forwards this %s (tcpdump -i any: the Linux cooked header says where each packet was seen), and that box re-marks it between its interfaces:", what)
+	for i, leg := range legs {
+		in, out := leg.inside, leg.outside
+		ev.addFrame(in.First)
+		ev.addFrame(in.Last)
+		ev.addFrame(out.First)
+		ev.addFrame(out.Last)
+		if i > 0 {
+			d.WriteString(" Likewise,")
+		}
+		fmt.Fprintf(&d, " each packet of RTP stream SSRC 0x%08x (payload type %d, from sequence number %d and timestamp %d) shows twice on %s → %s (%s): %s %s (%s) and %s %s (%s).",
+			out.SSRC, out.PayloadType, out.FirstSeq, out.FirstTimestamp,
+			endpointString(out.Src), endpointString(out.Dst), out.Transport,
+			in.CapturePoint(), markedAs(&in.DSCP), strings.Join(dscpCounts(&in.DSCP), ", "),
+			out.CapturePoint(), markedAs(&out.DSCP), strings.Join(dscpCounts(&out.DSCP), ", "))
+		fmt.Fprintf(&d, " Its first packet is frame %d %s and frame %d %s, %s later.",
+			in.First.Frame, in.CapturePoint(), out.First.Frame, out.CapturePoint(), out.First.Time.Sub(in.First.Time))
+		filters = append(filters, "("+streamFilter(in)+pointFilter(in)+")", "("+streamFilter(out)+pointFilter(out)+")")
+	}
+	inWhere, outWhere := "the interface the packets arrive on", "on their way out"
+	if n := first.inside.Interface; n != 0 {
+		inWhere = fmt.Sprintf("interface %d", n)
+	}
+	if n := first.outside.Interface; n != 0 {
+		outWhere = fmt.Sprintf("on their way out of interface %d", n)
+	}
+	fmt.Fprintf(&d, " The sender marks its %s; check the box's QoS policy: whether %s trusts DSCP, and what re-marks the packets %s (on Linux: DSCP or TOS rules in iptables' or nftables' mangle tables, tc).", what, inWhere, outWhere)
+	if first.inside.Interface != 0 || first.outside.Interface != 0 {
+		d.WriteString(" Interfaces are numbered as `ip link` on the box lists them.")
+	}
+	fmt.Fprintf(&d, " The %s profile expects %s for %s.", p.Name, dscpName(want), what)
+	title := fmt.Sprintf("%s from %s to %s not marked %s: re-marked by the capturing box, %s → %s",
+		capitalize(what), endpointString(f.Src), endpointString(f.Dst), dscpName(want), first.inside.CapturePoint(), first.outside.CapturePoint())
+	return ev.finding(r, title, d.String(), strings.Join(filters, " || "))
+}
+
+// markedAs words a copy's marks: "marked EF 46" when it carried one,
+// "marked" alone before the list of several.
+func markedAs(c *diagnose.DSCPCounts) string {
+	var marks []int
+	for v := range c.All() {
+		marks = append(marks, v)
+	}
+	if len(marks) == 1 {
+		return "marked " + dscpName(marks[0])
+	}
+	return "marked"
+}
+
+// pointFilter narrows a stream's display filter to the copy seen at its
+// point of the capturing host: Wireshark's sll.ifindex (LINUX_SLL2 only)
+// and sll.pkttype (PACKET_OUTGOING 4 leaving, 0-3 arriving), as
+// decode.Packet reads them.
+func pointFilter(s *diagnose.Stream) string {
+	var f string
+	if s.Interface != 0 {
+		f += fmt.Sprintf(" && sll.ifindex == %d", s.Interface)
+	}
+	switch s.Direction {
+	case decode.Arriving:
+		f += " && sll.pkttype <= 3"
+	case decode.Leaving:
+		f += " && sll.pkttype == 4"
+	}
+	return f
 }
 
 // dscpCounts lists the marks seen and how often: "EF 46 ×150".

@@ -200,3 +200,114 @@ func TestDSCPMissingRemarkedBetween(t *testing.T) {
 		},
 	})
 }
+
+// TestDSCPMissingRemarkedOnBox covers a capture taken on the box that
+// re-marks the flow, forwarding it without NAT (tcpdump -i any on a
+// router): the same packets as two streams of one 5-tuple, told apart by
+// where the capturing host saw them, and one media flow holding both, as
+// diagnose derives it.
+func TestDSCPMissingRemarkedOnBox(t *testing.T) {
+	type copyAt struct {
+		dir     decode.Direction
+		ifindex uint32
+		frame   uint64
+		sec     float64
+		marks   map[int]uint64
+	}
+	const ssrc = 0xca110000
+	src, dst := netipAP("10.0.1.10:6000"), netipAP("203.0.113.20:6000")
+	analysis := func(copies ...copyAt) *diagnose.Analysis {
+		a := &diagnose.Analysis{}
+		f := &diagnose.Flow{Src: src, Dst: dst, Transport: decode.UDP, Class: "audio"}
+		for _, c := range copies {
+			s := &diagnose.Stream{Src: src, Dst: dst, Transport: decode.UDP, SSRC: ssrc, Direction: c.dir, Interface: c.ifindex,
+				PayloadType: 0, MediaType: "audio", First: sipRef(c.frame, c.sec), Last: sipRef(c.frame+596, c.sec+3),
+				FirstFrames: []uint64{c.frame, c.frame + 4, c.frame + 8}, FirstSeq: 0, FirstTimestamp: 4896}
+			for v, n := range c.marks {
+				s.DSCP.Add(v, n)
+				s.Packets += n
+			}
+			a.Streams = append(a.Streams, s)
+			f.Packets += s.Packets
+			f.DSCP.AddAll(&s.DSCP)
+			f.Frames = append(f.Frames, s.FirstFrames...)
+			if f.First.Frame == 0 || s.First.Frame < f.First.Frame {
+				f.First = s.First
+			}
+			if s.Last.Frame > f.Last.Frame {
+				f.Last = s.Last
+			}
+		}
+		slices.Sort(f.Frames)
+		a.Flows = append(a.Flows, f)
+		return a
+	}
+	ef, zero := map[int]uint64{46: 150}, map[int]uint64{0: 150}
+	arriving := copyAt{dir: decode.Arriving, ifindex: 2, frame: 11, sec: 1, marks: ef}
+	leaving := copyAt{dir: decode.Leaving, ifindex: 3, frame: 12, sec: 1.000013, marks: zero}
+	with := func(c copyAt, change func(*copyAt)) copyAt { change(&c); return c }
+	onBox := "that box re-marks it between its interfaces"
+	// Not signalled in SDP here: Wireshark would not dissect it as RTP.
+	stream := "ip.src == 10.0.1.10 && udp.srcport == 6000 && ip.dst == 203.0.113.20 && udp.dstport == 6000"
+	runRuleCases(t, DSCPMissing{}, []ruleCase{
+		{
+			name: "re-marked between interfaces 2 and 3",
+			a:    analysis(arriving, leaving),
+			want: 1,
+			contains: []string{
+				"This capture was taken on the box that forwards this audio (tcpdump -i any: the Linux cooked header says where each packet was seen), and " + onBox,
+				"each packet of RTP stream SSRC 0xca110000 (payload type 0, from sequence number 0 and timestamp 4896) shows twice on 10.0.1.10:6000 → 203.0.113.20:6000 (udp): " +
+					"arriving on interface 2 marked EF 46 (EF 46 ×150) and leaving on interface 3 marked 0 (best effort) (0 (best effort) ×150).",
+				"Its first packet is frame 11 arriving on interface 2 and frame 12 leaving on interface 3, 13µs later.",
+				"whether interface 2 trusts DSCP, and what re-marks the packets on their way out of interface 3",
+				"`ip link`",
+			},
+			// Neither the partial re-marking of a flow counted as one,
+			// nor the sender's fault, nor a NAT's two 5-tuples.
+			excludes: []string{"is re-marked:", "of 300", "or the endpoint does not mark it", "the box between re-marks them"},
+			frames:   []uint64{11, 12, 15, 16, 19, 20, 607, 608},
+			filter:   "(" + stream + " && sll.ifindex == 2 && sll.pkttype <= 3) || (" + stream + " && sll.ifindex == 3 && sll.pkttype == 4)",
+		},
+		{
+			name: "listed leaving first: the same",
+			a:    analysis(leaving, arriving),
+			want: 1, contains: []string{onBox, "frame 11 arriving on interface 2 and frame 12 leaving on interface 3"},
+		},
+		{
+			// LINUX_SLL: the direction without the interface.
+			name: "no interface index",
+			a:    analysis(with(arriving, func(c *copyAt) { c.ifindex = 0 }), with(leaving, func(c *copyAt) { c.ifindex = 0 })),
+			want: 1,
+			contains: []string{onBox, "arriving marked EF 46 (EF 46 ×150) and leaving marked 0 (best effort) (0 (best effort) ×150)",
+				"whether the interface the packets arrive on trusts DSCP, and what re-marks the packets on their way out"},
+			excludes: []string{"interface 0", "`ip link`"},
+			filter:   "(" + stream + " && sll.pkttype <= 3) || (" + stream + " && sll.pkttype == 4)",
+		},
+		{
+			// A policer on the way out demotes part of the stream.
+			name:     "partly re-marked leaving",
+			a:        analysis(arriving, with(leaving, func(c *copyAt) { c.marks = map[int]uint64{46: 100, 0: 50} })),
+			want:     1,
+			contains: []string{onBox, "arriving on interface 2 marked EF 46 (EF 46 ×150) and leaving on interface 3 marked (0 (best effort) ×50, EF 46 ×100)"},
+		},
+		{
+			name: "unmarked on both interfaces: the sender's",
+			a:    analysis(with(arriving, func(c *copyAt) { c.marks = zero }), leaving),
+			want: 1, contains: []string{"is marked 0 (best effort) instead of EF 46 on all 300 packets"}, excludes: []string{onBox},
+		},
+		{
+			// The box adds the mark: the sender's packets are unmarked up
+			// to it, which the box is not to blame for.
+			name: "the marked copy leaves",
+			a:    analysis(with(arriving, func(c *copyAt) { c.marks = zero }), with(leaving, func(c *copyAt) { c.marks = ef })),
+			want: 1, excludes: []string{onBox},
+		},
+		{
+			// Two files, one capture saying where, one not: no box is
+			// known to have seen both.
+			name: "one copy without a capture point",
+			a:    analysis(arriving, with(leaving, func(c *copyAt) { c.dir, c.ifindex = decode.DirectionUnknown, 0 })),
+			want: 1, contains: []string{"is re-marked:"}, excludes: []string{onBox},
+		},
+	})
+}

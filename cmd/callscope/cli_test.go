@@ -577,6 +577,8 @@ type decodeRecord struct {
 	Dst       string `json:"dst"`
 	Transport string `json:"transport"`
 	DSCP      uint8  `json:"dscp"`
+	Direction string `json:"direction"` // where the capturing host saw it (tcpdump -i any); "" when the capture does not say
+	Interface uint32 `json:"interface"`
 	Proto     string `json:"proto"`
 	STUN      *struct {
 		Method      string   `json:"method"`

@@ -75,6 +75,16 @@ type sipEvidence struct {
 			Inside string   `json:"inside"` // "src -> dst": the same packets before the box, marked expected_dscp
 			Frames []uint64 `json:"frames"` // one packet before the box and after it
 		} `json:"remarked_between"`
+		// RemarkedOnBox: the capture was taken on the box that re-marks
+		// the flow (tcpdump -i any), which forwards it without NAT: its
+		// packets twice on the flow's 5-tuple, marked expected_dscp
+		// where they arrive and dscp_counts where they leave, and the
+		// finding must say so; nil: it must not.
+		RemarkedOnBox *struct {
+			Arriving string   `json:"arriving"` // where the marked copy was seen: "arriving on interface 2"
+			Leaving  string   `json:"leaving"`  // and the re-marked one
+			Frames   []uint64 `json:"frames"`   // the first packet arriving and leaving
+		} `json:"remarked_on_box"`
 	} `json:"dscp.missing"`
 	Auth *struct {
 		User         string   `json:"user"`
@@ -226,6 +236,26 @@ func streamOf(r *diagnose.Report, src, dst, ssrc string) *diagnose.StreamReport 
 	return nil
 }
 
+// streamAt is streamOf for the copy seen where the text report says:
+// "arriving on interface 2" (a stream's capture point, tcpdump -i any).
+func streamAt(r *diagnose.Report, src, dst, where string) *diagnose.StreamReport {
+	for i := range r.Streams {
+		s := &r.Streams[i]
+		if s.Src == src && s.Dst == dst && capturePoint(s) == where {
+			return s
+		}
+	}
+	return nil
+}
+
+func capturePoint(s *diagnose.StreamReport) string {
+	where := s.Direction
+	if s.Interface != 0 {
+		where = strings.TrimSpace(where + " on interface " + strconv.FormatUint(uint64(s.Interface), 10))
+	}
+	return where
+}
+
 func keyFrames(t *testing.T, want expectedCapture, key string) []uint64 {
 	t.Helper()
 	raw, ok := want.KeyFrames[key]
@@ -343,22 +373,27 @@ func checkCalls(t *testing.T, want expectedCapture, r *diagnose.Report) {
 		if got.Offer != nil && len(got.Offer.Media) == 1 && !slices.Contains(got.Offer.Media[0].Codecs, m[1]) {
 			t.Errorf("call %d: offer codecs %v, want %s", i+1, got.Offer.Media[0].Codecs, m[1])
 		}
-		// Every RTP stream of these captures belongs to the call.
-		if len(got.Streams) != len(want.Tshark.Streams) {
-			t.Errorf("call %d: %d streams, tshark finds %d", i+1, len(got.Streams), len(want.Tshark.Streams))
-		}
+		// Every RTP stream of these captures belongs to the call: each
+		// copy at its capture point too (checkStreams), which tshark
+		// counts as one.
+		type streamKey struct{ src, dst, ssrc string }
+		distinct := map[streamKey]bool{}
 		for _, si := range got.Streams {
 			if si < 0 || si >= len(r.Streams) {
 				t.Errorf("call %d: stream index %d of %d streams", i+1, si, len(r.Streams))
 				continue
 			}
 			s := r.Streams[si]
+			distinct[streamKey{s.Src, s.Dst, s.SSRC}] = true
 			if s.CallID != got.CallID {
 				t.Errorf("call %d: stream %s → %s has call_id %q, want %q", i+1, s.Src, s.Dst, s.CallID, got.CallID)
 			}
 			if s.Codec != m[1] || strconv.Itoa(int(s.ClockRate)) != m[2] || strconv.Itoa(int(s.PT)) != m[3] || s.Media != "audio" {
 				t.Errorf("call %d: stream %s → %s is %s %s/%d pt %d, want audio %s", i+1, s.Src, s.Dst, s.Media, s.Codec, s.ClockRate, s.PT, w.Codec)
 			}
+		}
+		if len(distinct) != len(want.Tshark.Streams) || len(got.Streams) != len(r.Streams) {
+			t.Errorf("call %d: %d streams (%d by 5-tuple and SSRC) of %d, tshark finds %d", i+1, len(got.Streams), len(distinct), len(r.Streams), len(want.Tshark.Streams))
 		}
 	}
 }
@@ -408,25 +443,82 @@ func derefInt(p *int) string {
 }
 
 // checkStreams compares the report's RTP streams with tshark's rtp,streams.
+//
+// tshark keys a stream by 5-tuple and SSRC alone. A router captured with
+// tcpdump -i any (sip-dscp-remarked-routed) shows each packet it forwards
+// without NAT twice on one 5-tuple: one stream to tshark, every packet
+// counted twice (lost goes negative by the number of copies), and one per
+// capture point in the report, each complete. So the report's streams of
+// one 5-tuple and SSRC are compared together: at distinct points, each
+// expecting what tshark expects (packets + lost), their packets and DSCP
+// marks adding up to tshark's.
 func checkStreams(t *testing.T, want expectedCapture, r *diagnose.Report) {
 	t.Helper()
-	if len(r.Streams) != want.Tshark.RTPStreams || len(want.Tshark.Streams) != want.Tshark.RTPStreams {
-		t.Errorf("%d streams, tshark finds %d (%d listed)", len(r.Streams), want.Tshark.RTPStreams, len(want.Tshark.Streams))
+	type streamKey struct{ src, dst, ssrc string }
+	copies := map[streamKey][]*diagnose.StreamReport{}
+	for i := range r.Streams {
+		s := &r.Streams[i]
+		k := streamKey{s.Src, s.Dst, s.SSRC}
+		copies[k] = append(copies[k], s)
+	}
+	if len(copies) != want.Tshark.RTPStreams || len(want.Tshark.Streams) != want.Tshark.RTPStreams {
+		t.Errorf("%d streams (5-tuple and SSRC), tshark finds %d (%d listed)", len(copies), want.Tshark.RTPStreams, len(want.Tshark.Streams))
 	}
 	for _, w := range want.Tshark.Streams {
-		got := streamOf(r, w.Src, w.Dst, w.SSRC)
-		if got == nil {
+		list := copies[streamKey{w.Src, w.Dst, w.SSRC}]
+		if len(list) == 0 {
 			t.Errorf("no stream %s → %s SSRC %s", w.Src, w.Dst, w.SSRC)
 			continue
 		}
-		if got.Packets != w.Packets || got.Lost != w.Lost || got.Expected != w.Packets+uint64(w.Lost) || got.Transport != "udp" {
-			t.Errorf("stream %s → %s: %d packets of %d expected, %d lost over %s; tshark: %d packets, %d lost over udp",
-				w.Src, w.Dst, got.Packets, got.Expected, got.Lost, got.Transport, w.Packets, w.Lost)
+		if len(list) == 1 {
+			got := list[0]
+			if got.Packets != w.Packets || got.Lost != w.Lost || got.Expected != w.Packets+uint64(w.Lost) || got.Transport != "udp" {
+				t.Errorf("stream %s → %s: %d packets of %d expected, %d lost over %s; tshark: %d packets, %d lost over udp",
+					w.Src, w.Dst, got.Packets, got.Expected, got.Lost, got.Transport, w.Packets, w.Lost)
+			}
+			if !dscpEqual(got.DSCP, w.DSCP) {
+				t.Errorf("stream %s → %s: DSCP %v, tshark %v", w.Src, w.Dst, got.DSCP, w.DSCP)
+			}
+			continue
 		}
-		if !dscpEqual(got.DSCP, w.DSCP) {
-			t.Errorf("stream %s → %s: DSCP %v, tshark %v", w.Src, w.Dst, got.DSCP, w.DSCP)
+		var packets uint64
+		dscp := map[string]uint64{}
+		points := map[string]bool{}
+		for _, got := range list {
+			where := capturePoint(got)
+			if where == "" || points[where] {
+				t.Errorf("stream %s → %s SSRC %s: %d copies, one seen at %q", w.Src, w.Dst, w.SSRC, len(list), where)
+			}
+			points[where] = true
+			if got.Expected != w.Packets+uint64(w.Lost) || got.Lost != int64(got.Expected)-int64(got.Packets) || got.Duplicates != 0 || got.Transport != "udp" {
+				t.Errorf("stream %s → %s %s: %d packets of %d expected, %d lost, %d duplicates over %s; tshark expects %d over udp",
+					w.Src, w.Dst, where, got.Packets, got.Expected, got.Lost, got.Duplicates, got.Transport, w.Packets+uint64(w.Lost))
+			}
+			packets += got.Packets
+			for v, n := range got.DSCP {
+				dscp[v] += n
+			}
+		}
+		if packets != w.Packets || !dscpEqual(dscp, w.DSCP) {
+			t.Errorf("stream %s → %s: %d copies of %d packets, DSCP %v in all; tshark %d, %v", w.Src, w.Dst, len(list), packets, dscp, w.Packets, w.DSCP)
 		}
 	}
+}
+
+// dscpLabel is how findings name a DSCP value (rules' dscpName) for the
+// values expected.json uses.
+func dscpLabel(v int) string {
+	switch v {
+	case 0:
+		return "0 (best effort)"
+	case 46:
+		return "EF 46"
+	case 34:
+		return "AF41 34"
+	case 24:
+		return "CS3 24"
+	}
+	return strconv.Itoa(v)
 }
 
 func dscpEqual(got map[string]uint64, want map[string]int) bool {
@@ -546,7 +638,11 @@ func checkSIPEvidence(t *testing.T, name string, want expectedCapture, r *diagno
 				number(rule, text, "DSCP value", d)
 				number(rule, text, "packets with DSCP "+v, e.DSCPCounts[v])
 			}
-			if s := streamOf(r, src, dst, ""); s == nil {
+			s := streamOf(r, src, dst, "")
+			if rb := e.RemarkedOnBox; rb != nil {
+				s = streamAt(r, src, dst, rb.Leaving)
+			}
+			if s == nil {
 				t.Errorf("%s: no stream %s → %s", rule, src, dst)
 			} else if !dscpEqual(s.DSCP, e.DSCPCounts) {
 				t.Errorf("%s: stream %s → %s DSCP %v, want %v", rule, src, dst, s.DSCP, e.DSCPCounts)
@@ -581,6 +677,38 @@ func checkSIPEvidence(t *testing.T, name string, want expectedCapture, r *diagno
 					host, _, _ := strings.Cut(ep, ":")
 					mention(rule, f.Filter, "filter", "ip.src == "+host)
 				}
+			}
+			const onBoxClaim = "re-marks it between its interfaces"
+			if rb := e.RemarkedOnBox; rb == nil {
+				if strings.Contains(text, onBoxClaim) {
+					t.Errorf("%s: blames the capturing box, which the capture does not show forwarding the flow: %s", rule, text)
+				}
+			} else {
+				mention(rule, text, "box", onBoxClaim)
+				// Each copy's counts, not the two added up.
+				in := streamAt(r, src, dst, rb.Arriving)
+				if in == nil {
+					t.Errorf("%s: no stream %s → %s %s", rule, src, dst, rb.Arriving)
+				} else if !dscpEqual(in.DSCP, map[string]int{strconv.Itoa(e.ExpectedDSCP): int(in.Packets)}) {
+					t.Errorf("%s: the copy %s DSCP %v, want all %d", rule, rb.Arriving, in.DSCP, e.ExpectedDSCP)
+				} else {
+					mention(rule, text, "marked copy", fmt.Sprintf("%s marked %s (%s ×%d)", rb.Arriving, dscpLabel(e.ExpectedDSCP), dscpLabel(e.ExpectedDSCP), in.Packets))
+				}
+				mention(rule, text, "re-marked copy", rb.Leaving+" marked")
+				if in != nil && strings.Contains(text, "of "+strconv.Itoa(int(2*in.Packets))) {
+					t.Errorf("%s: counts the two copies together: %s", rule, text)
+				}
+				cite(rule, f, "first packet arriving and leaving", rb.Frames...)
+				for _, fr := range rb.Frames {
+					number(rule, text, "frame", int(fr))
+				}
+				// The filter selects each copy where it was seen.
+				for _, where := range []string{rb.Arriving, rb.Leaving} {
+					_, ifindex, _ := strings.Cut(where, "on interface ")
+					mention(rule, f.Filter, "filter", "sll.ifindex == "+ifindex)
+				}
+				host, _, _ := strings.Cut(src, ":")
+				mention(rule, f.Filter, "filter", "ip.src == "+host)
 			}
 		}
 	}
@@ -929,7 +1057,10 @@ func checkSIPDecode(t *testing.T, want expectedCapture, recs []decodeRecord) {
 			// sip-nat-alg-both-sides, is not one).
 			// tshark does not flag a repeated ACK (sip-ack-missing: one
 			// for each copy of the 200 OK, RFC 3261 §13.2.2.4).
-			key := fmt.Sprint(r.SIP.CallID, r.SIP.Branch, r.SIP.CSeq.Number, r.SIP.CSeq.Method, what, r.Src, r.Dst)
+			// A copy seen at another point of the capturing host (a
+			// router captured with tcpdump -i any forwarding without NAT,
+			// sip-dscp-remarked-routed) is not one either.
+			key := fmt.Sprint(r.SIP.CallID, r.SIP.Branch, r.SIP.CSeq.Number, r.SIP.CSeq.Method, what, r.Src, r.Dst, r.Direction, r.Interface)
 			if seen[key] && what != "ACK" {
 				retransmissions++
 			}
