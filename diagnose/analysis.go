@@ -44,6 +44,11 @@ type Analysis struct {
 	// MaxSIPKeepAliveFlows flows they are counted in
 	// DroppedSIPKeepAlives.
 	SIPKeepAlives []*SIPKeepAlives `json:"-"`
+	// SIPCopies pairs the SIP messages a capture taken on a box forwarding
+	// them without NAT (tcpdump -i any) shows twice on one 5-tuple, per
+	// flow and pair of capture points, in order of the first pair; beyond
+	// MaxSIPCopyFlows they are left out.
+	SIPCopies []*SIPCopies `json:"-"`
 	// WebRTC and TLS.
 	ICESessions    []*ICESession    `json:"-"`
 	TLSConnections []*TLSConnection `json:"-"`

@@ -9,11 +9,16 @@ import (
 
 // senderReportLog is the latest SenderReportsKept sender reports of one
 // SSRC: the middle 32 bits of their NTP timestamps, which a receiver echoes
-// as LSR (RFC 3550 §6.4.1), and when we saw them.
+// as LSR (RFC 3550 §6.4.1), and when and where on the capturing host we
+// saw them. On a router captured with tcpdump -i any each sender report
+// shows twice, arriving and leaving, microseconds apart: a round trip is
+// measured from the copy seen at the point the echoing report's copy
+// faces (applyReport), never from whichever copy comes first in the log.
 type senderReportLog struct {
-	ntp  [SenderReportsKept]uint32
-	at   [SenderReportsKept]time.Time
-	next int
+	ntp   [SenderReportsKept]uint32
+	at    [SenderReportsKept]time.Time
+	point [SenderReportsKept]capturePoint
+	next  int
 }
 
 func (e *Engine) observeRTCP(m *decode.Message) {
@@ -46,8 +51,12 @@ func (ms *mediaState) observeRelayedSRTCP(p *decode.Packet, b []byte) {
 // decoder's statistics count their SRTCP.
 func (ms *mediaState) observeSRTCP(p *decode.Packet, ssrc uint32) {
 	st := ms.lookup(p, ssrc)
+	// The sender's SRTCP travels with its RTP, so on a router captured
+	// with tcpdump -i any each copy counts for the stream's copy seen at
+	// the same point (capturePoint), as lookup does on the same 5-tuple.
+	at := pointOf(p)
 	for c := ms.bySSRC[ssrc]; st == nil && c != nil; c = c.nextSSRC {
-		if c.key.src.Addr() == p.Src.Addr() && c.key.dst.Addr() == p.Dst.Addr() && c.key.transport == p.Transport {
+		if c.key.src.Addr() == p.Src.Addr() && c.key.dst.Addr() == p.Dst.Addr() && c.key.transport == p.Transport && c.key.point == at {
 			st = c
 		}
 	}
@@ -68,13 +77,22 @@ func (ms *mediaState) observeSRTCP(p *decode.Packet, ssrc uint32) {
 // observeCompound takes what a compound RTCP datagram says about the
 // streams: sender reports for round-trip times, report blocks for the far
 // end's view of loss and jitter.
+//
+// Where the capture says where on the capturing host each packet was seen
+// (tcpdump -i any: decode.Packet.Direction and Interface), a router or
+// firewall forwarding without NAT shows every RTCP packet twice, as it
+// shows every RTP packet twice (capturePoint), and the streams are
+// counted per copy. Each copy of a report then applies to one copy of
+// the stream it reports on, so that every copy of the stream gets each
+// report once, as a capture taken at that point alone would give it:
+// see reportedStream for which copy, and senderReportLog.
 func (ms *mediaState) observeCompound(p *decode.Packet, c *rtp.Compound) {
 	n := min(c.N, len(c.Packets))
 	for i := range n {
 		pk := &c.Packets[i]
 		switch pk.Type {
 		case rtp.TypeSR:
-			ms.rememberSenderReport(pk.SSRC, pk.NTP, p.Time)
+			ms.rememberSenderReport(pk.SSRC, pk.NTP, p.Time, pointOf(p))
 		case rtp.TypeRR:
 		default:
 			continue
@@ -85,7 +103,7 @@ func (ms *mediaState) observeCompound(p *decode.Packet, c *rtp.Compound) {
 	}
 }
 
-func (ms *mediaState) rememberSenderReport(ssrc uint32, ntp uint64, at time.Time) {
+func (ms *mediaState) rememberSenderReport(ssrc uint32, ntp uint64, at time.Time, seen capturePoint) {
 	log := ms.senderReports[ssrc]
 	if log == nil {
 		if len(ms.senderReports) >= MaxSenderReportSources {
@@ -99,12 +117,14 @@ func (ms *mediaState) rememberSenderReport(ssrc uint32, ntp uint64, at time.Time
 	}
 	log.ntp[log.next] = uint32(ntp >> 16)
 	log.at[log.next] = at
+	log.point[log.next] = seen
 	log.next = (log.next + 1) % SenderReportsKept
 }
 
 // applyReport records a reception report block about one of our streams.
 func (ms *mediaState) applyReport(p *decode.Packet, b *rtp.ReportBlock) {
-	st := ms.reportedStream(p, b.SSRC)
+	facing := pointOf(p).facing()
+	st := ms.reportedStream(p, b.SSRC, facing)
 	if st == nil {
 		return
 	}
@@ -115,7 +135,7 @@ func (ms *mediaState) applyReport(p *decode.Packet, b *rtp.ReportBlock) {
 	if s.ClockRate != 0 {
 		s.RemoteJitter = float64(b.Jitter) * 1000 / float64(s.ClockRate)
 	}
-	if rtt, ok := ms.roundTrip(p.Time, b); ok {
+	if rtt, ok := ms.roundTrip(p.Time, b, facing); ok {
 		s.RoundTrip = rtt
 	}
 }
@@ -125,8 +145,11 @@ func (ms *mediaState) applyReport(p *decode.Packet, b *rtp.ReportBlock) {
 // sender report it echoes (found by the NTP middle bits), and DLSR is the
 // receiver's hold time. Captured at the sender, that is the sender's
 // round-trip time; elsewhere, the round trip from the capture point to the
-// receiver and back.
-func (ms *mediaState) roundTrip(at time.Time, b *rtp.ReportBlock) (time.Duration, bool) {
+// receiver and back. The sender report must have been seen at srAt, the
+// point the report's copy faces (reportedStream): on a router captured
+// with tcpdump -i any, both then crossed the same interface, and the
+// round trip is the one from that interface.
+func (ms *mediaState) roundTrip(at time.Time, b *rtp.ReportBlock, srAt capturePoint) (time.Duration, bool) {
 	if b.LSR == 0 {
 		return 0, false // no sender report received yet (§6.4.1)
 	}
@@ -135,7 +158,7 @@ func (ms *mediaState) roundTrip(at time.Time, b *rtp.ReportBlock) (time.Duration
 		return 0, false
 	}
 	for i := range log.ntp {
-		if log.ntp[i] != b.LSR || log.at[i].IsZero() {
+		if log.ntp[i] != b.LSR || log.at[i].IsZero() || log.point[i] != srAt {
 			continue
 		}
 		dlsr := time.Duration(uint64(b.DLSR) * uint64(time.Second) / 65536)
@@ -148,13 +171,36 @@ func (ms *mediaState) roundTrip(at time.Time, b *rtp.ReportBlock) (time.Duration
 	return 0, false
 }
 
-// reportedStream is the stream a report block about ssrc describes. The
-// report comes from the stream's receiver, so a stream whose destination
-// is the report's source (by address: RTCP often uses another port) is
+// reportedStream is the stream a report block about ssrc describes, in a
+// report seen at the capture point facing the point at. The report comes
+// from the stream's receiver, so a stream whose destination is the
+// report's source (by address: RTCP often uses another port) is
 // preferred; then one sharing either address; then any with that SSRC.
-func (ms *mediaState) reportedStream(p *decode.Packet, ssrc uint32) *streamState {
+//
+// Only a copy of the stream seen at the point at counts (capturePoint):
+// the one that crossed the interface the report crossed, the other way
+// (facing: a report arriving on interface 3 is about the copy leaving on
+// interface 3, one leaving on interface 2 about the copy arriving on 2).
+// That is the copy a capture taken on that interface's wire alone would
+// hold, so each copy of a forwarded stream gets each report once, not
+// twice. The numbers in a report block are the same in either copy: they
+// are the receiver's count of what reached it (RFC 3550 §6.4.1), so the
+// copy nearest the receiver (leaving toward it) is the one whose own loss
+// and jitter they describe; the other copy's RemoteReports compare the
+// receiver's view with what the box was given to forward. The round trip
+// differs per copy, each measured from its interface (roundTrip). A
+// report seen where the capture holds no copy of its stream (say, the
+// report's way back crosses an interface the stream did not) applies to
+// none, as a capture at that point alone would have no stream to apply
+// it to. Where the capture does not say where packets were seen, every
+// packet and stream is at the zero point, which faces itself: all
+// streams are candidates, as without capture points.
+func (ms *mediaState) reportedStream(p *decode.Packet, ssrc uint32, at capturePoint) *streamState {
 	var sharing, other *streamState
 	for st := ms.bySSRC[ssrc]; st != nil; st = st.nextSSRC {
+		if st.key.point != at {
+			continue
+		}
 		src, dst := st.key.src.Addr(), st.key.dst.Addr()
 		switch {
 		case dst == p.Src.Addr() && src == p.Dst.Addr():

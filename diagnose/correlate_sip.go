@@ -148,6 +148,9 @@ type sipState struct {
 	flows    map[flowKey]*Flow
 	// strs shares the header values records keep (intern.go).
 	strs stringTable
+	// copies pairs the two copies of each message a router captured with
+	// tcpdump -i any shows (correlate_sip_copies.go).
+	copies sipCopyState
 
 	// Limits, variables so that tests can lower them.
 	maxOpen, maxTransactions, maxCalls, maxRegistrations, maxFlows int
@@ -176,6 +179,7 @@ func (e *Engine) observeSIP(m *decode.Message) {
 	}
 	e.expireSIP(e.now)
 	e.sipFlow(m)
+	e.pairSIPCopy(m)
 	if m.SIP.IsRequest {
 		e.sipRequest(m)
 	} else {

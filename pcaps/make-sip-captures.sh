@@ -51,8 +51,8 @@
 # is taken on the callee's interface csb0 (Ethernet link type): what a
 # capture on the callee/registrar host would show; sip-nat-alg-both-sides
 # and sip-dscp-remarked-both-sides are taken on the router with -i any,
-# both sides of the NAT at once, sip-dscp-remarked-routed likewise on the
-# router forwarding without NAT, and
+# both sides of the NAT at once, sip-dscp-remarked-routed and
+# sip-dscp-remarked-routed-sip likewise on the router forwarding without NAT, and
 # sip-media-blocked, sip-fragmented-invite and sip-fragmented-200ok-caller
 # on the caller's csa0 (the callee never sees what the router drops). MAC
 # addresses and neighbour entries are static (no ARP). Timestamps are shifted so that
@@ -75,7 +75,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 OUT_DIR=${CAPTURE_OUT_DIR:-$SCRIPT_DIR}
 SCENARIOS=$SCRIPT_DIR/sipp
-CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides dscp-remarked-routed loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable fragmented-invite fragmented-invite-callee fragmented-200ok fragmented-200ok-caller ack-missing payload-type-mismatch nat-binding-expired-keepalive tcp-keepalive)
+CAPTURES=(call-ok one-way-audio dscp-wrong register-ok register-fail nat-mismatch nat-alg nat-alg-both-sides dscp-remarked-both-sides dscp-remarked-routed dscp-remarked-routed-sip loss call-failed tcp-call timeout jitter multipart-sdp nat-binding-expired media-blocked media-port-unreachable fragmented-invite fragmented-invite-callee fragmented-200ok fragmented-200ok-caller ack-missing payload-type-mismatch nat-binding-expired-keepalive tcp-keepalive)
 CAPTURE_PREFIX=sip-
 
 NS_A=cs-sip-a NS_R=cs-sip-r NS_B=cs-sip-b
@@ -340,6 +340,22 @@ capture_dscp_remarked_routed() {
 	expect dscp-remarked-routed "rtp && ip.src == $CALLER && sll.pkttype == 4 && ip.dsfield.dscp == 0" 'DSCP 0 RTP from the caller leaving' 100
 	expect_none dscp-remarked-routed "rtp && ip.src == $CALLER && sll.pkttype == 4 && ip.dsfield.dscp != 0" 'caller RTP not re-marked leaving'
 	expect_none dscp-remarked-routed "rtp && ip.src == $CALLEE && ip.dsfield.dscp != 46" 'callee RTP not EF'
+}
+
+# The same router captured the same way, re-marking the caller's
+# signalling instead of its audio: each of the caller's SIP messages
+# shows twice on the same 5-tuple, byte for byte, CS3 24 as it arrives on
+# csr0 and DSCP 0 as it leaves csr1; the callee's SIP keeps CS3 and every
+# RTP packet EF.
+capture_dscp_remarked_routed_sip() {
+	ip netns exec "$NS_R" iptables -t mangle -A FORWARD -i csr0 -o csr1 -p udp \
+		--dport "$SIP_PORT" -j DSCP --set-dscp 0
+	CAPTURE_NS=$NS_R CAPTURE_DEV=any normal_call dscp-remarked-routed-sip
+	expect dscp-remarked-routed-sip "sip && ip.src == $CALLER && sll.pkttype == 0 && ip.dsfield.dscp == 24" 'CS3 SIP from the caller arriving' 3
+	expect dscp-remarked-routed-sip "sip && ip.src == $CALLER && sll.pkttype == 4 && ip.dsfield.dscp == 0" 'DSCP 0 SIP from the caller leaving' 3
+	expect_none dscp-remarked-routed-sip "sip && ip.src == $CALLER && sll.pkttype == 4 && ip.dsfield.dscp != 0" 'caller SIP not re-marked leaving'
+	expect_none dscp-remarked-routed-sip "sip && ip.src == $CALLEE && ip.dsfield.dscp != 24" 'callee SIP not CS3'
+	expect_none dscp-remarked-routed-sip 'rtp && ip.dsfield.dscp != 46' 'RTP not EF'
 }
 
 # Random loss on the caller's audio in the router: a capture on the
@@ -877,7 +893,7 @@ media_check() {
 		dtmf_check "$name"
 		return
 	fi
-	if [[ $name == dscp-remarked-routed ]]; then
+	if [[ $name == dscp-remarked-routed || $name == dscp-remarked-routed-sip ]]; then
 		# Every forwarded packet twice on one 5-tuple, which rtp,streams
 		# counts as one stream with negative loss: check the copies
 		# arriving (packet type 0) and leaving (4) apart.

@@ -40,7 +40,9 @@ func (r DSCPMissing) Explain() string {
 		"says that box re-marks them. Taken on a router or firewall that forwards without NAT (tcpdump -i any), "+
 		"both copies share one 5-tuple: the Linux cooked header tells them apart (arriving or leaving, and the "+
 		"interface index with LINUX_SLL2), each copy is counted on its own, and the finding names the interfaces "+
-		"between which the box re-marks.",
+		"between which the box re-marks. SIP likewise: the two copies of each SIP message, the same bytes seen at two "+
+		"points of the box, are paired, and when every one lacking the mark is a copy leaving the box of one that "+
+		"arrived marked, the finding names the box instead of the sender.",
 		dscpSetting(p.DSCP.Audio), dscpSetting(p.DSCP.Video), dscpSetting(p.DSCP.Signalling), p.Name)
 }
 
@@ -54,10 +56,15 @@ func dscpSetting(v int) string {
 // signallingGroup is the SIP flows one address sends unmarked: a user
 // agent or proxy marks (or fails to mark) all its signalling alike, so a
 // busy one would otherwise fill the report with one finding per peer.
+// The flows a capturing box re-marks between the same two of its points
+// (sipCopyIndex) make a group of their own: box names the points, and
+// copies holds each flow's copies, as flows does the flows.
 type signallingGroup struct {
-	src   netip.Addr
-	class string
-	flows []*diagnose.Flow
+	src    netip.Addr
+	class  string
+	flows  []*diagnose.Flow
+	box    string
+	copies [][]*diagnose.SIPCopies
 }
 
 func (r DSCPMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
@@ -74,9 +81,11 @@ func (r DSCPMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 	type groupKey struct {
 		src   netip.Addr
 		class string
+		box   string
 	}
 	groups := map[groupKey]*signallingGroup{}
-	var tw *twinIndex // built when the first media flow fails
+	var tw *twinIndex   // built when the first media flow fails
+	var sc sipCopyIndex // built when the first SIP flow fails, if the capture paired SIP copies
 	for _, f := range a.Flows {
 		if f == nil {
 			continue
@@ -101,14 +110,25 @@ func (r DSCPMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 			}
 			continue
 		}
+		var copies []*diagnose.SIPCopies
+		if len(a.SIPCopies) > 0 {
+			if sc == nil {
+				sc = newSIPCopyIndex(a.SIPCopies)
+			}
+			copies = sc.remarked(f, want)
+		}
 		k := groupKey{src: f.Src.Addr().Unmap(), class: f.Class}
+		if len(copies) > 0 {
+			k.box = copies[0].Before.CapturePoint() + " → " + copies[0].After.CapturePoint()
+		}
 		g := groups[k]
 		if g == nil {
-			g = &signallingGroup{src: k.src, class: k.class}
+			g = &signallingGroup{src: k.src, class: k.class, box: k.box}
 			groups[k] = g
 			order = append(order, slot{group: g})
 		}
 		g.flows = append(g.flows, f)
+		g.copies = append(g.copies, copies)
 	}
 	if len(groups) == 0 {
 		return out
@@ -118,6 +138,8 @@ func (r DSCPMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 		switch g := sl.group; {
 		case g == nil:
 			merged = append(merged, out[sl.finding])
+		case g.box != "":
+			merged = append(merged, r.routedSignallingFinding(p, g))
 		case len(g.flows) == 1:
 			f := g.flows[0]
 			want, _ := p.dscpFor(f.Class)
@@ -429,21 +451,140 @@ func (r DSCPMissing) routedFinding(p *Profile, f *diagnose.Flow, want int, legs 
 			in.First.Frame, in.CapturePoint(), out.First.Frame, out.CapturePoint(), out.First.Time.Sub(in.First.Time))
 		filters = append(filters, "("+streamFilter(in)+pointFilter(in)+")", "("+streamFilter(out)+pointFilter(out)+")")
 	}
-	inWhere, outWhere := "the interface the packets arrive on", "on their way out"
-	if n := first.inside.Interface; n != 0 {
-		inWhere = fmt.Sprintf("interface %d", n)
-	}
-	if n := first.outside.Interface; n != 0 {
-		outWhere = fmt.Sprintf("on their way out of interface %d", n)
-	}
-	fmt.Fprintf(&d, " The sender marks its %s; check the box's QoS policy: whether %s trusts DSCP, and what re-marks the packets %s (on Linux: DSCP or TOS rules in iptables' or nftables' mangle tables, tc).", what, inWhere, outWhere)
-	if first.inside.Interface != 0 || first.outside.Interface != 0 {
-		d.WriteString(" Interfaces are numbered as `ip link` on the box lists them.")
-	}
-	fmt.Fprintf(&d, " The %s profile expects %s for %s.", p.Name, dscpName(want), what)
+	writeBoxAdvice(&d, p, what, want, first.inside.Interface, first.outside.Interface)
 	title := fmt.Sprintf("%s from %s to %s not marked %s: re-marked by the capturing box, %s → %s",
 		capitalize(what), endpointString(f.Src), endpointString(f.Dst), dscpName(want), first.inside.CapturePoint(), first.outside.CapturePoint())
 	return ev.finding(r, title, d.String(), strings.Join(filters, " || "))
+}
+
+// writeBoxAdvice ends a finding about a capturing box that re-marks what
+// it forwards, between the interfaces inIf and outIf (0 when the capture
+// does not tell, LINUX_SLL).
+func writeBoxAdvice(d *strings.Builder, p *Profile, what string, want int, inIf, outIf uint32) {
+	inWhere, outWhere := "the interface the packets arrive on", "on their way out"
+	if inIf != 0 {
+		inWhere = fmt.Sprintf("interface %d", inIf)
+	}
+	if outIf != 0 {
+		outWhere = fmt.Sprintf("on their way out of interface %d", outIf)
+	}
+	fmt.Fprintf(d, " The sender marks its %s; check the box's QoS policy: whether %s trusts DSCP, and what re-marks the packets %s (on Linux: DSCP or TOS rules in iptables' or nftables' mangle tables, tc).", what, inWhere, outWhere)
+	if inIf != 0 || outIf != 0 {
+		d.WriteString(" Interfaces are numbered as `ip link` on the box lists them.")
+	}
+	fmt.Fprintf(d, " The %s profile expects %s for %s.", p.Name, dscpName(want), what)
+}
+
+// sipCopyIndex finds the paired copies of a SIP flow's messages
+// (diagnose.SIPCopies) by 5-tuple.
+type sipCopyIndex map[sipFlowTuple][]*diagnose.SIPCopies
+
+type sipFlowTuple struct {
+	src, dst  netip.AddrPort
+	transport decode.Transport
+}
+
+func newSIPCopyIndex(copies []*diagnose.SIPCopies) sipCopyIndex {
+	sc := sipCopyIndex{}
+	for _, c := range copies {
+		if c == nil {
+			continue
+		}
+		k := sipFlowTuple{src: c.Src, dst: c.Dst, transport: c.Transport}
+		sc[k] = append(sc[k], c)
+	}
+	return sc
+}
+
+// remarked is the copies of f's messages that show the capturing box
+// re-marking them: every copy seen first (on the way in) carries want,
+// some seen again (on the way out) do not. They are returned only when
+// they account for every packet of f without want, so that the box is
+// named only when it is the whole story: a message its sender left
+// unmarked, or one whose copy the capture lacks, leaves the finding to
+// the sender's flow as before.
+func (sc sipCopyIndex) remarked(f *diagnose.Flow, want int) []*diagnose.SIPCopies {
+	var out []*diagnose.SIPCopies
+	var unmarkedLeaving uint64
+	for _, c := range sc[sipFlowTuple{src: f.Src, dst: f.Dst, transport: f.Transport}] {
+		before, after := c.Before.DSCP.Total(), c.After.DSCP.Total()
+		if before == 0 || c.Before.DSCP.Packets(want) != before || c.After.DSCP.Packets(want) == after {
+			continue
+		}
+		out = append(out, c)
+		unmarkedLeaving += after - c.After.DSCP.Packets(want)
+	}
+	if unmarkedLeaving != flowPackets(f)-f.DSCP.Packets(want) {
+		return nil
+	}
+	return out
+}
+
+// routedSignallingFinding is the finding for SIP flows from one address
+// that the capturing box forwards without NAT and re-marks between two
+// of its points (signallingGroup.box): each message shows twice on its
+// 5-tuple, byte for byte, marked on the way in and not on the way out.
+// Counts are each copy's, never the two added up.
+func (r DSCPMissing) routedSignallingFinding(p *Profile, g *signallingGroup) diagnose.Finding {
+	want, _ := p.dscpFor(g.class)
+	const what = "SIP signalling"
+	var ev evidence
+	var d strings.Builder
+	var filters []string
+	dissected := true
+	first := g.copies[0][0]
+	fmt.Fprintf(&d, "This capture was taken on the box that forwards this %s (tcpdump -i any: the Linux cooked header says where each packet was seen), and that box re-marks it between its interfaces:", what)
+	listed := 0
+	for i, f := range g.flows {
+		ev.addFlow(f)
+		if !sipDissected(f.Src, f.Dst, f.Transport) {
+			dissected = false
+		}
+		for _, c := range g.copies[i] {
+			ev.addFrame(c.Before.First)
+			ev.addFrame(c.Before.Last)
+			ev.addFrame(c.After.First)
+			ev.addFrame(c.After.Last)
+			flow := directionFilter(c.Src, c.Dst, c.Transport)
+			filters = append(filters, "("+flow+pointFilterAt(c.Before.Direction, c.Before.Interface)+")",
+				"("+flow+pointFilterAt(c.After.Direction, c.After.Interface)+")")
+			if listed == maxGroupFlowsListed {
+				continue
+			}
+			if listed > 0 {
+				d.WriteString(" Likewise,")
+			}
+			listed++
+			fmt.Fprintf(&d, " each of %s from %s to %s (%s) shows twice, byte for byte: %s %s (%s) and %s %s (%s).",
+				counted(int64(c.Messages), "SIP message", "SIP messages"), endpointString(c.Src), endpointString(c.Dst), c.Transport,
+				c.Before.CapturePoint(), markedAs(&c.Before.DSCP), strings.Join(dscpCounts(&c.Before.DSCP), ", "),
+				c.After.CapturePoint(), markedAs(&c.After.DSCP), strings.Join(dscpCounts(&c.After.DSCP), ", "))
+			fmt.Fprintf(&d, " The first is frame %d %s and frame %d %s, %s later.",
+				c.Before.First.Frame, c.Before.CapturePoint(), c.After.First.Frame, c.After.CapturePoint(), c.After.First.Time.Sub(c.Before.First.Time))
+		}
+	}
+	if more := len(filters)/2 - listed; more > 0 {
+		fmt.Fprintf(&d, " Likewise %s.", counted(int64(more), "more flow", "more flows"))
+	}
+	writeBoxAdvice(&d, p, what, want, first.Before.Interface, first.After.Interface)
+	filter := ""
+	if len(filters) <= 2*maxFilterIDs {
+		filter = strings.Join(filters, " || ")
+		if dissected {
+			filter = "sip && (" + filter + ")"
+		}
+	} else {
+		filter = fmt.Sprintf("%s != %d && %s", dscpField(g.src), want, addrFilter("src", g.src)) + pointFilterAt(first.After.Direction, first.After.Interface)
+		if dissected {
+			filter += " && sip"
+		}
+	}
+	from := endpointString(g.flows[0].Src) + " to " + endpointString(g.flows[0].Dst)
+	if len(g.flows) > 1 {
+		from = fmt.Sprintf("%s (%s)", g.src, counted(int64(len(g.flows)), "flow", "flows"))
+	}
+	title := fmt.Sprintf("%s from %s not marked %s: re-marked by the capturing box, %s", capitalize(what), from, dscpName(want), g.box)
+	return ev.finding(r, title, d.String(), filter)
 }
 
 // markedAs words a copy's marks: "marked EF 46" when it carried one,
@@ -463,12 +604,14 @@ func markedAs(c *diagnose.DSCPCounts) string {
 // point of the capturing host: Wireshark's sll.ifindex (LINUX_SLL2 only)
 // and sll.pkttype (PACKET_OUTGOING 4 leaving, 0-3 arriving), as
 // decode.Packet reads them.
-func pointFilter(s *diagnose.Stream) string {
+func pointFilter(s *diagnose.Stream) string { return pointFilterAt(s.Direction, s.Interface) }
+
+func pointFilterAt(direction decode.Direction, ifindex uint32) string {
 	var f string
-	if s.Interface != 0 {
-		f += fmt.Sprintf(" && sll.ifindex == %d", s.Interface)
+	if ifindex != 0 {
+		f += fmt.Sprintf(" && sll.ifindex == %d", ifindex)
 	}
-	switch s.Direction {
+	switch direction {
 	case decode.Arriving:
 		f += " && sll.pkttype <= 3"
 	case decode.Leaving:
