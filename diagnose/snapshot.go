@@ -197,13 +197,19 @@ func (e *Engine) settledStreams(now time.Time, calls []*Call) []*Stream {
 	if idle <= 0 {
 		idle = DefaultStreamIdle
 	}
+	// Each stream looks its call up among the settled ones: thousands of
+	// streams and calls at every snapshot.
+	settled := make(map[*Call]bool, len(calls))
+	for _, c := range calls {
+		settled[c] = true
+	}
 	var sts []*streamState
 	for _, st := range e.media.list {
 		s := st.s
 		if s.Packets < StreamMinPackets {
 			continue
 		}
-		if s.Call != nil && !slices.Contains(calls, s.Call) {
+		if s.Call != nil && !settled[s.Call] {
 			continue
 		}
 		if s.Call == nil && now.Sub(s.Last.Time) < idle {
@@ -223,7 +229,7 @@ func (e *Engine) settledStreams(now time.Time, calls []*Call) []*Stream {
 	out := make([]*Stream, 0, len(sts))
 	// Retired streams are finished already.
 	for _, s := range e.retiredStreams {
-		if s.Call == nil || slices.Contains(calls, s.Call) {
+		if s.Call == nil || settled[s.Call] {
 			out = append(out, s)
 		}
 	}

@@ -36,6 +36,9 @@ const minConsentUnanswered = 2
 
 func (r ICEConsentLost) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var found []serverFinding
+	bindings := newBindingFrames(a)
+	var end time.Time
+	endKnown := false
 	for _, s := range a.ICESessions {
 		if s == nil || s.Selected == nil || s.ConsentLost.Frame == 0 || s.ConsentUnanswered < minConsentUnanswered {
 			continue
@@ -43,7 +46,10 @@ func (r ICEConsentLost) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if closedBefore(s, s.ConsentLost) {
 			continue
 		}
-		found = append(found, serverFinding{r.finding(a, s), s.Selected.Remote, s.Selected.Transport})
+		if !endKnown {
+			end, endKnown = captureEnd(a), true
+		}
+		found = append(found, serverFinding{r.finding(s, bindings, end), s.Selected.Remote, s.Selected.Transport})
 	}
 	return capFindings(r, found)
 }
@@ -64,7 +70,8 @@ func closedBefore(s *diagnose.ICESession, lost diagnose.FrameRef) bool {
 	return false
 }
 
-func (r ICEConsentLost) finding(a *diagnose.Analysis, s *diagnose.ICESession) diagnose.Finding {
+// finding tells of s; end is captureEnd(a), found once per Check.
+func (r ICEConsentLost) finding(s *diagnose.ICESession, bindings *bindingFrames, end time.Time) diagnose.Finding {
 	p := s.Selected
 	var ev evidence
 	ev.addFrame(p.First)
@@ -86,12 +93,11 @@ func (r ICEConsentLost) finding(a *diagnose.Analysis, s *diagnose.ICESession) di
 	}
 	fmt.Fprintf(&d, ", then its consent checks stopped being answered: from frame %d at %s on, %s of %d went unanswered",
 		lost.Frame, clock(lost.Time), plural(s.ConsentUnanswered, "consent check", "consent checks"), s.ConsentChecks)
-	if t := bindingByFrame(a, lost.Frame, false); t != nil {
+	if t := bindings.byFrame(lost.Frame, false); t != nil {
 		fmt.Fprintf(&d, " (sent by %s to %s)", endpointString(t.Client), endpointString(t.Server))
 		ev.addTransaction(t)
 	}
 	d.WriteString(".")
-	end := captureEnd(a)
 	expires := lost.Time.Add(consentExpiry)
 	switch {
 	case end.IsZero():

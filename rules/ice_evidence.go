@@ -176,25 +176,52 @@ func (e *evidence) addRelayLegs(p *diagnose.CandidatePair) {
 	}
 }
 
-// bindingByFrame finds the kept Binding transaction whose request or
-// response is the frame: the engine keeps only some Binding transactions,
-// so the answer may be nil.
-func bindingByFrame(a *diagnose.Analysis, frame uint64, response bool) *diagnose.Transaction {
+// bindingFrames finds the kept Binding transaction whose request or
+// response is a frame: the engine keeps only some Binding transactions,
+// so the answer may be nil. A rule builds one per Check, so that each of
+// thousands of sessions does not scan every transaction; each map is made
+// on its first lookup.
+type bindingFrames struct {
+	txs                 []*diagnose.Transaction
+	requests, responses map[uint64]*diagnose.Transaction
+}
+
+func newBindingFrames(a *diagnose.Analysis) *bindingFrames {
+	return &bindingFrames{txs: a.Transactions}
+}
+
+// byFrame is the first Binding transaction, in the order of
+// Analysis.Transactions, whose response (or, unless response, one of whose
+// requests) is frame; nil for frame 0.
+func (b *bindingFrames) byFrame(frame uint64, response bool) *diagnose.Transaction {
 	if frame == 0 {
 		return nil
 	}
-	for _, t := range a.Transactions {
-		if t == nil || t.Method != stun.MethodBinding {
-			continue
+	if response {
+		if b.responses == nil {
+			b.responses = make(map[uint64]*diagnose.Transaction)
+			for _, t := range b.txs {
+				if t != nil && t.Method == stun.MethodBinding && t.Answered && t.Response.Frame != 0 && b.responses[t.Response.Frame] == nil {
+					b.responses[t.Response.Frame] = t
+				}
+			}
 		}
-		if response && t.Answered && t.Response.Frame == frame {
-			return t
-		}
-		if !response && slices.ContainsFunc(t.Requests, func(r diagnose.FrameRef) bool { return r.Frame == frame }) {
-			return t
+		return b.responses[frame]
+	}
+	if b.requests == nil {
+		b.requests = make(map[uint64]*diagnose.Transaction)
+		for _, t := range b.txs {
+			if t == nil || t.Method != stun.MethodBinding {
+				continue
+			}
+			for _, r := range t.Requests {
+				if r.Frame != 0 && b.requests[r.Frame] == nil {
+					b.requests[r.Frame] = t
+				}
+			}
 		}
 	}
-	return nil
+	return b.requests[frame]
 }
 
 // sessionAddrs are the addresses of a session's agents: its pairs' ends

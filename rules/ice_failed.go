@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ const allocationWindow = 2 * time.Minute
 
 func (r ICEFailed) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var found []serverFinding
+	var failedAllocs *failedAllocationIndex // made for the first failed session
 	for _, s := range a.ICESessions {
 		if s == nil || s.Outcome != "failed" || s.Selected != nil {
 			continue
@@ -52,12 +54,15 @@ func (r ICEFailed) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if !iceGaveUp(s) {
 			continue
 		}
-		found = append(found, serverFinding{r.finding(a, s), s.Pairs[i].Remote, s.Pairs[i].Transport})
+		if failedAllocs == nil {
+			failedAllocs = indexFailedAllocations(a)
+		}
+		found = append(found, serverFinding{r.finding(s, failedAllocs), s.Pairs[i].Remote, s.Pairs[i].Transport})
 	}
 	return capFindings(r, found)
 }
 
-func (r ICEFailed) finding(a *diagnose.Analysis, s *diagnose.ICESession) diagnose.Finding {
+func (r ICEFailed) finding(s *diagnose.ICESession, failedAllocs *failedAllocationIndex) diagnose.Finding {
 	var ev evidence
 	ev.addFrame(s.First)
 	ev.addFrame(s.Last)
@@ -105,7 +110,7 @@ func (r ICEFailed) finding(a *diagnose.Analysis, s *diagnose.ICESession) diagnos
 		fmt.Fprintf(&d, " The %d answers were all errors: the agents do not accept each other's checks (a wrong ice-pwd, often signalling from an earlier session, or 487 role conflicts never resolved).", answered)
 	}
 
-	failedAlloc := failedAllocationFor(a, s)
+	failedAlloc := failedAllocs.forSession(s)
 	switch {
 	case !hasRelay && failedAlloc != nil:
 		rule, why := allocationFailure(failedAlloc)
@@ -165,26 +170,51 @@ func iceGaveUp(s *diagnose.ICESession) bool {
 	return false
 }
 
-// failedAllocationFor finds a TURN allocation that failed for one of the
-// session's agents: made from one of its addresses, shortly before or
-// during its checks. An agent behind NAT allocates from its host address,
-// which is also its host candidate; seen from outside, from its
-// server-reflexive one, which is where its checks come from.
-func failedAllocationFor(a *diagnose.Analysis, s *diagnose.ICESession) *diagnose.Allocation {
-	addrs := sessionAddrs(s)
-	var best *diagnose.Allocation
-	for _, al := range a.Allocations {
-		if al == nil || !allocationFailed(al) || !slices.Contains(addrs, al.Client.Addr().Unmap()) {
-			continue
+// failedAllocationIndex lists the failed allocations per client address,
+// for the sessions' lookups: scanning every allocation for each failed
+// session is 5,000 sessions × 50,000 allocations at the caps.
+type failedAllocationIndex struct {
+	allocs   []*diagnose.Allocation
+	byClient map[netip.Addr][]int // indexes into allocs, ascending
+}
+
+func indexFailedAllocations(a *diagnose.Analysis) *failedAllocationIndex {
+	ix := &failedAllocationIndex{allocs: a.Allocations, byClient: make(map[netip.Addr][]int)}
+	for i, al := range a.Allocations {
+		if al != nil && allocationFailed(al) {
+			c := al.Client.Addr().Unmap()
+			ix.byClient[c] = append(ix.byClient[c], i)
 		}
-		if !s.First.Time.IsZero() && !al.First.Time.IsZero() {
-			if al.First.Time.After(s.Last.Time) || al.Last.Time.Before(s.First.Time.Add(-allocationWindow)) {
-				continue
-			}
-		}
-		best = al // the latest before the checks
 	}
-	return best
+	return ix
+}
+
+// forSession finds a TURN allocation that failed for one of the
+// session's agents: made from one of its addresses, shortly before or
+// during its checks (the latest such in the order of
+// Analysis.Allocations). An agent behind NAT allocates from its host
+// address, which is also its host candidate; seen from outside, from its
+// server-reflexive one, which is where its checks come from.
+func (ix *failedAllocationIndex) forSession(s *diagnose.ICESession) *diagnose.Allocation {
+	best := -1
+	for _, addr := range sessionAddrs(s) {
+		list := ix.byClient[addr]
+		// From the last back: the first that fits is this address's latest.
+		for k := len(list) - 1; k >= 0 && list[k] > best; k-- {
+			al := ix.allocs[list[k]]
+			if !s.First.Time.IsZero() && !al.First.Time.IsZero() {
+				if al.First.Time.After(s.Last.Time) || al.Last.Time.Before(s.First.Time.Add(-allocationWindow)) {
+					continue
+				}
+			}
+			best = list[k]
+			break
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	return ix.allocs[best]
 }
 
 func allocationFailed(al *diagnose.Allocation) bool {

@@ -28,11 +28,12 @@ func (ICERoleConflict) Explain() string {
 
 func (r ICERoleConflict) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var found []serverFinding
+	bindings := newBindingFrames(a)
 	for _, s := range a.ICESessions {
 		if s == nil || len(s.RoleConflicts) == 0 {
 			continue
 		}
-		sf := serverFinding{Finding: r.finding(a, s)}
+		sf := serverFinding{Finding: r.finding(s, bindings)}
 		if len(s.Pairs) > 0 && s.Pairs[0] != nil {
 			sf.server, sf.transport = s.Pairs[0].Remote, s.Pairs[0].Transport
 		}
@@ -41,13 +42,13 @@ func (r ICERoleConflict) Check(a *diagnose.Analysis) []diagnose.Finding {
 	return capFindings(r, found)
 }
 
-func (r ICERoleConflict) finding(a *diagnose.Analysis, s *diagnose.ICESession) diagnose.Finding {
+func (r ICERoleConflict) finding(s *diagnose.ICESession, bindings *bindingFrames) diagnose.Finding {
 	var ev evidence
 	var switched []string
 	var txs []*diagnose.Transaction
 	for _, rc := range s.RoleConflicts {
 		ev.addFrame(rc)
-		t := bindingByFrame(a, rc.Frame, true)
+		t := bindings.byFrame(rc.Frame, true)
 		if t == nil || t.ErrorCode != 487 {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/callscope/callscope/decode/stun"
 	"github.com/callscope/callscope/diagnose"
@@ -43,11 +44,18 @@ func (r IntegrityFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
 		failures := groupTransactions(txs, isIntegrityFailure, func(t *diagnose.Transaction) key {
 			return key{tupleOf(t), t.Username}
 		})
+		if len(failures) == 0 {
+			continue
+		}
+		// Each user's failures are looked up in the 5-tuple's
+		// transactions: one client trying thousands of usernames must not
+		// make that quadratic.
+		story := newTupleAuthStory(txs)
 		for _, failed := range failures {
-			if recovered(txs, failed[len(failed)-1]) {
+			if story.recovered(failed[len(failed)-1]) {
 				continue
 			}
-			found = append(found, serverFinding{r.finding(a, txs, failed), failed[0].Server, failed[0].Transport})
+			found = append(found, serverFinding{r.finding(a, story, failed), failed[0].Server, failed[0].Transport})
 		}
 	}
 	return capFindings(r, found)
@@ -58,30 +66,71 @@ func isIntegrityFailure(t *diagnose.Transaction) bool {
 		(t.ErrorCode == 401 || t.ErrorCode == 431)
 }
 
+// tupleAuthStory is what a 5-tuple's transactions tell about its
+// failures: when an authenticated request last succeeded, and the
+// challenges (401 to a request without MESSAGE-INTEGRITY).
+type tupleAuthStory struct {
+	lastSuccess   time.Time // the latest first send of a success with integrity
+	anySuccess    bool
+	challenges    []*diagnose.Transaction // in the order of the transactions
+	challengesRun bool                    // challenges' first sends never decrease
+}
+
+func newTupleAuthStory(txs []*diagnose.Transaction) *tupleAuthStory {
+	s := &tupleAuthStory{challengesRun: true}
+	for _, t := range txs {
+		if t.Answered && t.Class == stun.ClassSuccess && t.HasIntegrity && (!s.anySuccess || firstSend(t).After(s.lastSuccess)) {
+			s.lastSuccess, s.anySuccess = firstSend(t), true
+		}
+		if !t.HasIntegrity && t.Answered && t.Class == stun.ClassError && t.ErrorCode == 401 {
+			if n := len(s.challenges); n > 0 && firstSend(t).Before(firstSend(s.challenges[n-1])) {
+				s.challengesRun = false
+			}
+			s.challenges = append(s.challenges, t)
+		}
+	}
+	return s
+}
+
 // recovered tells whether an authenticated request sent after the last
 // failure succeeded: the client found working credentials (or a fresh
 // nonce) by itself.
-func recovered(txs []*diagnose.Transaction, last *diagnose.Transaction) bool {
-	for _, t := range txs {
-		if t.Answered && t.Class == stun.ClassSuccess && t.HasIntegrity && firstSend(t).After(firstSend(last)) {
-			return true
-		}
-	}
-	return false
+func (s *tupleAuthStory) recovered(last *diagnose.Transaction) bool {
+	return s.anySuccess && s.lastSuccess.After(firstSend(last))
 }
 
-func (r IntegrityFailure) finding(a *diagnose.Analysis, all, failed []*diagnose.Transaction) diagnose.Finding {
+// challengeBefore is the last challenge, in the order of the
+// transactions, sent no later than t.
+func (s *tupleAuthStory) challengeBefore(t *diagnose.Transaction) *diagnose.Transaction {
+	sent := firstSend(t)
+	if s.challengesRun {
+		// The challenges sent by then are a prefix.
+		n, _ := slices.BinarySearchFunc(s.challenges, sent, func(c *diagnose.Transaction, at time.Time) int {
+			if firstSend(c).After(at) {
+				return 1
+			}
+			return -1
+		})
+		if n == 0 {
+			return nil
+		}
+		return s.challenges[n-1]
+	}
+	for i := len(s.challenges) - 1; i >= 0; i-- {
+		if !firstSend(s.challenges[i]).After(sent) {
+			return s.challenges[i]
+		}
+	}
+	return nil
+}
+
+func (r IntegrityFailure) finding(a *diagnose.Analysis, story *tupleAuthStory, failed []*diagnose.Transaction) diagnose.Finding {
 	first := failed[0]
 	var ev evidence
 	cited := failed
 	// The challenge that preceded the first failure shows where the nonce
 	// came from.
-	var challenge *diagnose.Transaction
-	for _, t := range all {
-		if !t.HasIntegrity && t.Answered && t.Class == stun.ClassError && t.ErrorCode == 401 && !firstSend(t).After(firstSend(first)) {
-			challenge = t
-		}
-	}
+	challenge := story.challengeBefore(first)
 	if challenge != nil {
 		cited = append([]*diagnose.Transaction{challenge}, failed...)
 	}

@@ -151,21 +151,29 @@ func sortedUnique(frames []uint64) []uint64 {
 // calls).
 type streamEndpointIndex struct {
 	streams []*diagnose.Stream
-	onEnd   map[netip.AddrPort]bool // unmapped source and destination of every stream
-	onPort  map[uint16][]int        // indexes into streams of those with an end on the port, ascending
+	onEnd   map[netip.AddrPort]bool   // unmapped source and destination of every stream
+	onPort  map[uint16]*streamsOnPort // those with an end on the port
 }
 
 func indexStreamEndpoints(a *diagnose.Analysis) *streamEndpointIndex {
-	ix := &streamEndpointIndex{streams: a.Streams, onEnd: make(map[netip.AddrPort]bool), onPort: make(map[uint16][]int)}
+	ix := &streamEndpointIndex{streams: a.Streams, onEnd: make(map[netip.AddrPort]bool), onPort: make(map[uint16]*streamsOnPort)}
+	add := func(port uint16, i int) {
+		p := ix.onPort[port]
+		if p == nil {
+			p = &streamsOnPort{}
+			ix.onPort[port] = p
+		}
+		p.idx = append(p.idx, i)
+	}
 	for i, s := range a.Streams {
 		if s == nil {
 			continue
 		}
 		src, dst := unmapped(s.Src), unmapped(s.Dst)
 		ix.onEnd[src], ix.onEnd[dst] = true, true
-		ix.onPort[src.Port()] = append(ix.onPort[src.Port()], i)
+		add(src.Port(), i)
 		if dst.Port() != src.Port() {
-			ix.onPort[dst.Port()] = append(ix.onPort[dst.Port()], i)
+			add(dst.Port(), i)
 		}
 	}
 	return ix
@@ -182,26 +190,111 @@ func (ix *streamEndpointIndex) carriesRTP(ep netip.AddrPort) bool { return ix.on
 // address. It returns the inside endpoint and its stream, the first in
 // the order of Analysis.Streams.
 func (ix *streamEndpointIndex) otherLeg(announced []netip.AddrPort, from, to time.Time) (netip.AddrPort, *diagnose.Stream) {
-	var candidates []int
-	for _, ep := range announced {
-		candidates = append(candidates, ix.onPort[ep.Port()]...)
-	}
-	slices.Sort(candidates)
-	for _, i := range slices.Compact(candidates) {
+	leg := func(i int) (netip.AddrPort, bool) {
 		s := ix.streams[i]
-		if s.First.Time.After(to) || s.Last.Time.Before(from) {
-			continue
-		}
 		for _, ep := range []netip.AddrPort{unmapped(s.Src), unmapped(s.Dst)} {
 			if ep.Port() == 0 || slices.Contains(announced, ep) {
 				continue
 			}
 			if slices.ContainsFunc(announced, func(x netip.AddrPort) bool { return x.Port() == ep.Port() }) {
-				return ep, s
+				return ep, true
 			}
 		}
+		return netip.AddrPort{}, false
 	}
-	return netip.AddrPort{}, nil
+	best, bestEP := -1, netip.AddrPort{}
+	for k, ep := range announced {
+		if slices.ContainsFunc(announced[:k], func(x netip.AddrPort) bool { return x.Port() == ep.Port() }) {
+			continue // that port's streams are looked at already
+		}
+		p := ix.onPort[ep.Port()]
+		if p == nil {
+			continue
+		}
+		if i, ep, ok := p.first(ix.streams, from, to, best, leg); ok {
+			best, bestEP = i, ep
+		}
+	}
+	if best < 0 {
+		return netip.AddrPort{}, nil
+	}
+	return bestEP, ix.streams[best]
+}
+
+// streamsOnPort lists the streams with an end on one port, and finds the
+// first of them that ran at a given time. A tree of their time spans,
+// made on the first lookup, spares each call without media a walk through
+// every stream on a port thousands of phones use (16384 is common).
+type streamsOnPort struct {
+	idx []int // into Analysis.Streams, ascending
+	// Per node of a complete binary tree over idx (the root 1, the leaves
+	// from size on): the earliest First and the latest Last below it, and
+	// whether any stream is below it at all.
+	size             int
+	earliest, latest []time.Time
+	used             []bool
+}
+
+func (p *streamsOnPort) build(streams []*diagnose.Stream) {
+	p.size = 1
+	for p.size < len(p.idx) {
+		p.size *= 2
+	}
+	p.earliest, p.latest, p.used = make([]time.Time, 2*p.size), make([]time.Time, 2*p.size), make([]bool, 2*p.size)
+	for j, i := range p.idx {
+		s := streams[i]
+		p.earliest[p.size+j], p.latest[p.size+j], p.used[p.size+j] = s.First.Time, s.Last.Time, true
+	}
+	for n := p.size - 1; n >= 1; n-- {
+		l, r := 2*n, 2*n+1
+		if !p.used[l] {
+			continue // then neither is r: the leaves are filled from the left
+		}
+		p.earliest[n], p.latest[n], p.used[n] = p.earliest[l], p.latest[l], true
+		if p.used[r] && p.earliest[r].Before(p.earliest[n]) {
+			p.earliest[n] = p.earliest[r]
+		}
+		if p.used[r] && p.latest[r].After(p.latest[n]) {
+			p.latest[n] = p.latest[r]
+		}
+	}
+}
+
+// first is the first stream on the port, of those listed before before
+// (any when before < 0), that ran at some time from from to to and for
+// which leg finds an end: its index in streams and that end.
+func (p *streamsOnPort) first(streams []*diagnose.Stream, from, to time.Time, before int, leg func(int) (netip.AddrPort, bool)) (int, netip.AddrPort, bool) {
+	if p.used == nil {
+		p.build(streams)
+	}
+	var walk func(n int) (int, netip.AddrPort, bool)
+	walk = func(n int) (int, netip.AddrPort, bool) {
+		switch {
+		case !p.used[n], p.earliest[n].After(to), p.latest[n].Before(from):
+			// None below n ran then: all began after to, or ended before from.
+			return 0, netip.AddrPort{}, false
+		case before >= 0 && p.leftmost(n) >= before:
+			return 0, netip.AddrPort{}, false
+		case n >= p.size:
+			i := p.idx[n-p.size]
+			ep, ok := leg(i)
+			return i, ep, ok
+		}
+		if i, ep, ok := walk(2 * n); ok {
+			return i, ep, ok
+		}
+		return walk(2*n + 1)
+	}
+	return walk(1)
+}
+
+// leftmost is the stream index of the first stream below node n, which
+// is in use.
+func (p *streamsOnPort) leftmost(n int) int {
+	for n < p.size {
+		n *= 2
+	}
+	return p.idx[n-p.size]
 }
 
 func (r MediaNoRTP) finding(a *diagnose.Analysis, c *diagnose.Call, endpoints *streamEndpointIndex, sdps []*diagnose.SDPSeen, announced []netip.AddrPort, media []string, ice int, from, to time.Time) diagnose.Finding {

@@ -146,19 +146,22 @@ func (r MediaOneWay) finding(c *diagnose.Call, media string, active []*diagnose.
 	fmt.Fprintf(&d, " Usual causes: a firewall or pinhole that lets media through in one direction only, an SDP address the %s cannot reach, a SIP ALG that rewrote the SDP wrongly, asymmetric routing that sends the return media past the capture point, or a %s that never sent (muted at the RTP level, or its media never started).",
 		silent.role, silent.role)
 	sipFrames := []uint64{c.Invite.Frame, c.Answered.Frame}
-	filter := callSIPFilter(c, slices.DeleteFunc(sipFrames, func(f uint64) bool { return f == 0 }))
+	// Built, not concatenated: a call whose SSRC kept changing has
+	// thousands of streams, and each += would copy the filter so far.
+	var filter strings.Builder
+	filter.WriteString(callSIPFilter(c, slices.DeleteFunc(sipFrames, func(f uint64) bool { return f == 0 })))
 	for i, s := range ssrcs {
 		if rtpDissected(active[i]) {
-			filter += " || rtp.ssrc == " + s
+			filter.WriteString(" || rtp.ssrc == " + s)
 		} else {
-			filter += " || (" + streamFilter(active[i]) + ")"
+			filter.WriteString(" || (" + streamFilter(active[i]) + ")")
 		}
 	}
 	if target.IsValid() {
-		filter += fmt.Sprintf(" || (%s && %s.port == %d)", addrFilter("addr", target.Addr()), transportName(s0.Transport), target.Port())
+		fmt.Fprintf(&filter, " || (%s && %s.port == %d)", addrFilter("addr", target.Addr()), transportName(s0.Transport), target.Port())
 	}
 	title := fmt.Sprintf("One-way %s: nothing from the %s (call %s)", media, silent.role, quoted(c.CallID))
-	return ev.finding(r, title, d.String(), filter)
+	return ev.finding(r, title, d.String(), filter.String())
 }
 
 // behindNAT finds evidence that the sender's announced media address

@@ -137,13 +137,32 @@ func (ix callStreamIndex) streams(c *diagnose.Call) []*diagnose.Stream {
 			out = append(out, s)
 		}
 	}
-	for _, s := range ix[c] {
-		if !slices.Contains(out, s) {
+	named := ix[c]
+	if len(out)+len(named) <= streamSetMin {
+		for _, s := range named {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	// A long call whose SSRC kept changing has thousands of streams.
+	listed := make(map[*diagnose.Stream]bool, len(out)+len(named))
+	for _, s := range out {
+		listed[s] = true
+	}
+	for _, s := range named {
+		if !listed[s] {
+			listed[s] = true
 			out = append(out, s)
 		}
 	}
 	return out
 }
+
+// streamSetMin is how many streams a call's lookup compares one by one
+// before it makes a set of them.
+const streamSetMin = 32
 
 // mediaDirection is an SDP direction attribute, sendrecv when absent.
 func mediaDirection(d string) string {

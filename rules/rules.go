@@ -158,7 +158,16 @@ type evidence struct {
 	frames      []uint64
 	first, last time.Time
 	endpoints   []string
+	// endpointSet holds endpoints[:indexed] once there are endpointSetMin
+	// of them: a finding about a server's 20,000 clients must not compare
+	// each new one with all the others (quadratic).
+	endpointSet map[string]struct{}
+	indexed     int
 }
+
+// endpointSetMin is how many endpoints evidence looks through one by one
+// before it indexes them.
+const endpointSetMin = 16
 
 func (e *evidence) addFrame(r diagnose.FrameRef) {
 	if r.Frame == 0 {
@@ -192,8 +201,23 @@ func (e *evidence) addEndpoint(ap netip.AddrPort) {
 		return
 	}
 	s := endpointString(ap)
-	if !slices.Contains(e.endpoints, s) {
+	if len(e.endpoints) < endpointSetMin {
+		if !slices.Contains(e.endpoints, s) {
+			e.endpoints = append(e.endpoints, s)
+		}
+		return
+	}
+	if e.endpointSet == nil || e.indexed > len(e.endpoints) {
+		e.endpointSet, e.indexed = make(map[string]struct{}, 2*len(e.endpoints)), 0
+	}
+	// Endpoints appended other than through addEndpoint join the set here.
+	for ; e.indexed < len(e.endpoints); e.indexed++ {
+		e.endpointSet[e.endpoints[e.indexed]] = struct{}{}
+	}
+	if _, ok := e.endpointSet[s]; !ok {
+		e.endpointSet[s] = struct{}{}
 		e.endpoints = append(e.endpoints, s)
+		e.indexed++
 	}
 }
 
@@ -360,7 +384,7 @@ func capFindings(r diagnose.Rule, found []serverFinding) []diagnose.Finding {
 func summarizeFindings(r diagnose.Rule, g []serverFinding, others bool) diagnose.Finding {
 	var frames []uint64
 	var endpoints []string
-	var servers []netip.AddrPort
+	servers := make(map[netip.AddrPort]bool) // the others' summary may hold thousands
 	first, last := g[0].First, g[0].Last
 	sev := g[0].Severity
 	bySeverity := map[diagnose.Severity]int{}
@@ -373,9 +397,7 @@ func summarizeFindings(r diagnose.Rule, g []serverFinding, others bool) diagnose
 				endpoints = append(endpoints, e)
 			}
 		}
-		if !slices.Contains(servers, f.server) {
-			servers = append(servers, f.server)
-		}
+		servers[f.server] = true
 		if !f.First.IsZero() && (first.IsZero() || f.First.Before(first)) {
 			first = f.First
 		}

@@ -84,14 +84,15 @@ func (r ServerUnreachable) Check(a *diagnose.Analysis) []diagnose.Finding {
 		groups.add(key{e.Flow[1], e.Transport}, e)
 	}
 	answers := newAnsweredBindings(a)
+	working := &workingTURNServers{allocs: a.Allocations}
 	var found []serverFinding
 	for _, g := range groups.groups {
-		found = append(found, serverFinding{r.finding(a, g, stunFlows, answers), g[0].Flow[1], g[0].Transport})
+		found = append(found, serverFinding{r.finding(g, stunFlows, answers, working), g[0].Flow[1], g[0].Transport})
 	}
 	return capFindings(r, found)
 }
 
-func (r ServerUnreachable) finding(a *diagnose.Analysis, g []*diagnose.ICMPEvent, flows map[fiveTuple][]*diagnose.Transaction, answers *answeredBindings) diagnose.Finding {
+func (r ServerUnreachable) finding(g []*diagnose.ICMPEvent, flows map[fiveTuple][]*diagnose.Transaction, answers *answeredBindings, working *workingTURNServers) diagnose.Finding {
 	first := g[0]
 	server, transport := first.Flow[1], first.Transport
 	var ev evidence
@@ -107,6 +108,7 @@ func (r ServerUnreachable) finding(a *diagnose.Analysis, g []*diagnose.ICMPEvent
 			methods = append(methods, m)
 		}
 	}
+	flowCited := make(map[fiveTuple]bool)
 	for _, e := range g {
 		ev.addFrame(e.FrameRef)
 		ev.addEndpoint(e.Flow[0])
@@ -121,7 +123,14 @@ func (r ServerUnreachable) finding(a *diagnose.Analysis, g []*diagnose.ICMPEvent
 			descriptions = append(descriptions, e.Description)
 		}
 		addTx(e.Transaction)
-		for _, t := range flows[fiveTuple{e.Flow[0], e.Flow[1], e.Transport}] {
+		// A flow's transactions are cited at its first error: hundreds of
+		// errors may quote one flow of thousands of requests.
+		flow := fiveTuple{e.Flow[0], e.Flow[1], e.Transport}
+		if flowCited[flow] {
+			continue
+		}
+		flowCited[flow] = true
+		for _, t := range flows[flow] {
 			if !t.Answered {
 				addTx(t)
 			}
@@ -165,7 +174,7 @@ func (r ServerUnreachable) finding(a *diagnose.Analysis, g []*diagnose.ICMPEvent
 		}
 	}
 	if f.Severity == diagnose.Error {
-		if other := workingTURNServer(a, first.Flow[0].Addr(), server); other != nil {
+		if other := working.from(first.Flow[0].Addr(), server); other != nil {
 			fmt.Fprintf(&d, " The same client did get an allocation from %s (frame %d), so it fell back to another server or port: fix or remove the unreachable one from its ICE server list to save the delay.",
 				endpointString(other.Server), other.First.Frame)
 			f.Severity = diagnose.Warning
@@ -175,19 +184,50 @@ func (r ServerUnreachable) finding(a *diagnose.Analysis, g []*diagnose.ICMPEvent
 	return f
 }
 
-// workingTURNServer returns an allocation that client got from a server
-// other than unreachable, or nil.
-func workingTURNServer(a *diagnose.Analysis, client netip.Addr, unreachable netip.AddrPort) *diagnose.Allocation {
-	for _, al := range a.Allocations {
-		if al == nil || al.Client.Addr().Unmap() != client.Unmap() || al.Server == unreachable {
-			continue
-		}
-		switch al.Outcome {
-		case "allocated", "deleted", "expired":
-			return al
+// workingTURNServers finds the allocation a client got from another
+// server, for each finding: with up to diagnose.MaxICMPEvents findings,
+// each scanning every allocation was quadratic.
+type workingTURNServers struct {
+	allocs []*diagnose.Allocation
+	// Per client address, the first working allocation and the first
+	// after it from another server: whatever the unreachable server, one
+	// of the two is the first working one from elsewhere. Made on the
+	// first lookup.
+	byClient map[netip.Addr][2]*diagnose.Allocation
+}
+
+// from finds an allocation the client got from a server other than
+// unreachable: the first in the order of Analysis.Allocations.
+func (w *workingTURNServers) from(client netip.Addr, unreachable netip.AddrPort) *diagnose.Allocation {
+	if w.byClient == nil {
+		w.byClient = make(map[netip.Addr][2]*diagnose.Allocation)
+		for _, al := range w.allocs {
+			if al == nil {
+				continue
+			}
+			switch al.Outcome {
+			case "allocated", "deleted", "expired":
+			default:
+				continue
+			}
+			c := al.Client.Addr().Unmap()
+			two := w.byClient[c]
+			switch {
+			case two[0] == nil:
+				two[0] = al
+			case two[1] == nil && al.Server != two[0].Server:
+				two[1] = al
+			default:
+				continue
+			}
+			w.byClient[c] = two
 		}
 	}
-	return nil
+	two := w.byClient[client.Unmap()]
+	if two[0] != nil && two[0].Server != unreachable {
+		return two[0]
+	}
+	return two[1]
 }
 
 // portHint explains a destination port that is not a TURN listening port.

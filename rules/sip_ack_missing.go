@@ -108,6 +108,7 @@ func (r SIPACKMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if a.Snapshot && c.Ended.Frame == 0 {
 			continue
 		}
+		var dialog *callRequests // made for the call's first repeated 2xx
 		for _, t := range c.Transactions {
 			if t == nil || t.Method != "INVITE" || len(t.Requests) == 0 {
 				continue
@@ -118,7 +119,10 @@ func (r SIPACKMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 				if ok.Status < 200 || ok.Status >= 300 || ok.Retransmissions == 0 {
 					continue
 				}
-				s := newACKStory(c, t, ok)
+				if dialog == nil {
+					dialog = newCallRequests(c)
+				}
+				s := newACKStory(dialog, c, t, ok)
 				if ok.Fragmented != nil {
 					if clues == nil {
 						clues = fragmentCluesOf(a)
@@ -134,21 +138,40 @@ func (r SIPACKMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 	return out
 }
 
-func newACKStory(c *diagnose.Call, invite *diagnose.SIPTransaction, ok *diagnose.SIPResponse) *ackStory {
+// callRequests sorts a call's transactions for its ACK stories: a call
+// may hold diagnose.MaxCallTransactions of them (a long call refreshed by
+// re-INVITEs), and each repeated 2xx looking through all of them is
+// quadratic.
+type callRequests struct {
+	invites map[uint32]int                        // INVITE transactions per CSeq
+	acks    map[uint32][]*diagnose.SIPTransaction // ACKs sent, per CSeq, in order
+	byes    []*diagnose.SIPTransaction            // BYEs sent, in order
+}
+
+func newCallRequests(c *diagnose.Call) *callRequests {
+	cr := &callRequests{invites: map[uint32]int{}, acks: map[uint32][]*diagnose.SIPTransaction{}}
+	for _, t := range c.Transactions {
+		switch {
+		case t == nil:
+		case t.Method == "INVITE":
+			cr.invites[t.CSeq]++
+		case len(t.Requests) == 0:
+		case t.Method == "ACK":
+			cr.acks[t.CSeq] = append(cr.acks[t.CSeq], t)
+		case t.Method == "BYE":
+			cr.byes = append(cr.byes, t)
+		}
+	}
+	return cr
+}
+
+func newACKStory(dialog *callRequests, c *diagnose.Call, invite *diagnose.SIPTransaction, ok *diagnose.SIPResponse) *ackStory {
 	s := &ackStory{call: c, invite: invite, ok: ok}
 	// One INVITE seen on several legs (both sides of a NAT, a B2BUA that
 	// keeps the Call-ID) makes one call: each leg's ACK comes from that
 	// leg's caller.
-	legs := 0
-	for _, t := range c.Transactions {
-		if t != nil && t.Method == "INVITE" && t.CSeq == invite.CSeq {
-			legs++
-		}
-	}
-	for _, t := range c.Transactions {
-		if t == nil || t.Method != "ACK" || t.CSeq != invite.CSeq || len(t.Requests) == 0 {
-			continue
-		}
+	legs := dialog.invites[invite.CSeq]
+	for _, t := range dialog.acks[invite.CSeq] {
 		if t.ToTag != "" && ok.ToTag != "" && t.ToTag != ok.ToTag {
 			continue
 		}
@@ -176,8 +199,8 @@ func newACKStory(c *diagnose.Call, invite *diagnose.SIPTransaction, ok *diagnose
 			s.before += extra
 		}
 	}
-	for _, t := range c.Transactions {
-		if t == nil || t.Method != "BYE" || len(t.Requests) == 0 || t.Requests[0].Time.Before(ok.Time) {
+	for _, t := range dialog.byes {
+		if t.Requests[0].Time.Before(ok.Time) {
 			continue
 		}
 		switch from := t.Client.Addr(); {

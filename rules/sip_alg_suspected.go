@@ -179,9 +179,11 @@ func (r SIPALGSuspected) finding(g []algSighting) diagnose.Finding {
 			fmt.Fprintf(&d, ": o= was replaced by the public address %s the packet came from, c= was left private - the far end will send media to %s, which it cannot reach.", s.origin, s.conn)
 		}
 		var pairs []string
+		seenPair := map[string]bool{} // an ALG in front of a site rewrites thousands of phones' SDPs
 		for _, s := range sdpSeen {
 			t := fmt.Sprintf("(sdp.owner.address == %s && sdp.connection_info.address == %s)", wiresharkString(s.origin.String()), wiresharkString(s.conn.String()))
-			if !slices.Contains(pairs, t) {
+			if !seenPair[t] {
+				seenPair[t] = true
 				pairs = append(pairs, t)
 			}
 		}
@@ -189,8 +191,10 @@ func (r SIPALGSuspected) finding(g []algSighting) diagnose.Finding {
 	}
 	if len(lengthSeen) > 0 {
 		var what []string
+		seenWhat := map[string]bool{}
 		for _, s := range lengthSeen {
-			if !slices.Contains(what, s.lengthOf) {
+			if !seenWhat[s.lengthOf] {
+				seenWhat[s.lengthOf] = true
 				what = append(what, s.lengthOf)
 			}
 		}
@@ -337,15 +341,19 @@ func (r SIPALGSuspected) rewriteFinding(g []algRewrite) diagnose.Finding {
 	first := g[0]
 	inside, outside := first.before.Client.Addr().Unmap(), first.after.Client.Addr().Unmap()
 	var callIDs, methods []string
+	// An ALG rewrites every dialog through it: tens of thousands.
+	seenCallID, seenMethod := map[string]bool{}, map[string]bool{}
 	for _, w := range g {
 		ev.addFrame(w.before.Requests[0])
 		ev.addFrame(w.after.Requests[0])
 		ev.addEndpoint(w.before.Client)
 		ev.addEndpoint(w.after.Client)
-		if !slices.Contains(callIDs, w.before.CallID) {
+		if !seenCallID[w.before.CallID] {
+			seenCallID[w.before.CallID] = true
 			callIDs = append(callIDs, w.before.CallID)
 		}
-		if !slices.Contains(methods, w.before.Method) {
+		if !seenMethod[w.before.Method] {
+			seenMethod[w.before.Method] = true
 			methods = append(methods, w.before.Method)
 		}
 	}

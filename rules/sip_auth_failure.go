@@ -3,7 +3,9 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/diagnose"
@@ -62,6 +64,7 @@ func (r SIPAuthFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
 		groups.add(k, t)
 	}
 	var out []diagnose.Finding
+	var successes sipSuccesses // made for the first failure
 	for _, txs := range groups.groups {
 		var failed []*diagnose.SIPTransaction
 		for _, t := range txs {
@@ -72,7 +75,10 @@ func (r SIPAuthFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if len(failed) == 0 || sipRecovered(txs, failed[len(failed)-1]) {
 			continue
 		}
-		out = append(out, r.finding(txs, failed, laterSIPSuccess(a.SIPTransactions, failed[len(failed)-1])))
+		if successes == nil {
+			successes = indexSIPSuccesses(a)
+		}
+		out = append(out, r.finding(txs, failed, successes.laterThan(failed[len(failed)-1])))
 	}
 	return out
 }
@@ -82,27 +88,56 @@ func isSIPAuthFailure(t *diagnose.SIPTransaction) bool {
 	return t.Authorization != nil && f != nil && (f.Status == 401 || f.Status == 407 || f.Status == 403)
 }
 
-// laterSIPSuccess is the first request sent after last with credentials of
-// the same user and realm that got a 2xx, whatever its method, address of
-// record or Call-ID; nil when none.
-func laterSIPSuccess(all []*diagnose.SIPTransaction, last *diagnose.SIPTransaction) *diagnose.SIPTransaction {
-	user, realm := last.Authorization.Username, last.Authorization.Realm
-	after := firstRequest(last).Time
-	var best *diagnose.SIPTransaction
-	for _, t := range all {
-		if t == nil || t == last || t.Authorization == nil || t.Authorization.Username != user || t.Authorization.Realm != realm {
+// sipSuccesses lists, per user and realm, the requests with credentials
+// that got a 2xx, by the time they were first sent (stable: in the order
+// of Analysis.SIPTransactions among equal times). Built once per Check:
+// with thousands of phones failing to register, scanning every
+// transaction for each of them is quadratic.
+type sipSuccesses map[sipUserRealm][]sentAt
+
+type sipUserRealm struct{ user, realm string }
+
+type sentAt struct {
+	t    *diagnose.SIPTransaction
+	sent time.Time
+}
+
+func indexSIPSuccesses(a *diagnose.Analysis) sipSuccesses {
+	ix := sipSuccesses{}
+	for _, t := range a.SIPTransactions {
+		if t == nil || t.Authorization == nil {
 			continue
 		}
-		f := finalResponse(t)
-		sent := firstRequest(t).Time
-		if f == nil || f.Status < 200 || f.Status >= 300 || !sent.After(after) {
-			continue
-		}
-		if best == nil || sent.Before(firstRequest(best).Time) {
-			best = t
+		if f := finalResponse(t); f != nil && f.Status >= 200 && f.Status < 300 {
+			k := sipUserRealm{t.Authorization.Username, t.Authorization.Realm}
+			ix[k] = append(ix[k], sentAt{t, firstRequest(t).Time})
 		}
 	}
-	return best
+	for _, list := range ix {
+		slices.SortStableFunc(list, func(x, y sentAt) int { return x.sent.Compare(y.sent) })
+	}
+	return ix
+}
+
+// laterThan is the first request sent after last with credentials of the
+// same user and realm that got a 2xx, whatever its method, address of
+// record or Call-ID (the first listed of those sent at the same time); nil
+// when none.
+func (ix sipSuccesses) laterThan(last *diagnose.SIPTransaction) *diagnose.SIPTransaction {
+	list := ix[sipUserRealm{last.Authorization.Username, last.Authorization.Realm}]
+	after := firstRequest(last).Time
+	i, _ := slices.BinarySearchFunc(list, after, func(x sentAt, t time.Time) int {
+		if x.sent.After(t) {
+			return 1
+		}
+		return -1
+	})
+	for ; i < len(list); i++ {
+		if list[i].t != last {
+			return list[i].t
+		}
+	}
+	return nil
 }
 
 // sipRecovered tells whether a request with credentials sent after the
@@ -126,12 +161,16 @@ func (r SIPAuthFailure) finding(all, failed []*diagnose.SIPTransaction, later *d
 	// The challenge before each failure shows where its nonce came from.
 	var cited []*diagnose.SIPTransaction
 	var challenge, firstChallenge *diagnose.SIPTransaction
+	isFailed := make(map[*diagnose.SIPTransaction]bool, len(failed)) // a password scan fails thousands of times
+	for _, t := range failed {
+		isFailed[t] = true
+	}
 	for _, t := range all {
 		if f := finalResponse(t); t.Authorization == nil && f != nil && (f.Status == 401 || f.Status == 407) {
 			challenge = t
 			continue
 		}
-		if !containsTx(failed, t) {
+		if !isFailed[t] {
 			continue
 		}
 		if challenge != nil {
@@ -275,13 +314,4 @@ func (r SIPAuthFailure) finding(all, failed []*diagnose.SIPTransaction, later *d
 		f.Severity = diagnose.Warning
 	}
 	return f
-}
-
-func containsTx(list []*diagnose.SIPTransaction, t *diagnose.SIPTransaction) bool {
-	for _, v := range list {
-		if v == t {
-			return true
-		}
-	}
-	return false
 }

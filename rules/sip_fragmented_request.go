@@ -176,8 +176,9 @@ func (r SIPFragmentedRequest) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}
 	}
 	var out []diagnose.Finding
+	answers := newSIPFlowAnswers(a)
 	for _, g := range lost.groups {
-		out = append(out, r.lostFinding(a, g, clues[sipUDPFlow{g[0].Client, g[0].Server}], end, timeout))
+		out = append(out, r.lostFinding(answers, g, clues[sipUDPFlow{g[0].Client, g[0].Server}], end, timeout))
 	}
 	for i := range a.Stats.FragmentLoss {
 		l := &a.Stats.FragmentLoss[i]
@@ -282,7 +283,7 @@ func diagnoseMethod(b []byte) string {
 
 // lostFinding reports requests of one method on one flow that timed out
 // and travelled in fragments.
-func (r SIPFragmentedRequest) lostFinding(a *diagnose.Analysis, g []*diagnose.SIPTransaction, c *fragmentClues, end time.Time, timeout time.Duration) diagnose.Finding {
+func (r SIPFragmentedRequest) lostFinding(answers *sipFlowAnswers, g []*diagnose.SIPTransaction, c *fragmentClues, end time.Time, timeout time.Duration) diagnose.Finding {
 	first := g[0]
 	var ev evidence
 	sends, fragSends, fragCount, perSend := 0, 0, 0, 0
@@ -344,7 +345,7 @@ func (r SIPFragmentedRequest) lostFinding(a *diagnose.Analysis, g []*diagnose.SI
 	} else {
 		d.WriteString(" " + lastSendText(g, end, timeout) + ".")
 	}
-	if n := answeredOnSIPFlow(a, first); n > 0 {
+	if n := answers.others(first); n > 0 {
 		fmt.Fprintf(&d, " %s answered, so the server is reachable: what is lost is the large request.",
 			pick(n == 1, "Another request on the same flow was", fmt.Sprintf("%d other requests on the same flow were", n)))
 	}

@@ -142,23 +142,27 @@ func sdpMediaAddrs(s *diagnose.SDPSeen) []sdpMediaAddr {
 func (r SIPNATAddressMismatch) finding(g []natSighting) diagnose.Finding {
 	var ev evidence
 	src := g[0].src.Addr().Unmap()
-	var announced []string
+	// In order of first sighting; a NAT in front of a whole site makes
+	// tens of thousands of sightings, hence the sets.
+	var announced, methods, media []string
+	seenAnnounced, seenMethod, seenMedia := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	count := map[string]int{}
-	var methods []string
-	var media []string
 	for _, s := range g {
 		ev.addFrame(s.frame)
 		ev.addEndpoint(s.src)
-		if a := s.announced.String(); !slices.Contains(announced, a) {
+		if a := s.announced.String(); !seenAnnounced[a] {
+			seenAnnounced[a] = true
 			announced = append(announced, a)
 		}
 		count[s.where]++
-		if s.what != "SDP" && !slices.Contains(methods, s.what) {
+		if s.what != "SDP" && !seenMethod[s.what] {
+			seenMethod[s.what] = true
 			methods = append(methods, s.what)
 		}
 		if s.port != 0 {
 			m := fmt.Sprintf("%s to %s", mediaTypeWord(s.media), netip.AddrPortFrom(s.announced, s.port))
-			if !slices.Contains(media, m) {
+			if !seenMedia[m] {
+				seenMedia[m] = true
 				media = append(media, m)
 			}
 		}

@@ -75,8 +75,9 @@ func (r SIPTransactionTimeout) Check(a *diagnose.Analysis) []diagnose.Finding {
 		groups.add(sipFlowKey{t.Client, t.Server, t.Transport, t.Method}, t)
 	}
 	var out []diagnose.Finding
+	answers := newSIPFlowAnswers(a)
 	for _, g := range groups.groups {
-		out = append(out, r.finding(a, p, g, end, timeout))
+		out = append(out, r.finding(answers, p, g, end, timeout))
 	}
 	return out
 }
@@ -99,7 +100,7 @@ func sipTimedOut(t *diagnose.SIPTransaction, end time.Time, timeout time.Duratio
 	return end.Sub(firstRequest(t).Time) >= timeout || sipSends(t) >= minTimeoutSends
 }
 
-func (r SIPTransactionTimeout) finding(a *diagnose.Analysis, p *Profile, g []*diagnose.SIPTransaction, end time.Time, timeout time.Duration) diagnose.Finding {
+func (r SIPTransactionTimeout) finding(answers *sipFlowAnswers, p *Profile, g []*diagnose.SIPTransaction, end time.Time, timeout time.Duration) diagnose.Finding {
 	first := g[0]
 	var ev evidence
 	sends := 0
@@ -129,7 +130,7 @@ func (r SIPTransactionTimeout) finding(a *diagnose.Analysis, p *Profile, g []*di
 		d.WriteString(". " + lastSendText(g, end, timeout))
 	}
 	d.WriteString(".")
-	if n := answeredOnSIPFlow(a, first); n > 0 {
+	if n := answers.others(first); n > 0 {
 		others := "Another request on the same flow was"
 		if n > 1 {
 			others = fmt.Sprintf("%d other requests on the same flow were", n)
@@ -186,14 +187,43 @@ func timerName(method string) string {
 	return "F"
 }
 
-// answeredOnSIPFlow counts requests between the same client and server
-// that did get a final response.
-func answeredOnSIPFlow(a *diagnose.Analysis, like *diagnose.SIPTransaction) int {
-	n := 0
-	for _, t := range a.SIPTransactions {
-		if t != nil && t != like && t.Client == like.Client && t.Server == like.Server && t.Transport == like.Transport && finalResponse(t) != nil {
-			n++
+// sipFlowAnswers counts, per client, server and transport, the SIP
+// transactions that got a final response: built once per Check, so that
+// each of thousands of findings does not scan every transaction.
+type sipFlowAnswers struct {
+	txs    []*diagnose.SIPTransaction
+	counts map[sipFlow]int // made on the first lookup
+}
+
+type sipFlow struct {
+	client, server netip.AddrPort
+	transport      decode.Transport
+}
+
+func newSIPFlowAnswers(a *diagnose.Analysis) *sipFlowAnswers {
+	return &sipFlowAnswers{txs: a.SIPTransactions}
+}
+
+// others counts requests between the same client and server over the same
+// transport, other than like, that got a final response.
+func (fa *sipFlowAnswers) others(like *diagnose.SIPTransaction) int {
+	if finalResponse(like) != nil {
+		// like counts itself, as often as it is listed.
+		n := 0
+		for _, t := range fa.txs {
+			if t != nil && t != like && t.Client == like.Client && t.Server == like.Server && t.Transport == like.Transport && finalResponse(t) != nil {
+				n++
+			}
+		}
+		return n
+	}
+	if fa.counts == nil {
+		fa.counts = make(map[sipFlow]int)
+		for _, t := range fa.txs {
+			if t != nil && finalResponse(t) != nil {
+				fa.counts[sipFlow{t.Client, t.Server, t.Transport}]++
+			}
 		}
 	}
-	return n
+	return fa.counts[sipFlow{like.Client, like.Server, like.Transport}]
 }
