@@ -2,7 +2,6 @@ package diagnose
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,18 +79,7 @@ func (t *textWriter) iceSessions(r *Report) {
 		if n := len(s.Streams); n > 0 {
 			// A relayed stream seen on both allocations (both agents behind
 			// the capture point) is two streams with one SSRC.
-			var ssrcs []string
-			srtp := 0
-			for _, i := range s.Streams {
-				if i >= 0 && i < len(r.Streams) {
-					if !slices.Contains(ssrcs, r.Streams[i].SSRC) {
-						ssrcs = append(ssrcs, r.Streams[i].SSRC)
-					}
-					if r.Streams[i].SRTP {
-						srtp++
-					}
-				}
-			}
+			ssrcs, srtp := sessionSSRCs(r.Streams, s.Streams)
 			media := fmt.Sprintf("%s on the selected pair (SSRC %s)", count(uint64(n), "RTP stream", "RTP streams"), abbreviate(ssrcs, 4))
 			if len(ssrcs) < n {
 				// Relay to relay with both agents behind the capture point:
@@ -115,6 +103,25 @@ func (t *textWriter) iceSessions(r *Report) {
 		t.seen(s.First, s.Last)
 	}
 	t.printf("\n")
+}
+
+// sessionSSRCs lists the distinct SSRCs of a session's streams in the
+// order they were first listed, and counts its SRTP streams. A session
+// holds up to MaxStreams streams, so the SSRCs listed so far are a set.
+func sessionSSRCs(streams []StreamReport, session []int) (ssrcs []string, srtp int) {
+	listed := map[string]bool{}
+	for _, i := range session {
+		if i >= 0 && i < len(streams) {
+			if ssrc := streams[i].SSRC; !listed[ssrc] {
+				listed[ssrc] = true
+				ssrcs = append(ssrcs, ssrc)
+			}
+			if streams[i].SRTP {
+				srtp++
+			}
+		}
+	}
+	return ssrcs, srtp
 }
 
 func (t *textWriter) iceOutcome(s ICESessionReport) string {

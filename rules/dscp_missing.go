@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -278,7 +279,30 @@ type remarkedLeg struct {
 // twinIndex finds a media flow's streams and the other copies of each.
 type twinIndex struct {
 	byFlow map[twinFlowKey][]*diagnose.Stream
-	bySSRC map[uint32][]*diagnose.Stream
+	// copies holds the streams that carried one mark on every packet, by
+	// what a copy of a stream shares with it and that mark, each list in
+	// order of first packet: SIPp plays one RTP capture in every call, so
+	// up to MaxStreams streams share an SSRC, sequence numbers and
+	// timestamps, and only those starting within maxTwinGap of a stream
+	// can be its copy.
+	copies map[twinCopyKey][]twinCandidate
+}
+
+// twinCopyKey is what a stream and its copy share: the first packet's RTP
+// header, and the mark the copy carried on every packet.
+type twinCopyKey struct {
+	ssrc           uint32
+	payloadType    uint8
+	firstSeq       uint16
+	firstTimestamp uint32
+	mark           int
+}
+
+// twinCandidate is a stream and its place in Analysis.Streams, which
+// decides among copies as the streams' order did.
+type twinCandidate struct {
+	s     *diagnose.Stream
+	order int
 }
 
 // twinFlowKey is the key diagnose groups streams into media flows by.
@@ -290,14 +314,26 @@ type twinFlowKey struct {
 }
 
 func newTwinIndex(streams []*diagnose.Stream) *twinIndex {
-	tw := &twinIndex{byFlow: map[twinFlowKey][]*diagnose.Stream{}, bySSRC: map[uint32][]*diagnose.Stream{}}
-	for _, s := range streams {
+	tw := &twinIndex{byFlow: map[twinFlowKey][]*diagnose.Stream{}, copies: map[twinCopyKey][]twinCandidate{}}
+	for order, s := range streams {
 		if s == nil {
 			continue
 		}
 		k := twinFlowKey{src: s.Src, dst: s.Dst, transport: s.Transport, class: s.MediaType, allocation: s.Allocation}
 		tw.byFlow[k] = append(tw.byFlow[k], s)
-		tw.bySSRC[s.SSRC] = append(tw.bySSRC[s.SSRC], s)
+		n := s.DSCP.Total()
+		if n == 0 {
+			continue
+		}
+		for mark, packets := range s.DSCP.All() {
+			if packets == n {
+				ck := twinCopyKey{ssrc: s.SSRC, payloadType: s.PayloadType, firstSeq: s.FirstSeq, firstTimestamp: s.FirstTimestamp, mark: mark}
+				tw.copies[ck] = append(tw.copies[ck], twinCandidate{s: s, order: order})
+			}
+		}
+	}
+	for _, list := range tw.copies {
+		slices.SortStableFunc(list, func(x, y twinCandidate) int { return x.s.First.Time.Compare(y.s.First.Time) })
 	}
 	return tw
 }
@@ -327,12 +363,23 @@ func (tw *twinIndex) remarked(f *diagnose.Flow, want int) []remarkedLeg {
 	return legs
 }
 
+// twin is the copy of s that carried want on every packet and was first
+// seen at most maxTwinGap before it, the first of them in
+// Analysis.Streams.
 func (tw *twinIndex) twin(s *diagnose.Stream, want int) *diagnose.Stream {
-	for _, t := range tw.bySSRC[s.SSRC] {
+	list := tw.copies[twinCopyKey{ssrc: s.SSRC, payloadType: s.PayloadType, firstSeq: s.FirstSeq, firstTimestamp: s.FirstTimestamp, mark: want}]
+	from := s.First.Time.Add(-maxTwinGap)
+	i, _ := slices.BinarySearchFunc(list, from, func(c twinCandidate, t time.Time) int { return c.s.First.Time.Compare(t) })
+	var best twinCandidate
+	for ; i < len(list) && !list[i].s.First.Time.After(s.First.Time); i++ {
+		c := list[i]
+		if best.s != nil && c.order >= best.order {
+			continue
+		}
+		t := c.s
 		switch {
 		case t == s, t.Src == s.Src && t.Dst == s.Dst && t.Transport == s.Transport && !seenApart(t, s),
-			t.Src == s.Dst && t.Dst == s.Src, // the other direction
-			t.PayloadType != s.PayloadType, t.FirstSeq != s.FirstSeq, t.FirstTimestamp != s.FirstTimestamp:
+			t.Src == s.Dst && t.Dst == s.Src: // the other direction
 			continue
 		}
 		gap := s.First.Time.Sub(t.First.Time)
@@ -342,9 +389,9 @@ func (tw *twinIndex) twin(s *diagnose.Stream, want int) *diagnose.Stream {
 		if n := t.DSCP.Total(); n == 0 || t.DSCP.Packets(want) != n {
 			continue
 		}
-		return t
+		best = c
 	}
-	return nil
+	return best.s
 }
 
 // seenApart says whether two streams of one 5-tuple and SSRC are two

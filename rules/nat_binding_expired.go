@@ -127,6 +127,7 @@ func (r NATBindingExpired) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var found []rebinding
 	var seen *portActivity
 	var keepAlives *keepAliveIndex
+	var stale *staleBindingIndex
 	for _, g := range groups.groups {
 		if len(g) < 2 {
 			continue
@@ -150,7 +151,10 @@ func (r NATBindingExpired) Check(a *diagnose.Analysis) []diagnose.Finding {
 			if rb.lastOld.Time.IsZero() || rb.firstNew.Time.IsZero() || rb.firstNew.Time.Sub(rb.lastOld.Time) < minNATIdleGap {
 				continue
 			}
-			rb.unanswered, rb.icmp = toStaleBinding(a, old.Client, rb.lastOld.Time)
+			if stale == nil {
+				stale = newStaleBindingIndex(a)
+			}
+			rb.unanswered, rb.icmp = stale.toStaleBinding(old.Client, rb.lastOld.Time)
 			if len(a.SIPKeepAlives) > 0 {
 				if keepAlives == nil {
 					keepAlives = newKeepAliveIndex(a)
@@ -307,23 +311,47 @@ func (p *portActivity) first(reg *diagnose.Registration) diagnose.FrameRef {
 	return out
 }
 
+// staleBindingIndex holds, per UDP destination, the SIP requests sent to
+// it that nothing answered and the ICMP errors that quote a packet sent to
+// it, in Analysis order: a capture holds up to MaxSIPTransactions
+// transactions and a registrar thousands of rebindings, too many to scan
+// all for each.
+type staleBindingIndex struct {
+	unanswered map[netip.AddrPort][]*diagnose.SIPTransaction
+	icmp       map[netip.AddrPort][]*diagnose.ICMPEvent
+}
+
+func newStaleBindingIndex(a *diagnose.Analysis) *staleBindingIndex {
+	ix := &staleBindingIndex{unanswered: map[netip.AddrPort][]*diagnose.SIPTransaction{}, icmp: map[netip.AddrPort][]*diagnose.ICMPEvent{}}
+	for _, t := range a.SIPTransactions {
+		if t != nil && t.Transport == decode.UDP && len(t.Requests) > 0 && len(t.Responses) == 0 {
+			server := unmapped(t.Server)
+			ix.unanswered[server] = append(ix.unanswered[server], t)
+		}
+	}
+	for _, e := range a.ICMPErrors {
+		if e != nil && e.Transport == decode.UDP {
+			dst := unmapped(e.Flow[1])
+			ix.icmp[dst] = append(ix.icmp[dst], e)
+		}
+	}
+	return ix
+}
+
 // toStaleBinding lists the SIP requests sent to the old public port after
 // the client's last packet from it that nothing answered, and the ICMP
 // errors that quote a packet sent to it since.
-func toStaleBinding(a *diagnose.Analysis, old netip.AddrPort, since time.Time) ([]*diagnose.SIPTransaction, []*diagnose.ICMPEvent) {
+func (ix *staleBindingIndex) toStaleBinding(old netip.AddrPort, since time.Time) ([]*diagnose.SIPTransaction, []*diagnose.ICMPEvent) {
 	old = unmapped(old)
 	var txs []*diagnose.SIPTransaction
-	for _, t := range a.SIPTransactions {
-		if t == nil || t.Transport != decode.UDP || unmapped(t.Server) != old || len(t.Requests) == 0 || len(t.Responses) > 0 {
-			continue
-		}
+	for _, t := range ix.unanswered[old] {
 		if t.Requests[0].Time.After(since) {
 			txs = append(txs, t)
 		}
 	}
 	var icmp []*diagnose.ICMPEvent
-	for _, e := range a.ICMPErrors {
-		if e != nil && e.Transport == decode.UDP && unmapped(e.Flow[1]) == old && e.Time.After(since) {
+	for _, e := range ix.icmp[old] {
+		if e.Time.After(since) {
 			icmp = append(icmp, e)
 		}
 	}
