@@ -1,11 +1,11 @@
 package sdp
 
 import (
-	"bytes"
 	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // maxDefects bounds Session.Defects, so hostile input cannot grow it.
@@ -28,34 +28,95 @@ var ErrNotSDP = errors.New("sdp: the body does not start with a v= line")
 // Keys are never kept: a=crypto (RFC 4568) and a=ice-pwd are recorded as
 // present and nothing more.
 func Parse(body []byte) (*Session, error) {
-	rest := bytes.TrimLeft(body, " \t\r\n")
-	if !bytes.HasPrefix(rest, []byte("v=")) {
+	if !startsWithVersion(body) {
 		return nil, ErrNotSDP
 	}
-	s := &Session{}
-	var media *Media // the current m= section; nil at session level
+	return parseText(string(body)), nil
+}
+
+// startsWithVersion reports whether body's first non-blank bytes are "v=".
+func startsWithVersion(body []byte) bool {
+	i := 0
+	for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n') {
+		i++
+	}
+	return len(body)-i >= 2 && body[i] == 'v' && body[i+1] == '='
+}
+
+// mediaSpans says where an m= section's formats, candidates and rtpmaps
+// are in the parser's slices while the body is read: finish then gives
+// each kind one allocation for the whole Session.
+type mediaSpans struct {
+	formatsStart, candidatesStart, rtpmapsStart int
+	formatsEnd, candidatesEnd, rtpmapsEnd       int
+}
+
+type rtpmapEntry struct {
+	pt uint8
+	rm RTPMap
+}
+
+// parser reads one body, held as a single string (text): every value it
+// finds is a substring of text until finish copies what the Session keeps,
+// so a kept Session holds neither text nor the packet it came from, and
+// reading costs no allocation per line.
+type parser struct {
+	s          *Session
+	spans      []mediaSpans // one for each of s.Media
+	dropped    Media        // m= sections beyond maxMedia: read for their defects only
+	formats    []string
+	candidates []Candidate
+	rtpmaps    []rtpmapEntry
+	fields     []string // scratch for splitFields
+	keeper     stringKeeper
+}
+
+// parsers holds parsers between calls, so their scratch slices grow once.
+var parsers = sync.Pool{New: func() any { return new(parser) }}
+
+// parseText is Parse after the v= check; text is a copy of the body.
+func parseText(text string) *Session {
+	p := parsers.Get().(*parser)
+	p.s = new(Session)
+	p.read(text)
+	s := p.finish()
+	// The scratch slices keep their views of text until they are next
+	// used: clearing them costs more than the few kilobytes a pooled
+	// parser holds on to.
+	*p = parser{spans: p.spans[:0], formats: p.formats[:0], candidates: p.candidates[:0], rtpmaps: p.rtpmaps[:0], fields: p.fields[:0],
+		keeper: stringKeeper{fields: p.keeper.fields[:0]}}
+	parsers.Put(p)
+	return s
+}
+
+func (p *parser) read(body string) {
+	s := p.s
+	var media *Media      // the current m= section; nil at session level
+	var spans *mediaSpans // its spans; nil for a dropped one
 	var sessionConn bool
 	lineNo := 0
 	for len(body) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+		var line string
+		if i := strings.IndexByte(body, '\n'); i >= 0 {
 			line, body = body[:i], body[i+1:]
 		} else {
-			line, body = body, nil
+			line, body = body, ""
 		}
 		lineNo++
-		line = bytes.TrimRight(line, " \t\r")
+		for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t' || line[len(line)-1] == '\r') {
+			line = line[:len(line)-1]
+		}
 		if len(line) < 2 || line[1] != '=' {
 			continue // blank or not a type=value line: ignored
 		}
-		value := string(line[2:])
+		value := line[2:]
 		switch line[0] {
 		case 'o':
-			if media == nil && !parseOrigin(&s.Origin, value) {
+			if media == nil && !p.parseOrigin(&s.Origin, value) {
 				s.defect(lineNo, "o= does not have six fields")
 			}
 		case 'c':
-			addr, ok := parseConnection(value)
+			addr, ok := p.parseConnection(value)
 			if !ok {
 				s.defect(lineNo, "c= address is not an IP address")
 				continue
@@ -71,33 +132,27 @@ func Parse(body []byte) (*Session, error) {
 		case 'm':
 			if len(s.Media) == maxMedia {
 				s.defect(lineNo, "too many m= sections")
-				media = &Media{} // read and dropped
+				p.dropped = Media{} // read and dropped
+				media, spans = &p.dropped, nil
 				continue
 			}
+			f, c, r := len(p.formats), len(p.candidates), len(p.rtpmaps)
 			s.Media = append(s.Media, Media{})
-			media = &s.Media[len(s.Media)-1]
-			if reason := parseMedia(media, value); reason != "" {
+			p.spans = append(p.spans, mediaSpans{
+				formatsStart: f, candidatesStart: c, rtpmapsStart: r,
+				formatsEnd: f, candidatesEnd: c, rtpmapsEnd: r,
+			})
+			media, spans = &s.Media[len(s.Media)-1], &p.spans[len(p.spans)-1]
+			if reason := p.parseMedia(media, value); reason != "" {
 				s.defect(lineNo, reason)
 			}
+			spans.formatsEnd = len(p.formats)
 		case 'a':
-			if reason := s.attribute(media, value); reason != "" {
+			if reason := p.attribute(media, spans, value); reason != "" {
 				s.defect(lineNo, reason)
 			}
 		}
 	}
-	if s.Direction == "" {
-		s.Direction = "sendrecv"
-	}
-	for i := range s.Media {
-		m := &s.Media[i]
-		if !m.Connection.IsValid() {
-			m.Connection = s.Connection
-		}
-		if m.Direction == "" {
-			m.Direction = s.Direction
-		}
-	}
-	return s, nil
 }
 
 func (s *Session) defect(line int, reason string) {
@@ -106,10 +161,42 @@ func (s *Session) defect(line int, reason string) {
 	}
 }
 
+// splitFields is strings.Fields without its allocation: the fields of v
+// in p.fields, valid until the next call.
+func (p *parser) splitFields(v string) []string {
+	f := p.fields[:0]
+	start := -1 // where the current field starts; -1 between fields
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c >= 0x80:
+			// Unicode white space separates fields too; rare enough to
+			// leave to strings.Fields.
+			p.fields = append(f[:0], strings.Fields(v)...)
+			return p.fields
+		case asciiSpace[c]:
+			if start >= 0 {
+				f = append(f, v[start:i])
+				start = -1
+			}
+		case start < 0:
+			start = i
+		}
+	}
+	if start >= 0 {
+		f = append(f, v[start:])
+	}
+	p.fields = f
+	return f
+}
+
+// asciiSpace is the ASCII white space strings.Fields splits at.
+var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
+
 // parseOrigin reads "o=<username> <sess-id> <sess-version> <nettype>
 // <addrtype> <unicast-address>" (RFC 8866 §5.2).
-func parseOrigin(o *Origin, v string) bool {
-	f := strings.Fields(v)
+func (p *parser) parseOrigin(o *Origin, v string) bool {
+	f := p.splitFields(v)
 	if len(f) != 6 {
 		return false
 	}
@@ -120,12 +207,20 @@ func parseOrigin(o *Origin, v string) bool {
 // parseConnection reads "c=IN IP4 <addr>[/<ttl>[/<count>]]" or
 // "c=IN IP6 <addr>[/<count>]" (RFC 8866 §5.7). A host name is not an
 // address callscope can match packets against, so it reads as not ok.
-func parseConnection(v string) (netip.Addr, bool) {
-	f := strings.Fields(v)
-	if len(f) != 3 || f[0] != "IN" {
+func (p *parser) parseConnection(v string) (netip.Addr, bool) {
+	f := p.splitFields(v)
+	if len(f) != 3 {
 		return netip.Addr{}, false
 	}
-	a := f[2]
+	return connectionAddress(f[0], f[2])
+}
+
+// connectionAddress reads the nettype and address of a c= line or an
+// a=rtcp (RFC 3605).
+func connectionAddress(netType, a string) (netip.Addr, bool) {
+	if netType != "IN" {
+		return netip.Addr{}, false
+	}
 	if slash := strings.IndexByte(a, '/'); slash >= 0 {
 		a = a[:slash]
 	}
@@ -138,8 +233,8 @@ func parseConnection(v string) (netip.Addr, bool) {
 
 // parseMedia reads "m=<media> <port>[/<number of ports>] <proto> <fmt> ..."
 // (RFC 8866 §5.14) and returns a reason when it cannot.
-func parseMedia(m *Media, v string) string {
-	f := strings.Fields(v)
+func (p *parser) parseMedia(m *Media, v string) string {
+	f := p.splitFields(v)
 	if len(f) < 3 {
 		return "m= has fewer than three fields"
 	}
@@ -152,20 +247,22 @@ func parseMedia(m *Media, v string) string {
 		}
 		m.NumPorts, port = int(n), port[:slash]
 	}
-	p, err := strconv.ParseUint(port, 10, 16)
+	pt, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {
 		return "m= port is not a number"
 	}
-	m.Port = uint16(p)
-	if len(f) > 3 {
-		m.Formats = f[3:]
-	}
+	m.Port = uint16(pt)
+	p.formats = append(p.formats, f[min(3, len(f)):]...)
 	return ""
 }
 
 // attribute reads one a= line at session level (m == nil) or in m.
-func (s *Session) attribute(m *Media, v string) string {
-	name, value, _ := strings.Cut(v, ":")
+func (p *parser) attribute(m *Media, spans *mediaSpans, v string) string {
+	s := p.s
+	name, value := v, ""
+	if colon := strings.IndexByte(v, ':'); colon >= 0 {
+		name, value = v[:colon], v[colon+1:]
+	}
 	switch name {
 	case "sendrecv", "sendonly", "recvonly", "inactive":
 		if m != nil {
@@ -181,25 +278,25 @@ func (s *Session) attribute(m *Media, v string) string {
 		if !ok {
 			return "a=rtpmap is not <payload type> <encoding>/<clock rate>[/<channels>]"
 		}
-		if m.RTPMap == nil {
-			m.RTPMap = make(map[uint8]RTPMap)
+		if spans != nil {
+			p.rtpmaps = append(p.rtpmaps, rtpmapEntry{pt, rm})
+			spans.rtpmapsEnd = len(p.rtpmaps)
 		}
-		m.RTPMap[pt] = rm
 	case "rtcp":
 		if m == nil {
 			return ""
 		}
-		f := strings.Fields(value)
+		f := p.splitFields(value)
 		if len(f) == 0 {
 			return "a=rtcp without a port"
 		}
-		p, err := strconv.ParseUint(f[0], 10, 16)
+		port, err := strconv.ParseUint(f[0], 10, 16)
 		if err != nil {
 			return "a=rtcp port is not a number"
 		}
-		m.RTCPPort = uint16(p)
+		m.RTCPPort = uint16(port)
 		if len(f) == 4 {
-			if addr, ok := parseConnection(strings.Join(f[1:], " ")); ok {
+			if addr, ok := connectionAddress(f[1], f[3]); ok {
 				m.RTCPAddr = addr
 			}
 		}
@@ -241,12 +338,13 @@ func (s *Session) attribute(m *Media, v string) string {
 		if m == nil {
 			return ""
 		}
-		c, ok := parseCandidate(value)
+		c, ok := p.parseCandidate(value)
 		if !ok {
 			return "a=candidate is not an RFC 8839 candidate"
 		}
-		if len(m.Candidates) < maxCandidates {
-			m.Candidates = append(m.Candidates, c)
+		if spans != nil && spans.candidatesEnd-spans.candidatesStart < maxCandidates {
+			p.candidates = append(p.candidates, c)
+			spans.candidatesEnd = len(p.candidates)
 		}
 	}
 	return ""
@@ -263,20 +361,22 @@ func parseRTPMap(v string, audio bool) (uint8, RTPMap, bool) {
 	if err != nil {
 		return 0, RTPMap{}, false
 	}
-	parts := strings.Split(strings.TrimSpace(enc), "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
+	name, rest, hasClock := strings.Cut(strings.TrimSpace(enc), "/")
+	clockText, channelsText, hasChannels := strings.Cut(rest, "/")
+	if name == "" || !hasClock || strings.IndexByte(channelsText, '/') >= 0 {
+		// No encoding name, or not two or three parts split at '/'.
 		return 0, RTPMap{}, false
 	}
-	clock, err := strconv.ParseUint(parts[1], 10, 32)
+	clock, err := strconv.ParseUint(clockText, 10, 32)
 	if err != nil {
 		return 0, RTPMap{}, false
 	}
-	rm := RTPMap{Encoding: parts[0], ClockRate: uint32(clock)}
+	rm := RTPMap{Encoding: name, ClockRate: uint32(clock)}
 	if audio {
 		rm.Channels = 1
 	}
-	if len(parts) == 3 {
-		ch, err := strconv.ParseUint(parts[2], 10, 8)
+	if hasChannels {
+		ch, err := strconv.ParseUint(channelsText, 10, 8)
 		if err != nil {
 			return 0, RTPMap{}, false
 		}
@@ -288,8 +388,8 @@ func parseRTPMap(v string, audio bool) (uint8, RTPMap, bool) {
 // parseCandidate reads an ICE candidate (RFC 8839 §5.1):
 // "<foundation> <component> <transport> <priority> <address> <port> typ
 // <type> [raddr <addr>] [rport <port>] *(<name> <value>)".
-func parseCandidate(v string) (Candidate, bool) {
-	f := strings.Fields(v)
+func (p *parser) parseCandidate(v string) (Candidate, bool) {
+	f := p.splitFields(v)
 	if len(f) < 8 || f[6] != "typ" {
 		return Candidate{}, false
 	}
@@ -319,6 +419,8 @@ func parseCandidate(v string) (Candidate, bool) {
 		case "raddr":
 			raddr, _ = netip.ParseAddr(f[i+1])
 		case "rport":
+			// Out of range, ParseUint gives the largest port with its
+			// error: kept, as before.
 			rport, _ = strconv.ParseUint(f[i+1], 10, 16)
 		case "tcptype":
 			c.TCPType = f[i+1]
@@ -328,4 +430,48 @@ func parseCandidate(v string) (Candidate, bool) {
 		c.Related = netip.AddrPortFrom(raddr.Unmap(), uint16(rport))
 	}
 	return c, true
+}
+
+// finish completes the Session: one allocation for the formats of all its
+// media, one for the text of every string kept, and rtpmap tables shared
+// with earlier Sessions that had the same rtpmaps.
+func (p *parser) finish() *Session {
+	s := p.s
+	if s.Direction == "" {
+		s.Direction = "sendrecv"
+	}
+	if cap(s.Media) > len(s.Media) {
+		// append leaves spare room from three m= sections on; a kept
+		// Session should not.
+		s.Media = append([]Media(nil), s.Media...)
+	}
+	var formats []string
+	var candidates []Candidate
+	if len(p.formats) > 0 {
+		formats = append([]string(nil), p.formats...)
+	}
+	if len(p.candidates) > 0 {
+		candidates = append([]Candidate(nil), p.candidates...)
+	}
+	for i := range s.Media {
+		sp := &p.spans[i]
+		m := &s.Media[i]
+		if !m.Connection.IsValid() {
+			m.Connection = s.Connection
+		}
+		if m.Direction == "" {
+			m.Direction = s.Direction
+		}
+		if sp.formatsEnd > sp.formatsStart {
+			m.Formats = formats[sp.formatsStart:sp.formatsEnd:sp.formatsEnd]
+		}
+		if sp.candidatesEnd > sp.candidatesStart {
+			m.Candidates = candidates[sp.candidatesStart:sp.candidatesEnd:sp.candidatesEnd]
+		}
+		if sp.rtpmapsEnd > sp.rtpmapsStart {
+			m.RTPMap = sharedRTPMap(p.rtpmaps[sp.rtpmapsStart:sp.rtpmapsEnd])
+		}
+	}
+	p.keeper.keep(s)
+	return s
 }

@@ -5,7 +5,8 @@ package sdp
 import "net/netip"
 
 // Session is a parsed SDP body. Strings are copies: a Session outlives the
-// packet it came from.
+// packet it came from. Sessions whose m= sections list the same rtpmaps
+// share one Media.RTPMap table, so read it and never write it.
 type Session struct {
 	Origin     Origin
 	Connection netip.Addr // session-level c=; invalid when absent
@@ -39,11 +40,11 @@ type Media struct {
 	NumPorts    int    // m=<media> <port>/<number of ports>; 1 when not given
 	Proto       string // RTP/AVP, RTP/SAVP, RTP/SAVPF, UDP/TLS/RTP/SAVPF, ...
 	Formats     []string
-	Connection  netip.Addr // media-level c=, or the session's
-	RTPMap      map[uint8]RTPMap
-	Direction   string     // the media's, or the session's, or "sendrecv"
-	RTCPPort    uint16     // a=rtcp; 0 when absent
-	RTCPAddr    netip.Addr // a=rtcp's address (RFC 3605); invalid when absent
+	Connection  netip.Addr       // media-level c=, or the session's
+	RTPMap      map[uint8]RTPMap // shared with other Sessions: read-only
+	Direction   string           // the media's, or the session's, or "sendrecv"
+	RTCPPort    uint16           // a=rtcp; 0 when absent
+	RTCPAddr    netip.Addr       // a=rtcp's address (RFC 3605); invalid when absent
 	RTCPMux     bool
 	Crypto      bool // a=crypto present (SDES-SRTP); keys are never kept
 	IceUfrag    string
