@@ -36,17 +36,22 @@ func (AllocateTimeout) Explain() string {
 }
 
 func (r AllocateTimeout) Check(a *diagnose.Analysis) []diagnose.Finding {
-	end := captureEnd(a)
+	end := &lazyEnd{a: a, of: captureEnd}
 	icmp := icmpFlows(a)
 	groups := groupTransactions(a.Transactions, func(t *diagnose.Transaction) bool {
 		return t.Method == stun.MethodAllocate && unanswered(t, icmp, end)
 	}, tupleOf)
+	if len(groups) == 0 {
+		return capFindings(r, nil)
+	}
+	// Only the groups' 5-tuples are looked up.
+	tuples := tupleSet(groups)
 	allocated := transactionsByTuple(a, func(t *diagnose.Transaction) bool {
-		return t.Method == stun.MethodAllocate && t.Answered && t.Class == stun.ClassSuccess
+		return t.Method == stun.MethodAllocate && t.Answered && t.Class == stun.ClassSuccess && tuples[tupleOf(t)]
 	})
-	answered := make(map[fiveTuple]int)
+	answered := make(map[fiveTuple]int, len(tuples))
 	for _, t := range a.Transactions {
-		if t != nil && t.Answered {
+		if t != nil && t.Answered && tuples[tupleOf(t)] {
 			answered[tupleOf(t)]++
 		}
 	}
@@ -57,7 +62,7 @@ func (r AllocateTimeout) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if after != nil {
 			continue // the client retried and got its allocation
 		}
-		f := r.finding(a, g, end, answered[tupleOf(first)])
+		f := r.finding(a, g, end.get(), answered[tupleOf(first)])
 		if before != nil {
 			// The 5-tuple already had an allocation: a lost duplicate,
 			// not a relay candidate that could not be made.
@@ -90,11 +95,11 @@ func allocatedAround(allocated []*diagnose.Transaction, t *diagnose.Transaction)
 // unanswered tells a request that got no answer, no ICMP error, and was
 // sent long enough before the capture ended for the silence to mean
 // something.
-func unanswered(t *diagnose.Transaction, icmp map[fiveTuple]bool, end time.Time) bool {
-	if t.Answered || t.ICMP != nil || len(t.Requests) == 0 || icmp[tupleOf(t)] {
+func unanswered(t *diagnose.Transaction, icmp map[fiveTuple]bool, end *lazyEnd) bool {
+	if t.Answered || t.ICMP != nil || len(t.Requests) == 0 || len(icmp) > 0 && icmp[tupleOf(t)] {
 		return false
 	}
-	return end.Sub(firstSend(t)) >= inconclusiveWait
+	return end.get().Sub(firstSend(t)) >= inconclusiveWait
 }
 
 // icmpFlows lists the flows an ICMP unreachable quoted, whether or not the

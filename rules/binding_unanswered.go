@@ -31,18 +31,22 @@ func (BindingUnanswered) Explain() string {
 }
 
 func (r BindingUnanswered) Check(a *diagnose.Analysis) []diagnose.Finding {
-	end := captureEnd(a)
+	end := &lazyEnd{a: a, of: captureEnd}
 	icmp := icmpFlows(a)
-	summaries := bindingSummaries(a)
-	answers := newAnsweredBindings(a)
 	groups := groupTransactions(a.Transactions, func(t *diagnose.Transaction) bool {
 		return t.Method == stun.MethodBinding && unanswered(t, icmp, end)
 	}, tupleOf)
+	if len(groups) == 0 {
+		return capFindings(r, nil)
+	}
+	summaries := bindingSummaries(a)
+	answers := newAnsweredBindings(a)
 	// When each kept Binding request that was answered was first sent, per
-	// pair, for pairs the engine did not summarize.
-	lastAnswered := make(map[fiveTuple]time.Time)
+	// pair, for the groups' pairs.
+	pairs := tupleSet(groups)
+	lastAnswered := make(map[fiveTuple]time.Time, len(pairs))
 	for _, t := range a.Transactions {
-		if t != nil && t.Method == stun.MethodBinding && t.Answered && firstSend(t).After(lastAnswered[tupleOf(t)]) {
+		if t != nil && t.Method == stun.MethodBinding && t.Answered && pairs[tupleOf(t)] && firstSend(t).After(lastAnswered[tupleOf(t)]) {
 			lastAnswered[tupleOf(t)] = firstSend(t)
 		}
 	}

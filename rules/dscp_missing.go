@@ -314,7 +314,9 @@ type twinFlowKey struct {
 }
 
 func newTwinIndex(streams []*diagnose.Stream) *twinIndex {
-	tw := &twinIndex{byFlow: map[twinFlowKey][]*diagnose.Stream{}, copies: map[twinCopyKey][]twinCandidate{}}
+	// Sized for a stream each: nearly every stream is a flow of its own
+	// and marked alike throughout.
+	tw := &twinIndex{byFlow: make(map[twinFlowKey][]*diagnose.Stream, len(streams)), copies: make(map[twinCopyKey][]twinCandidate, len(streams))}
 	for order, s := range streams {
 		if s == nil {
 			continue

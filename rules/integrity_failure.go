@@ -38,7 +38,18 @@ func (r IntegrityFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
 		tuple fiveTuple
 		user  string
 	}
-	byTuple := groupTransactions(a.Transactions, func(*diagnose.Transaction) bool { return true }, tupleOf)
+	// Only a 5-tuple with a failure can make a finding: the others are
+	// left out of the groups.
+	failing := make(map[fiveTuple]bool)
+	for _, t := range a.Transactions {
+		if t != nil && isIntegrityFailure(t) {
+			failing[tupleOf(t)] = true
+		}
+	}
+	if len(failing) == 0 {
+		return capFindings(r, nil)
+	}
+	byTuple := groupTransactions(a.Transactions, func(t *diagnose.Transaction) bool { return failing[tupleOf(t)] }, tupleOf)
 	var found []serverFinding
 	for _, txs := range byTuple {
 		failures := groupTransactions(txs, isIntegrityFailure, func(t *diagnose.Transaction) key {

@@ -50,14 +50,17 @@ func (r MediaNoRTP) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var out []diagnose.Finding
 	callStreams := indexCallStreams(a)
 	var endpoints *streamEndpointIndex // made for the first call without streams
-	end := sipEnd(a)
+	end := &lazyEnd{a: a, of: sipEnd}
 	for _, c := range a.Calls {
-		if c == nil || c.Outcome != "answered" || len(callStreams.streams(c)) > 0 {
+		if c == nil || c.Outcome != "answered" || callStreams.hasStreams(c) {
 			continue
 		}
 		sdps := callSDPs(c)
 		var announced []netip.AddrPort
-		var media []string
+		// The words for the m= lines' endpoints, made into text only for
+		// a finding: most calls checked here have media elsewhere.
+		var mediaWords []string
+		var mediaEndpoints []netip.AddrPort
 		ice := 0
 		for _, s := range sdps {
 			for _, m := range s.Session.Media {
@@ -73,7 +76,8 @@ func (r MediaNoRTP) Check(a *diagnose.Analysis) []diagnose.Finding {
 					ep := netip.AddrPortFrom(addr, m.Port)
 					if !slices.Contains(announced, ep) {
 						announced = append(announced, ep)
-						media = append(media, fmt.Sprintf("%s %s", mediaTypeWord(m.Type), ep))
+						mediaWords = append(mediaWords, mediaTypeWord(m.Type))
+						mediaEndpoints = append(mediaEndpoints, ep)
 					}
 				}
 				ice += len(m.Candidates)
@@ -87,7 +91,11 @@ func (r MediaNoRTP) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if len(announced) == 0 {
 			continue // no SDP seen, or no media offered: nothing to look for
 		}
-		from, to := mediaWindow(c, end)
+		var sipLast time.Time // only a call that did not end needs it
+		if c.Ended.Time.IsZero() {
+			sipLast = end.get()
+		}
+		from, to := mediaWindow(c, sipLast)
 		if to.Sub(from) < minNoRTPSpan {
 			continue
 		}
@@ -96,6 +104,10 @@ func (r MediaNoRTP) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}
 		if slices.ContainsFunc(announced, endpoints.carriesRTP) {
 			continue
+		}
+		var media []string
+		for i, w := range mediaWords {
+			media = append(media, w+" "+mediaEndpoints[i].String())
 		}
 		out = append(out, r.finding(a, c, endpoints, sdps, announced, media, ice, from, to))
 	}

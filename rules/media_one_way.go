@@ -42,14 +42,14 @@ func (r MediaOneWay) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if c == nil || c.Outcome != "answered" || c.Offer == nil || c.Offer.Session == nil {
 			continue
 		}
-		offerer, answerer := callSides(c)
 		streams := callStreams.streams(c)
 		if len(streams) == 0 {
 			continue // media.no-rtp
 		}
-		done := map[string]bool{}
+		offerer, answerer := callSides(c)
+		var done []string // media types: a call has one or two
 		for i, m := range c.Offer.Session.Media {
-			if m.Port == 0 || !strings.Contains(m.Proto, "RTP") || done[m.Type] {
+			if m.Port == 0 || !strings.Contains(m.Proto, "RTP") || slices.Contains(done, m.Type) {
 				continue
 			}
 			offerDir, answerDir := mediaDirection(m.Direction), "sendrecv"
@@ -65,7 +65,7 @@ func (r MediaOneWay) Check(a *diagnose.Analysis) []diagnose.Finding {
 			if !dirSends(offerDir) || !dirReceives(offerDir) || !dirSends(answerDir) || !dirReceives(answerDir) {
 				continue
 			}
-			done[m.Type] = true
+			done = append(done, m.Type)
 			var toOfferer, toAnswerer []*diagnose.Stream
 			for _, s := range streams {
 				if s.MediaType != "" && s.MediaType != m.Type {

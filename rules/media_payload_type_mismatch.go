@@ -45,11 +45,12 @@ func (MediaPayloadTypeMismatch) Explain() string {
 
 func (r MediaPayloadTypeMismatch) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var out []diagnose.Finding
+	sides := callSidesMemo(make(map[*diagnose.Call]*[2]callSide, len(a.Calls)))
 	for _, s := range a.Streams {
 		if s == nil || s.Call == nil || s.Packets == 0 {
 			continue
 		}
-		recv, send := streamSDPSides(s)
+		recv, send := streamSDPSides(s, sides)
 		if !recv.receives() {
 			continue // unknown, or on hold: nothing says what it accepts
 		}
@@ -94,10 +95,10 @@ type streamSDPSide struct {
 // streamSDPSides finds the receiver's SDP sections for a stream: those
 // announcing its destination, else the SDPs of the side streamToward
 // says it went to (behind a NAT, through TURN); the sender's likewise.
-func streamSDPSides(s *diagnose.Stream) (recv, send streamSDPSide) {
+func streamSDPSides(s *diagnose.Stream, sides callSidesMemo) (recv, send streamSDPSide) {
 	c := s.Call
 	sdps := callSDPs(c)
-	offerer, answerer := callSides(c)
+	offerer, answerer := sides.of(c)
 	if s.Allocation == nil {
 		recv = sectionsAnnouncing(c, sdps, offerer, answerer, s.Dst)
 		send = sectionsAnnouncing(c, sdps, offerer, answerer, s.Src)

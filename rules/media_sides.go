@@ -21,7 +21,15 @@ type callSide struct {
 // callSides returns the offerer's and the answerer's side; a side whose
 // SDP was not seen has no endpoints.
 func callSides(c *diagnose.Call) (offerer, answerer *callSide) {
-	offerer, answerer = &callSide{role: "caller"}, &callSide{role: "callee"}
+	sides := callSidePair(c)
+	return &sides[0], &sides[1]
+}
+
+// callSidePair is callSides in one allocation, the offerer first: the
+// media rules make them for every call.
+func callSidePair(c *diagnose.Call) *[2]callSide {
+	sides := &[2]callSide{{role: "caller"}, {role: "callee"}}
+	offerer, answerer := &sides[0], &sides[1]
 	if c.Offer != nil && c.Answer == nil && c.Offer.From.IsValid() && c.Callee.IsValid() && c.Offer.From == c.Callee {
 		// A late offer, in the 2xx (RFC 3261 §13.2.1).
 		offerer.role, answerer.role = "callee", "caller"
@@ -31,7 +39,21 @@ func callSides(c *diagnose.Call) (offerer, answerer *callSide) {
 	}
 	offerer.fill(c.Offer)
 	answerer.fill(c.Answer)
-	return offerer, answerer
+	return sides
+}
+
+// callSidesMemo keeps the sides of the calls seen so far, for a rule that
+// looks at each of a call's streams: callSides reads the call's SDPs anew.
+// The sides are only read.
+type callSidesMemo map[*diagnose.Call]*[2]callSide
+
+func (m callSidesMemo) of(c *diagnose.Call) (offerer, answerer *callSide) {
+	sides, ok := m[c]
+	if !ok {
+		sides = callSidePair(c)
+		m[c] = sides
+	}
+	return &sides[0], &sides[1]
 }
 
 func (cs *callSide) fill(s *diagnose.SDPSeen) {
@@ -39,10 +61,27 @@ func (cs *callSide) fill(s *diagnose.SDPSeen) {
 		return
 	}
 	cs.sdp = s
-	for _, m := range sdpMediaAddrs(s) {
-		cs.endpoints = append(cs.endpoints, netip.AddrPortFrom(m.addr, m.port))
-		if !slices.Contains(cs.addrs, m.addr) {
-			cs.addrs = append(cs.addrs, m.addr)
+	n := 0
+	for _, m := range s.Session.Media {
+		n += 1 + len(m.Candidates)
+	}
+	cs.endpoints = make([]netip.AddrPort, 0, n)
+	// sdpMediaAddrs, without a slice of its own.
+	for _, m := range s.Session.Media {
+		if m.Port == 0 {
+			continue
+		}
+		addr := m.Connection
+		if !addr.IsValid() {
+			addr = s.Session.Connection
+		}
+		addr = addr.Unmap()
+		if !addr.IsValid() || addr.IsUnspecified() {
+			continue
+		}
+		cs.endpoints = append(cs.endpoints, netip.AddrPortFrom(addr, m.Port))
+		if !slices.Contains(cs.addrs, addr) {
+			cs.addrs = append(cs.addrs, addr)
 		}
 	}
 	for _, m := range s.Session.Media {
@@ -119,13 +158,18 @@ func streamToward(s *diagnose.Stream, offerer, answerer *callSide) int {
 type callStreamIndex map[*diagnose.Call][]*diagnose.Stream
 
 func indexCallStreams(a *diagnose.Analysis) callStreamIndex {
-	ix := make(callStreamIndex)
+	ix := make(callStreamIndex, min(len(a.Calls), len(a.Streams)))
 	for _, s := range a.Streams {
 		if s != nil && s.Call != nil {
 			ix[s.Call] = append(ix[s.Call], s)
 		}
 	}
 	return ix
+}
+
+// hasStreams says whether some stream is tied to c, without listing them.
+func (ix callStreamIndex) hasStreams(c *diagnose.Call) bool {
+	return len(ix[c]) > 0 || slices.ContainsFunc(c.Streams, func(s *diagnose.Stream) bool { return s != nil })
 }
 
 // streams is every stream tied to c: Call.Streams first, then the others

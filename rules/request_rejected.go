@@ -48,8 +48,12 @@ func (r RequestRejected) Check(a *diagnose.Analysis) []diagnose.Finding {
 		return true
 	}, func(t *diagnose.Transaction) key { return key{tupleOf(t), t.Method, t.ErrorCode} })
 	groups = withoutRebindings(a, groups)
+	if len(groups) == 0 {
+		return capFindings(r, nil)
+	}
+	tuples := tupleSet(groups)
 	succeeded := transactionsByTuple(a, func(t *diagnose.Transaction) bool {
-		return isTURN(t.Method) && t.Answered && t.Class == stun.ClassSuccess
+		return isTURN(t.Method) && t.Answered && t.Class == stun.ClassSuccess && tuples[tupleOf(t)]
 	})
 	var found []serverFinding
 	for _, g := range groups {

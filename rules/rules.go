@@ -465,6 +465,33 @@ func captureEnd(a *diagnose.Analysis) time.Time {
 	return end
 }
 
+// lazyEnd is the end of the capture (captureEnd or sipEnd) found on first
+// use: a scan of every record, which the Checks of a capture without the
+// trouble they look for mostly do not need.
+type lazyEnd struct {
+	a    *diagnose.Analysis
+	of   func(*diagnose.Analysis) time.Time
+	end  time.Time
+	done bool
+}
+
+func (e *lazyEnd) get() time.Time {
+	if !e.done {
+		e.end, e.done = e.of(e.a), true
+	}
+	return e.end
+}
+
+// tupleSet is the 5-tuples of groups of transactions: the ones a rule
+// indexes the capture's other transactions for.
+func tupleSet(groups [][]*diagnose.Transaction) map[fiveTuple]bool {
+	set := make(map[fiveTuple]bool, len(groups))
+	for _, g := range groups {
+		set[tupleOf(g[0])] = true
+	}
+	return set
+}
+
 // seconds prints a duration in seconds with at most millisecond precision
 // and no trailing zeros: "0", "0.5", "39.5".
 func seconds(d time.Duration) string { return diagnose.FormatSeconds(d) }

@@ -34,42 +34,13 @@ func (ServerUnreachable) Explain() string {
 }
 
 func (r ServerUnreachable) Check(a *diagnose.Analysis) []diagnose.Finding {
-	stunFlows := make(map[fiveTuple][]*diagnose.Transaction)
-	for _, t := range a.Transactions {
-		if t != nil {
-			stunFlows[tupleOf(t)] = append(stunFlows[tupleOf(t)], t)
-		}
-	}
-	for _, al := range a.Allocations {
-		if al != nil {
-			k := fiveTuple{al.Client, al.Server, al.Transport}
-			if _, ok := stunFlows[k]; !ok {
-				stunFlows[k] = nil
-			}
-		}
-	}
-	type key struct {
-		server    netip.AddrPort
-		transport decode.Transport
-	}
-	// Hosts that sent STUN requests themselves are ICE agents or TURN
-	// clients, not servers: their port unreachable means they closed a
-	// socket (the call ended, a candidate was pruned), which is ICE's story,
-	// not a dead TURN server.
-	agents := make(map[netip.Addr]bool)
-	for _, t := range a.Transactions {
-		if t != nil {
-			agents[t.Client.Addr().Unmap()] = true
-		}
-	}
-	for _, b := range a.Bindings {
-		if b != nil {
-			agents[b.Client.Addr().Unmap()] = true
-		}
-	}
-	var groups orderedGroups[key, *diagnose.ICMPEvent]
+	// Few captures hold ICMP errors, and those few: the transactions are
+	// indexed only for the flows and senders the errors name.
+	var errs []*diagnose.ICMPEvent
+	flows := make(map[fiveTuple]bool)
+	senders := make(map[netip.Addr]bool)
 	for _, e := range a.ICMPErrors {
-		if e == nil || !isUnreachable(e.Description) || agents[e.From.Unmap()] {
+		if e == nil || !isUnreachable(e.Description) {
 			continue
 		}
 		// Only packets from a client to a server count: an error quoting a
@@ -78,10 +49,59 @@ func (r ServerUnreachable) Check(a *diagnose.Analysis) []diagnose.Finding {
 		if tx := e.Transaction; tx != nil && (tx.Client != e.Flow[0] || tx.Server != e.Flow[1]) {
 			continue
 		}
+		errs = append(errs, e)
+		flows[fiveTuple{e.Flow[0], e.Flow[1], e.Transport}] = true
+		senders[e.From.Unmap()] = true
+	}
+	if len(errs) == 0 {
+		return capFindings(r, nil)
+	}
+	stunFlows := make(map[fiveTuple][]*diagnose.Transaction)
+	// Hosts that sent STUN requests themselves are ICE agents or TURN
+	// clients, not servers: their port unreachable means they closed a
+	// socket (the call ended, a candidate was pruned), which is ICE's story,
+	// not a dead TURN server.
+	agents := make(map[netip.Addr]bool)
+	for _, t := range a.Transactions {
+		if t == nil {
+			continue
+		}
+		if k := tupleOf(t); flows[k] {
+			stunFlows[k] = append(stunFlows[k], t)
+		}
+		if c := t.Client.Addr().Unmap(); senders[c] {
+			agents[c] = true
+		}
+	}
+	for _, al := range a.Allocations {
+		if al != nil {
+			k := fiveTuple{al.Client, al.Server, al.Transport}
+			if _, ok := stunFlows[k]; !ok && flows[k] {
+				stunFlows[k] = nil
+			}
+		}
+	}
+	for _, b := range a.Bindings {
+		if b != nil && senders[b.Client.Addr().Unmap()] {
+			agents[b.Client.Addr().Unmap()] = true
+		}
+	}
+	type key struct {
+		server    netip.AddrPort
+		transport decode.Transport
+	}
+	var groups orderedGroups[key, *diagnose.ICMPEvent]
+	for _, e := range errs {
+		if agents[e.From.Unmap()] {
+			continue
+		}
 		if _, ok := stunFlows[fiveTuple{e.Flow[0], e.Flow[1], e.Transport}]; !ok && e.Transaction == nil {
 			continue
 		}
 		groups.add(key{e.Flow[1], e.Transport}, e)
+	}
+	if len(groups.groups) == 0 {
+		return capFindings(r, nil)
 	}
 	answers := newAnsweredBindings(a)
 	working := &workingTURNServers{allocs: a.Allocations}

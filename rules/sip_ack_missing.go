@@ -97,7 +97,7 @@ type ackStory struct {
 
 func (r SIPACKMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var out []diagnose.Finding
-	end := sipEnd(a)
+	end := &lazyEnd{a: a, of: sipEnd}
 	var clues map[sipUDPFlow]*fragmentClues // made for the first fragmented 2xx
 	for _, c := range a.Calls {
 		if c == nil {
@@ -129,7 +129,7 @@ func (r SIPACKMissing) Check(a *diagnose.Analysis) []diagnose.Finding {
 					}
 					s.frag = clues[sipUDPFlow{ok.From, t.Client}]
 				}
-				if f, found := r.finding(s, end, a.Snapshot); found {
+				if f, found := r.finding(s, end.get(), a.Snapshot); found {
 					out = append(out, f)
 				}
 			}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -124,7 +125,7 @@ func privateCallIDHost(t *diagnose.SIPTransaction) (netip.Addr, bool) {
 // of them private and the other the packet's (public) source: a rewrite of
 // one line but not the other.
 func partialRewrite(s *diagnose.SDPSeen) (origin, conn netip.Addr, ok bool) {
-	if s == nil || s.Session == nil || !s.From.IsValid() {
+	if s == nil || s.Session == nil || !s.From.IsValid() || isPrivate(s.From.Addr().Unmap()) {
 		return origin, conn, false
 	}
 	origin = hostAddr(s.Session.Origin.Address)
@@ -237,11 +238,6 @@ type algRewrite struct {
 	changes       []string // "Via sent-by 10.0.1.10:5060 → 203.0.113.1:5060"
 }
 
-type requestCopyKey struct {
-	callID, method, branch string
-	cseq                   uint32
-}
-
 // seenRewritten finds requests seen on both sides of a middlebox that
 // rewrote them: the same Call-ID, CSeq, method and topmost Via branch
 // sent from two addresses within rewriteWindow, with Via sent-by, Contact
@@ -255,28 +251,13 @@ type requestCopyKey struct {
 // out in the order of the first rewritten request, one per pair of
 // addresses.
 func seenRewritten(a *diagnose.Analysis) [][]algRewrite {
-	copies := map[requestCopyKey][]*diagnose.SIPTransaction{}
-	var order []requestCopyKey
-	for _, t := range a.SIPTransactions {
-		if t == nil || len(t.Requests) == 0 || !t.Client.IsValid() || !strings.HasPrefix(t.Branch, "z9hG4bK") || t.CallID == "" {
-			continue
-		}
-		k := requestCopyKey{callID: t.CallID, method: t.Method, branch: t.Branch, cseq: t.CSeq}
-		if _, ok := copies[k]; !ok {
-			order = append(order, k)
-		}
-		copies[k] = append(copies[k], t)
+	copies := findRequestCopies(a.SIPTransactions)
+	if len(copies) == 0 {
+		return nil
 	}
-	var sdpAt map[uint64]*diagnose.SDPSeen
+	sdpAt := requestSDPs(a, copies)
 	var groups orderedGroups[[2]netip.Addr, algRewrite]
-	for _, k := range order {
-		ts := copies[k]
-		if len(ts) < 2 {
-			continue
-		}
-		if sdpAt == nil {
-			sdpAt = requestSDPs(a)
-		}
+	for _, ts := range copies {
 		slices.SortStableFunc(ts, func(x, y *diagnose.SIPTransaction) int { return x.Requests[0].Time.Compare(y.Requests[0].Time) })
 		// The first copy is the one before the middlebox: it reaches the
 		// capture point first on the box itself.
@@ -296,15 +277,97 @@ func seenRewritten(a *diagnose.Analysis) [][]algRewrite {
 	return groups.groups
 }
 
-// requestSDPs indexes the SDP bodies of the capture by frame.
-func requestSDPs(a *diagnose.Analysis) map[uint64]*diagnose.SDPSeen {
+// findRequestCopies lists the requests the capture holds more than once:
+// the transactions with the same Call-ID, CSeq, method and magic-cookie
+// branch, in the order of the first of each, which comes first in its
+// list.
+//
+// Nearly every request is seen once, and this runs over every SIP
+// transaction: they are keyed by a hash of those fields (seeded, so no
+// capture can make them collide on purpose) into a presized map of small
+// values, and a request's copies are gathered in a slice only when it has
+// some.
+func findRequestCopies(txs []*diagnose.SIPTransaction) [][]*diagnose.SIPTransaction {
+	type request struct {
+		first   *diagnose.SIPTransaction
+		copies  []*diagnose.SIPTransaction // from the first on, when there is a second
+		collide int32                      // the previous request with the same hash, -1 when none
+	}
+	seed := maphash.MakeSeed()
+	heads := make(map[uint64]int32, len(txs))
+	requests := make([]request, 0, len(txs))
+	var h maphash.Hash
+	copied := 0
+	for _, t := range txs {
+		if t == nil || len(t.Requests) == 0 || !t.Client.IsValid() || !strings.HasPrefix(t.Branch, "z9hG4bK") || t.CallID == "" {
+			continue
+		}
+		h.SetSeed(seed)
+		h.WriteString(t.CallID)
+		h.WriteByte(0)
+		h.WriteString(t.Method)
+		h.WriteByte(0)
+		h.WriteString(t.Branch)
+		h.WriteByte(0)
+		h.WriteByte(byte(t.CSeq))
+		h.WriteByte(byte(t.CSeq >> 8))
+		h.WriteByte(byte(t.CSeq >> 16))
+		h.WriteByte(byte(t.CSeq >> 24))
+		sum := h.Sum64()
+		head, ok := heads[sum]
+		i := head
+		for ok && i >= 0 && !sameRequest(requests[i].first, t) {
+			i = requests[i].collide
+		}
+		if ok && i >= 0 {
+			r := &requests[i]
+			if r.copies == nil {
+				r.copies = []*diagnose.SIPTransaction{r.first}
+				copied++
+			}
+			r.copies = append(r.copies, t)
+			continue
+		}
+		if !ok {
+			head = -1
+		}
+		heads[sum] = int32(len(requests))
+		requests = append(requests, request{first: t, collide: head})
+	}
+	if copied == 0 {
+		return nil
+	}
+	out := make([][]*diagnose.SIPTransaction, 0, copied)
+	for _, r := range requests {
+		if r.copies != nil {
+			out = append(out, r.copies)
+		}
+	}
+	return out
+}
+
+func sameRequest(x, y *diagnose.SIPTransaction) bool {
+	return x.CSeq == y.CSeq && x.Branch == y.Branch && x.CallID == y.CallID && x.Method == y.Method
+}
+
+// requestSDPs indexes by frame the SDP bodies of the capture that the
+// copies' first requests carry.
+func requestSDPs(a *diagnose.Analysis, copies [][]*diagnose.SIPTransaction) map[uint64]*diagnose.SDPSeen {
+	frames := make(map[uint64]bool)
+	for _, ts := range copies {
+		for _, t := range ts {
+			frames[t.Requests[0].Frame] = true
+		}
+	}
 	out := map[uint64]*diagnose.SDPSeen{}
 	for _, c := range a.Calls {
 		if c == nil {
 			continue
 		}
 		for _, s := range callSDPs(c) {
-			out[s.Frame] = s
+			if frames[s.Frame] {
+				out[s.Frame] = s
+			}
 		}
 	}
 	return out

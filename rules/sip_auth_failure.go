@@ -52,16 +52,26 @@ type sipAuthKey struct {
 }
 
 func (r SIPAuthFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
+	// Only the groups with a failure can make a finding, and failures are
+	// rare: the transactions are grouped once their keys are known to
+	// have one, in the same order.
+	failing := make(map[sipAuthKey]bool)
+	for _, t := range a.SIPTransactions {
+		if sipAuthCounts(t) && isSIPAuthFailure(t) {
+			failing[sipAuthKeyOf(t)] = true
+		}
+	}
+	if len(failing) == 0 {
+		return nil
+	}
 	var groups orderedGroups[sipAuthKey, *diagnose.SIPTransaction]
 	for _, t := range a.SIPTransactions {
-		if t == nil || t.RequestCount == 0 && len(t.Requests) == 0 || t.Method == "ACK" || t.Method == "CANCEL" {
+		if !sipAuthCounts(t) {
 			continue
 		}
-		k := sipAuthKey{method: t.Method, client: t.Client, server: t.Server, transport: t.Transport, scope: t.CallID}
-		if t.Method == "REGISTER" {
-			k.scope, k.deregister = t.ToURI, t.Deregister
+		if k := sipAuthKeyOf(t); failing[k] {
+			groups.add(k, t)
 		}
-		groups.add(k, t)
 	}
 	var out []diagnose.Finding
 	var successes sipSuccesses // made for the first failure
@@ -81,6 +91,19 @@ func (r SIPAuthFailure) Check(a *diagnose.Analysis) []diagnose.Finding {
 		out = append(out, r.finding(txs, failed, successes.laterThan(failed[len(failed)-1])))
 	}
 	return out
+}
+
+// sipAuthCounts tells the transactions the rule groups.
+func sipAuthCounts(t *diagnose.SIPTransaction) bool {
+	return t != nil && !(t.RequestCount == 0 && len(t.Requests) == 0) && t.Method != "ACK" && t.Method != "CANCEL"
+}
+
+func sipAuthKeyOf(t *diagnose.SIPTransaction) sipAuthKey {
+	k := sipAuthKey{method: t.Method, client: t.Client, server: t.Server, transport: t.Transport, scope: t.CallID}
+	if t.Method == "REGISTER" {
+		k.scope, k.deregister = t.ToURI, t.Deregister
+	}
+	return k
 }
 
 func isSIPAuthFailure(t *diagnose.SIPTransaction) bool {

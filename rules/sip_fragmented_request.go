@@ -157,7 +157,7 @@ func (r SIPFragmentedRequest) Check(a *diagnose.Analysis) []diagnose.Finding {
 	}
 	p := profileOrDefault(r.Profile)
 	timeout := time.Duration(p.Thresholds.SIPTimeoutS * float64(time.Second))
-	end := sipEnd(a)
+	end := &lazyEnd{a: a, of: sipEnd}
 	clues := fragmentCluesOf(a)
 	var lost orderedGroups[sipFlowKey, *diagnose.SIPTransaction]
 	var worked orderedGroups[sipUDPFlow, *diagnose.SIPTransaction]
@@ -178,7 +178,7 @@ func (r SIPFragmentedRequest) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var out []diagnose.Finding
 	answers := newSIPFlowAnswers(a)
 	for _, g := range lost.groups {
-		out = append(out, r.lostFinding(answers, g, clues[sipUDPFlow{g[0].Client, g[0].Server}], end, timeout))
+		out = append(out, r.lostFinding(answers, g, clues[sipUDPFlow{g[0].Client, g[0].Server}], end.get(), timeout))
 	}
 	for i := range a.Stats.FragmentLoss {
 		l := &a.Stats.FragmentLoss[i]

@@ -74,9 +74,12 @@ func (r SIPNATAddressMismatch) Check(a *diagnose.Analysis) []diagnose.Finding {
 			continue
 		}
 		for _, s := range callSDPs(c) {
+			src := s.From.Addr().Unmap()
+			if !s.From.IsValid() || isPrivate(src) {
+				continue
+			}
 			for _, m := range sdpMediaAddrs(s) {
-				src := s.From.Addr().Unmap()
-				if m.addr != src && isPrivate(m.addr) && s.From.IsValid() && !isPrivate(src) {
+				if m.addr != src && isPrivate(m.addr) {
 					add(natSighting{where: "SDP c=", announced: m.addr, port: m.port, media: m.media, frame: s.FrameRef, src: s.From, what: "SDP"})
 				}
 			}
@@ -92,6 +95,12 @@ func (r SIPNATAddressMismatch) Check(a *diagnose.Analysis) []diagnose.Finding {
 // callSDPs is every SDP of a call: SDPs, or the offer and answer when the
 // correlation kept only those.
 func callSDPs(c *diagnose.Call) []*diagnose.SDPSeen {
+	// Most calls' SDPs all have a session: the rules, which only read
+	// what this returns, then read them in place (capped, so an append
+	// cannot write into the Analysis) instead of a copy per call.
+	if !slices.ContainsFunc(c.SDPs, func(s *diagnose.SDPSeen) bool { return s == nil || s.Session == nil }) && len(c.SDPs) > 0 {
+		return c.SDPs[:len(c.SDPs):len(c.SDPs)]
+	}
 	var out []*diagnose.SDPSeen
 	for _, s := range c.SDPs {
 		if s != nil && s.Session != nil {
@@ -121,7 +130,7 @@ func sdpMediaAddrs(s *diagnose.SDPSeen) []sdpMediaAddr {
 	if s == nil || s.Session == nil {
 		return nil
 	}
-	var out []sdpMediaAddr
+	out := make([]sdpMediaAddr, 0, len(s.Session.Media))
 	for _, m := range s.Session.Media {
 		if m.Port == 0 {
 			continue

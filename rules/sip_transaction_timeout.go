@@ -57,7 +57,7 @@ const minTimeoutSends = 4
 func (r SIPTransactionTimeout) Check(a *diagnose.Analysis) []diagnose.Finding {
 	p := profileOrDefault(r.Profile)
 	timeout := time.Duration(p.Thresholds.SIPTimeoutS * float64(time.Second))
-	end := sipEnd(a)
+	end := &lazyEnd{a: a, of: sipEnd}
 	var clues map[sipUDPFlow]*fragmentClues
 	if mayHaveFragments(a) {
 		clues = fragmentCluesOf(a)
@@ -77,7 +77,7 @@ func (r SIPTransactionTimeout) Check(a *diagnose.Analysis) []diagnose.Finding {
 	var out []diagnose.Finding
 	answers := newSIPFlowAnswers(a)
 	for _, g := range groups.groups {
-		out = append(out, r.finding(answers, p, g, end, timeout))
+		out = append(out, r.finding(answers, p, g, end.get(), timeout))
 	}
 	return out
 }
@@ -87,7 +87,7 @@ func (r SIPTransactionTimeout) Check(a *diagnose.Analysis) []diagnose.Finding {
 // once got an answer the capture missed) or sent over TCP, and unanswered
 // for the timeout or through minTimeoutSends sends; an INVITE with a
 // provisional response is waiting for the callee, not timing out.
-func sipTimedOut(t *diagnose.SIPTransaction, end time.Time, timeout time.Duration) bool {
+func sipTimedOut(t *diagnose.SIPTransaction, end *lazyEnd, timeout time.Duration) bool {
 	if t == nil || len(t.Requests) == 0 || t.Method == "ACK" || finalResponse(t) != nil {
 		return false
 	}
@@ -97,7 +97,7 @@ func sipTimedOut(t *diagnose.SIPTransaction, end time.Time, timeout time.Duratio
 	if t.Transport == decode.UDP && sipSends(t) < 2 {
 		return false
 	}
-	return end.Sub(firstRequest(t).Time) >= timeout || sipSends(t) >= minTimeoutSends
+	return sipSends(t) >= minTimeoutSends || end.get().Sub(firstRequest(t).Time) >= timeout
 }
 
 func (r SIPTransactionTimeout) finding(answers *sipFlowAnswers, p *Profile, g []*diagnose.SIPTransaction, end time.Time, timeout time.Duration) diagnose.Finding {

@@ -38,10 +38,21 @@ func (StaleNonce) Explain() string {
 }
 
 func (r StaleNonce) Check(a *diagnose.Analysis) []diagnose.Finding {
+	// Only a 5-tuple with a 438 can make a finding: the others are left
+	// out of the groups.
+	stale := make(map[fiveTuple]bool)
+	for _, t := range a.Transactions {
+		if t != nil && t.Answered && t.Class == stun.ClassError && t.ErrorCode == 438 && isTURN(t.Method) {
+			stale[tupleOf(t)] = true
+		}
+	}
+	if len(stale) == 0 {
+		return capFindings(r, nil)
+	}
 	groups := groupTransactions(a.Transactions, func(t *diagnose.Transaction) bool {
-		return isTURN(t.Method) && t.Answered
+		return isTURN(t.Method) && t.Answered && stale[tupleOf(t)]
 	}, tupleOf)
-	end := captureEnd(a)
+	end := &lazyEnd{a: a, of: captureEnd}
 	var out []serverFinding
 	for _, g := range groups {
 		g = slices.Clone(g)
@@ -66,10 +77,10 @@ func (r StaleNonce) Check(a *diagnose.Analysis) []diagnose.Finding {
 		}
 		switch {
 		case len(longest) >= staleRun:
-			out = append(out, serverFinding{r.finding(a, longest, false, end), longest[0].Server, longest[0].Transport})
-		case len(run) > 0 && !retryPending(a, run[len(run)-1], end):
+			out = append(out, serverFinding{r.finding(a, longest, false, end.get()), longest[0].Server, longest[0].Transport})
+		case len(run) > 0 && !retryPending(a, run[len(run)-1], end.get()):
 			// The last request was answered 438 and never retried.
-			out = append(out, serverFinding{r.finding(a, run, true, end), run[0].Server, run[0].Transport})
+			out = append(out, serverFinding{r.finding(a, run, true, end.get()), run[0].Server, run[0].Transport})
 		}
 	}
 	return capFindings(r, out)
