@@ -12,12 +12,22 @@ import (
 // by the topmost Via branch and the CSeq method, so that a CANCEL and the
 // INVITE it cancels are two transactions, and retransmissions are one.
 type SIPTransaction struct {
-	Branch    string
-	Method    string // the request's method; CSeq's for a response seen alone
+	Branch string
+	Method string         // the request's method; CSeq's for a response seen alone
+	Client netip.AddrPort // who sent the request
+	Server netip.AddrPort // where it was sent
+	// CSeq, Transport and the flags from the request share one word: a
+	// capture dense with calls keeps 100,000s of transactions.
 	CSeq      uint32
-	Client    netip.AddrPort // who sent the request
-	Server    netip.AddrPort // where it was sent
 	Transport decode.Transport
+	HasSDP    bool // the request carried SDP
+	// Deregister: a REGISTER asking to remove bindings (Expires 0, a
+	// Contact expires=0, or "Contact: *"; RFC 3261 §10.2.2).
+	Deregister bool
+	// ContentLengthMismatch: over UDP, the request's Content-Length did not
+	// match the body the datagram carried (RFC 3261 §18.3) - a sign of a
+	// middlebox that rewrote the body (a SIP ALG) without fixing the header.
+	ContentLengthMismatch bool
 
 	Requests     []FrameRef // the request and its retransmissions, the first MaxFramesPerFinding
 	RequestCount int
@@ -31,14 +41,6 @@ type SIPTransaction struct {
 	UserAgent      string
 	Expires        int      // Expires header, -1 when absent
 	Authorization  *SIPAuth // credentials sent (never the digest)
-	HasSDP         bool
-	// Deregister: a REGISTER asking to remove bindings (Expires 0, a
-	// Contact expires=0, or "Contact: *"; RFC 3261 §10.2.2).
-	Deregister bool
-	// ContentLengthMismatch: over UDP, the request's Content-Length did not
-	// match the body the datagram carried (RFC 3261 §18.3) - a sign of a
-	// middlebox that rewrote the body (a SIP ALG) without fixing the header.
-	ContentLengthMismatch bool
 	// Size is the request's length in bytes: the first send's UDP payload,
 	// or the framed message over TCP. Fragmented is set when sends over
 	// UDP came in IP fragments (correlate_sip_fragments.go).

@@ -10,7 +10,6 @@ import (
 // callState is a Call being correlated.
 type callState struct {
 	call *Call
-	strs *stringTable // the engine's, for ladder labels
 	// lastInitial is the latest INVITE from the caller outside the dialog
 	// (no To tag): the first one or its retries after a challenge. Its final
 	// response decides the outcome unless an earlier one was answered.
@@ -28,12 +27,12 @@ type callState struct {
 	offerInRequest bool
 }
 
-// callRequest ties a new request transaction to its call: an INVITE with a
-// new Call-ID starts one; other requests join a known call only.
-func (e *Engine) callRequest(st *openSIPTx, m *decode.Message) {
+// callRequest ties a new request transaction to its call, cs, the call of
+// its Call-ID when known: an INVITE with a new Call-ID starts one; other
+// requests join a known call only.
+func (e *Engine) callRequest(st *openSIPTx, m *decode.Message, cs *callState) {
 	s := &e.sip
 	tx := st.tx
-	cs := s.calls[tx.CallID]
 	if cs == nil {
 		if tx.Method != "INVITE" || tx.CallID == "" {
 			return
@@ -42,7 +41,7 @@ func (e *Engine) callRequest(st *openSIPTx, m *decode.Message) {
 			e.analysis.DroppedCalls++
 			return
 		}
-		cs = &callState{strs: &s.strs, call: &Call{
+		cs = &callState{call: &Call{
 			CallID:    tx.CallID,
 			From:      tx.FromURI,
 			To:        tx.ToURI,
@@ -53,6 +52,9 @@ func (e *Engine) callRequest(st *openSIPTx, m *decode.Message) {
 			// An INVITE with a To tag is inside a dialog (§12.2.1.1): the
 			// call was set up before the capture started.
 			Preexisting: tx.ToTag != "",
+			// Room for the usual dialog: INVITE, 100, 180, 200, ACK, BYE
+			// and its 200 are three transactions and seven steps.
+			Transactions: make([]*SIPTransaction, 0, 4),
 		}}
 		s.calls[tx.CallID] = cs
 		s.callList = append(s.callList, cs)
@@ -80,7 +82,7 @@ func (e *Engine) callRequest(st *openSIPTx, m *decode.Message) {
 			cs.byeReason = tx.ReasonHeader
 		}
 	}
-	cs.step(m, requestLabel(tx.Method, tx.HasSDP))
+	cs.step(m, s.strs.label(tx.Method, 0, "", tx.HasSDP, ""))
 	if tx.HasSDP {
 		e.callSDP(cs, m, true, initial)
 	}
@@ -91,7 +93,7 @@ func (e *Engine) callRequest(st *openSIPTx, m *decode.Message) {
 func (e *Engine) callResponse(st *openSIPTx, r *SIPResponse, m *decode.Message) {
 	cs, tx := st.call, st.tx
 	c := cs.call
-	cs.step(m, responseLabel(r.Status, r.Reason, r.HasSDP))
+	cs.step(m, e.sip.strs.label("", r.Status, r.Reason, r.HasSDP, ""))
 	// Responses to the caller's INVITEs outside the dialog. A response
 	// whose request was not captured counts too: before the call is
 	// answered, an INVITE to the caller can only be an initial one.
@@ -159,6 +161,48 @@ func (e *Engine) callSDP(cs *callState, m *decode.Message, isRequest, initialInv
 	}
 }
 
+// sameString returns the call's copy of string(b): its URIs and To tags,
+// and the hosts and user agents of its first transaction and of the
+// responses to it, which the later ones of both sides repeat.
+func (cs *callState) sameString(b []byte) (string, bool) {
+	c := cs.call
+	if c.From == string(b) {
+		return c.From, true
+	}
+	if c.To == string(b) {
+		return c.To, true
+	}
+	for _, v := range c.ToTags {
+		if v == string(b) {
+			return v, true
+		}
+	}
+	if len(c.Transactions) == 0 {
+		return "", false
+	}
+	first := c.Transactions[0]
+	switch string(b) {
+	case first.ViaSentBy:
+		return first.ViaSentBy, true
+	case first.Contact:
+		return first.Contact, true
+	case first.ContactHost:
+		return first.ContactHost, true
+	case first.UserAgent:
+		return first.UserAgent, true
+	}
+	for i := range first.Responses {
+		r := &first.Responses[i]
+		if r.ContactHost == string(b) {
+			return r.ContactHost, true
+		}
+		if r.Server == string(b) {
+			return r.Server, true
+		}
+	}
+	return "", false
+}
+
 func (cs *callState) addTx(tx *SIPTransaction) {
 	c := cs.call
 	if len(c.Transactions) >= MaxCallTransactions {
@@ -168,14 +212,19 @@ func (cs *callState) addTx(tx *SIPTransaction) {
 	c.Transactions = append(c.Transactions, tx)
 }
 
-// step adds a message to the call's ladder.
+// step adds a message to the call's ladder; label is shared
+// (stringTable.label) or a constant.
 func (cs *callState) step(m *decode.Message, label string) {
 	c := cs.call
 	if len(c.Ladder) >= MaxLadderSteps {
 		c.LadderDropped++
 		return
 	}
-	c.Ladder = append(c.Ladder, LadderStep{FrameRef: frameRef(m), From: m.Src, To: m.Dst, Label: cs.strs.share(label)})
+	if c.Ladder == nil {
+		// Half the usual dialog (see callRequest): append doubles it once.
+		c.Ladder = make([]LadderStep, 0, 4)
+	}
+	c.Ladder = append(c.Ladder, LadderStep{FrameRef: frameRef(m), From: m.Src, To: m.Dst, Label: label})
 }
 
 // conclude sets the call's outcome at the end of the capture.

@@ -28,11 +28,17 @@ func TestStringTableShares(t *testing.T) {
 
 func TestStringTableBounded(t *testing.T) {
 	var tab stringTable
-	for i := range 3 * maxSharedStrings {
+	const bound = sharedStringSets * sharedStringWays
+	for i := range 3 * bound {
 		tab.clip([]byte("call-" + strconv.Itoa(i)))
-		if len(tab.m) > maxSharedStrings {
-			t.Fatalf("%d strings held, more than %d", len(tab.m), maxSharedStrings)
+		if len(tab.slots) > bound {
+			t.Fatalf("%d strings held, more than %d", len(tab.slots), bound)
 		}
+	}
+	// The most recent values are still shared.
+	a := tab.clip([]byte("call-" + strconv.Itoa(3*bound-1)))
+	if b := tab.clip([]byte("call-" + strconv.Itoa(3*bound-1))); unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Error("the last value is not shared")
 	}
 	var nilTable *stringTable
 	if got := nilTable.share("x"); got != "x" {

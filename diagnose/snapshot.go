@@ -137,7 +137,7 @@ func giveUpTime(tx *Transaction, last time.Time) time.Time {
 // and those closed (their linger passed: the unanswered ones).
 func (e *Engine) settledSIPTransactions() []*SIPTransaction {
 	open := make(map[*SIPTransaction]bool)
-	for _, st := range e.sip.open {
+	for st := range e.sip.openTransactions() {
 		if st.tx.Final < 0 {
 			open[st.tx] = true
 		}

@@ -128,7 +128,7 @@ func (s *Streamer) Advance(now time.Time) {
 	}
 	e := s.eng
 	// What a snapshot and the rules walk.
-	size := len(e.analysis.Transactions) + len(e.open) + len(e.analysis.SIPTransactions) + len(e.sip.open) +
+	size := len(e.analysis.Transactions) + len(e.open) + len(e.analysis.SIPTransactions) + e.sip.openTxs +
 		len(e.sip.callList) + len(e.media.list) + len(e.retiredStreams)
 	gap := interval * time.Duration(1+size/streamCostUnit)
 	since := s.now.Sub(s.lastRun)
