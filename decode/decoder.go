@@ -243,8 +243,7 @@ func (d *Decoder) emitSTUN(b []byte, emit func(*Message)) {
 	} else {
 		d.stats.STUN++
 	}
-	d.endpoints.add(d.pkt.Src, d.pkt.Time)
-	d.endpoints.add(d.pkt.Dst, d.pkt.Time)
+	d.endpoints.addPair(d.pkt.Src, d.pkt.Dst, d.pkt.Time)
 	d.msg = Message{Packet: d.pkt, Kind: KindSTUN, STUN: m, Payload: b}
 	emit(&d.msg)
 }

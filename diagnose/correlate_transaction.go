@@ -62,18 +62,27 @@ func keptText(s string) string {
 	return strings.Clone(s[:i])
 }
 
-// openTx is a transaction the engine may still see packets for.
+// openTx is a transaction the engine may still see packets for. Its key
+// is not kept beside tx, which holds every part of it: openTx is half the
+// size without it, and it is made for every request.
 type openTx struct {
-	key   txKey
 	tx    *Transaction
 	last  time.Time // the latest request or response
 	alloc *allocState
 	// Binding transactions only.
 	binding   *bindingFlow
 	keepFirst bool // among the first BindingKeptPerFlow of its flow
+	// closed: no longer in Engine.open, so that a queued entry of
+	// openOrder is told from a live one without a map lookup.
+	closed bool
 	// The other open transactions with the same ID, a list that
 	// Engine.openByID heads.
 	prevSameID, nextSameID *openTx
+}
+
+func (st *openTx) key() txKey {
+	tx := st.tx
+	return txKey{id: tx.ID, cookie: tx.Cookie, client: tx.Client, server: tx.Server, transport: tx.Transport}
 }
 
 // bindingFlow is the summary of one flow's Binding transactions and how many
@@ -101,7 +110,8 @@ func (e *Engine) observeSTUN(m *decode.Message) {
 func (e *Engine) observeRequest(m *decode.Message) {
 	s := m.STUN
 	key := txKey{id: s.Transaction, cookie: s.Cookie, client: m.Src, server: m.Dst, transport: m.Transport}
-	if st := e.open[key]; st != nil {
+	sameID := e.openByID[key.id]
+	if st := e.openWithKey(sameID, key); st != nil {
 		// A retransmission (RFC 8489 §6.2.1), possibly after the answer was
 		// lost on its way back.
 		tx := st.tx
@@ -116,7 +126,10 @@ func (e *Engine) observeRequest(m *decode.Message) {
 		return
 	}
 
-	tx := &Transaction{
+	box := &txBox{}
+	box.first[0] = frameRef(m)
+	tx := &box.tx
+	*tx = Transaction{
 		ID:                 s.Transaction,
 		Method:             s.Method,
 		Client:             m.Src,
@@ -124,7 +137,7 @@ func (e *Engine) observeRequest(m *decode.Message) {
 		Transport:          m.Transport,
 		Classic:            s.Classic,
 		Cookie:             s.Cookie,
-		Requests:           []FrameRef{frameRef(m)},
+		Requests:           box.first[:],
 		RequestCount:       1,
 		Username:           keptText(s.Username),
 		Realm:              keptText(s.Realm),
@@ -151,7 +164,7 @@ func (e *Engine) observeRequest(m *decode.Message) {
 		tx.Integrity = e.integrity.verdict(s)
 	}
 
-	st := &openTx{key: key, tx: tx, last: m.Time}
+	st := &openTx{tx: tx, last: m.Time}
 	flow := flowKey{client: m.Src, server: m.Dst, transport: m.Transport}
 	if s.Method == stun.MethodBinding {
 		// Binding transactions join Analysis.Transactions when they close,
@@ -166,9 +179,9 @@ func (e *Engine) observeRequest(m *decode.Message) {
 	}
 
 	e.open[key] = st
-	if head := e.openByID[key.id]; head != nil {
-		head.prevSameID = st
-		st.nextSameID = head
+	if sameID != nil {
+		sameID.prevSameID = st
+		st.nextSameID = sameID
 	}
 	e.openByID[key.id] = st
 	e.openOrder.push(st, m.Time)
@@ -245,13 +258,39 @@ func (e *Engine) observeResponse(m *decode.Message) {
 			bf.summary.UnansweredSinceAnswer = 0
 		}
 	}
-	flow := flowKey{client: st.key.client, server: tx.Server, transport: st.key.transport}
+	flow := flowKey{client: tx.Client, server: tx.Server, transport: tx.Transport}
 	if e.lastOnFlow[flow] == st {
 		delete(e.lastOnFlow, flow)
 	}
 	if st.alloc != nil {
 		e.allocationResponse(st.alloc, tx, m)
 	}
+}
+
+// openWithKey finds the open transaction with key on the list of those
+// with its ID that head starts: a new transaction needs that list's head
+// anyway, and walking it (usually empty) saves a lookup in open, a map
+// whose keys are 88 bytes. A list longer than maxSameID (one ID reused
+// everywhere) is left to open.
+func (e *Engine) openWithKey(head *openTx, key txKey) *openTx {
+	n := 0
+	for st := head; st != nil; st = st.nextSameID {
+		if n++; n > maxSameID {
+			return e.open[key]
+		}
+		if tx := st.tx; tx.ID == key.id && tx.Cookie == key.cookie && tx.Client == key.client &&
+			tx.Server == key.server && tx.Transport == key.transport {
+			return st
+		}
+	}
+	return nil
+}
+
+// txBox holds a Transaction and room for its first request, so that the
+// two are one allocation: most transactions are never retransmitted.
+type txBox struct {
+	tx    Transaction
+	first [1]FrameRef
 }
 
 // openMatching finds the one open transaction with this ID whose cookie
@@ -264,7 +303,7 @@ func (e *Engine) openMatching(id stun.TransactionID, cookie uint32, client netip
 		if n++; n > maxSameID {
 			return nil
 		}
-		if st.key.cookie != cookie || st.key.transport != transport || (client.IsValid() && st.key.client != client) {
+		if tx := st.tx; tx.Cookie != cookie || tx.Transport != transport || (client.IsValid() && tx.Client != client) {
 			continue
 		}
 		if found != nil {
@@ -280,11 +319,11 @@ func (e *Engine) unlinkSameID(st *openTx) {
 	switch {
 	case st.prevSameID != nil:
 		st.prevSameID.nextSameID = st.nextSameID
-	case e.openByID[st.key.id] == st:
+	case e.openByID[st.tx.ID] == st:
 		if st.nextSameID != nil {
-			e.openByID[st.key.id] = st.nextSameID
+			e.openByID[st.tx.ID] = st.nextSameID
 		} else {
-			delete(e.openByID, st.key.id)
+			delete(e.openByID, st.tx.ID)
 		}
 	}
 	if st.nextSameID != nil {
@@ -341,7 +380,7 @@ func (e *Engine) expire(now time.Time) {
 		}
 		e.openOrder.pop()
 		st := q.item
-		if e.open[st.key] != st {
+		if st.closed {
 			continue
 		}
 		if st.last.After(q.since) {
@@ -357,7 +396,7 @@ func (e *Engine) expire(now time.Time) {
 func (e *Engine) closeOldest() {
 	for !e.openOrder.empty() {
 		st := e.openOrder.pop().item
-		if e.open[st.key] == st {
+		if !st.closed {
 			e.closeTx(st)
 			return
 		}
@@ -372,17 +411,25 @@ func (e *Engine) closeOldest() {
 // BindingKeptPerFlow unanswered ones and as many error ones. The flow's
 // BindingSummary counts them all.
 func (e *Engine) closeTx(st *openTx) {
-	delete(e.open, st.key)
+	delete(e.open, st.key())
+	st.closed = true
 	e.unlinkSameID(st)
 	tx := st.tx
-	flow := flowKey{client: st.key.client, server: tx.Server, transport: st.key.transport}
+	flow := flowKey{client: tx.Client, server: tx.Server, transport: tx.Transport}
 	if e.lastOnFlow[flow] == st {
 		delete(e.lastOnFlow, flow)
 	}
+	e.keepClosed(st)
+}
+
+// keepClosed accounts a closed Binding transaction in its flow's summary
+// and keeps it if it matters (see closeTx).
+func (e *Engine) keepClosed(st *openTx) {
 	bf := st.binding
 	if bf == nil {
 		return
 	}
+	tx := st.tx
 	if !tx.Answered {
 		bf.summary.Unanswered++
 		if tx.Requests[0].Time.After(bf.lastAnsweredSent) {
@@ -442,21 +489,26 @@ func (e *Engine) renumberTransactions() {
 
 // closeAll closes every open transaction in order of first appearance, so
 // that which Binding transactions are kept does not depend on map order.
+// Nothing is matched after it (Finish), so the tables are emptied at once
+// rather than entry by entry, and openByID, which Finish does not drop,
+// is let go.
 func (e *Engine) closeAll() {
-	sts := make([]*openTx, 0, len(e.open))
-	for _, st := range e.open {
-		sts = append(sts, st)
+	// The sequence numbers sit beside the pointers: a comparison that
+	// followed two pointers would miss the cache twice, up to
+	// MaxOpenTransactions log2 of them times.
+	type bySeq struct {
+		seq uint32
+		st  *openTx
 	}
-	slices.SortFunc(sts, func(a, b *openTx) int {
-		switch {
-		case a.tx.seq < b.tx.seq:
-			return -1
-		case a.tx.seq > b.tx.seq:
-			return 1
-		}
-		return 0
-	})
-	for _, st := range sts {
-		e.closeTx(st)
+	sts := make([]bySeq, 0, len(e.open))
+	for _, st := range e.open {
+		sts = append(sts, bySeq{st.tx.seq, st})
+	}
+	slices.SortFunc(sts, func(a, b bySeq) int { return cmp.Compare(a.seq, b.seq) })
+	clear(e.open)
+	clear(e.lastOnFlow)
+	e.openByID = nil
+	for _, s := range sts {
+		e.keepClosed(s.st)
 	}
 }
