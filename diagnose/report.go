@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/callscope/callscope/decode"
@@ -127,10 +128,17 @@ func NewReport(a *Analysis, findings []Finding, version string) *Report {
 		a = &Analysis{}
 	}
 	r := newReportHead(a, findings, version)
-	r.Allocations = slices.AppendSeq(r.Allocations, allocationReports(a))
+	// The calls, most of a report with many calls, are built on another
+	// goroutine meanwhile: building only reads the Analysis.
+	var calls []CallReport
+	var wg sync.WaitGroup
+	wg.Go(func() { calls = newCallReports(a) })
+	r.Allocations = slices.AppendSeq(make([]AllocationReport, 0, countNonNil(a.Allocations)), allocationReports(a))
 	r.Bindings = slices.AppendSeq(r.Bindings, bindingReports(a))
-	r.addSIPAndMedia(a)
+	r.addStreamsAndRegistrations(a)
 	r.addICEAndTLS(a)
+	wg.Wait()
+	r.setCalls(calls)
 	return r
 }
 

@@ -1,7 +1,6 @@
 package diagnose
 
 import (
-	"fmt"
 	"iter"
 	"math"
 	"net/netip"
@@ -158,17 +157,26 @@ type RTCPReport struct {
 	RTTMS          float64 `json:"rtt_ms,omitempty"` // from LSR/DLSR; omitted when unknown
 }
 
-// addSIPAndMedia fills the calls, registrations and streams.
-func (r *Report) addSIPAndMedia(a *Analysis) {
-	r.Streams = slices.AppendSeq([]StreamReport{}, streamReports(a))
-	r.Calls = []CallReport{}
-	for cr := range callReports(a, streamPositions(a)) {
+// newCallReports is the report's calls.
+func newCallReports(a *Analysis) []CallReport {
+	return slices.AppendSeq(make([]CallReport, 0, countNonNil(a.Calls)), callReports(a, streamPositions(a)))
+}
+
+// addStreamsAndRegistrations fills the streams and registrations.
+func (r *Report) addStreamsAndRegistrations(a *Analysis) {
+	r.Streams = slices.AppendSeq(make([]StreamReport, 0, countNonNil(a.Streams)), streamReports(a))
+	r.Registrations = slices.AppendSeq(make([]RegistrationReport, 0, countNonNil(a.Registrations)), registrationReports(a))
+}
+
+// setCalls sets the calls, once the streams are there: the text report
+// lists apart the streams no call claimed.
+func (r *Report) setCalls(calls []CallReport) {
+	for _, cr := range calls {
 		for _, i := range cr.Streams {
 			r.Streams[i].inCall = true
 		}
-		r.Calls = append(r.Calls, cr)
 	}
-	r.Registrations = slices.AppendSeq([]RegistrationReport{}, registrationReports(a))
+	r.Calls = calls
 }
 
 // streamPositions maps each stream to its index in the report's streams.
@@ -218,35 +226,60 @@ func registrationReports(a *Analysis) iter.Seq[RegistrationReport] {
 }
 
 func newCallReport(c *Call) CallReport {
+	// A call's messages go between a few addresses: printed once each.
+	var addrs addrPortStrings
 	cr := CallReport{
 		CallID: c.CallID, From: c.From, To: c.To,
-		Caller: addrPortString(c.Caller), Callee: addrPortString(c.Callee), Transport: transportString(c.Transport),
+		Caller: addrs.get(c.Caller), Callee: addrs.get(c.Callee), Transport: transportString(c.Transport),
 		Outcome: c.Outcome, FinalStatus: c.FinalStatus, FinalReason: c.FinalReason, ReasonHeader: c.ReasonHeader,
-		AnsweredBy:      addrPortString(c.AnsweredBy),
+		AnsweredBy:      addrs.get(c.AnsweredBy),
 		PostDialDelayMS: durationMS(c.PostDialDelay), SetupTimeMS: durationMS(c.SetupTime),
 		InviteFrame: c.Invite.Frame, AnsweredFrame: c.Answered.Frame, EndedFrame: c.Ended.Frame,
-		EndedBy: addrPortString(c.EndedBy), Preexisting: c.Preexisting, Forked: len(c.ToTags) > 1,
-		Offer: newSDPReport(c.Offer), Answer: newSDPReport(c.Answer),
-		Ladder: []LadderStepReport{}, LadderDropped: c.LadderDropped, Streams: []int{},
+		EndedBy: addrs.get(c.EndedBy), Preexisting: c.Preexisting, Forked: len(c.ToTags) > 1,
+		Offer: newSDPReport(c.Offer, &addrs), Answer: newSDPReport(c.Answer, &addrs),
+		Ladder: make([]LadderStepReport, 0, len(c.Ladder)), LadderDropped: c.LadderDropped, Streams: make([]int, 0, len(c.Streams)),
 	}
 	for _, st := range c.Ladder {
 		cr.Ladder = append(cr.Ladder, LadderStepReport{Frame: st.Frame, Time: utc(st.Time),
-			From: addrPortString(st.From), To: addrPortString(st.To), Label: st.Label})
+			From: addrs.get(st.From), To: addrs.get(st.To), Label: st.Label})
 	}
 	return cr
 }
 
-func newSDPReport(s *SDPSeen) *SDPReport {
+// addrPortStrings is addrPortString remembering the last few addresses
+// it printed.
+type addrPortStrings struct {
+	addrs [6]netip.AddrPort
+	strs  [6]string
+	next  int
+}
+
+func (m *addrPortStrings) get(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return ""
+	}
+	for i := range m.addrs {
+		if m.addrs[i] == ap {
+			return m.strs[i]
+		}
+	}
+	s := addrPortString(ap)
+	m.addrs[m.next], m.strs[m.next] = ap, s
+	m.next = (m.next + 1) % len(m.addrs)
+	return s
+}
+
+func newSDPReport(s *SDPSeen, addrs *addrPortStrings) *SDPReport {
 	if s == nil || s.Session == nil {
 		return nil
 	}
-	sr := &SDPReport{Frame: s.Frame, From: addrPortString(s.From), Media: []SDPMediaReport{}}
+	sr := &SDPReport{Frame: s.Frame, From: addrs.get(s.From), Media: make([]SDPMediaReport, 0, len(s.Session.Media))}
 	for _, m := range s.Session.Media {
 		addr := m.Connection
 		if !addr.IsValid() {
 			addr = s.Session.Connection
 		}
-		mr := SDPMediaReport{Type: m.Type, Proto: m.Proto, Direction: m.Direction, Codecs: []string{}, ICE: len(m.Candidates)}
+		mr := SDPMediaReport{Type: m.Type, Proto: m.Proto, Direction: m.Direction, Codecs: make([]string, 0, len(m.Formats)), ICE: len(m.Candidates)}
 		if mr.Direction == "" {
 			mr.Direction = "sendrecv"
 		}
@@ -307,7 +340,7 @@ func newSIPAttemptReport(t *SIPTransaction) AttemptReport {
 func newStreamReport(s *Stream) StreamReport {
 	sr := StreamReport{
 		Src: addrPortString(s.Src), Dst: addrPortString(s.Dst), Transport: transportString(s.Transport),
-		SSRC: fmt.Sprintf("0x%08x", s.SSRC), PT: s.PayloadType, Codec: s.Codec, ClockRate: s.ClockRate,
+		SSRC: ssrcString(s.SSRC), PT: s.PayloadType, Codec: s.Codec, ClockRate: s.ClockRate,
 		Media: s.MediaType, SRTP: s.SRTP, Direction: s.Direction.String(), Interface: s.Interface,
 		Packets: s.Packets, Bytes: s.Bytes, First: utcRef(s.First), Last: utcRef(s.Last),
 		Expected: s.Expected, Lost: s.Lost, LossPercent: round3(s.LossPercent()),
@@ -334,6 +367,16 @@ func newStreamReport(s *Stream) StreamReport {
 			JitterMS: round3(s.RemoteJitter), RTTMS: durationMS(s.RoundTrip)}
 	}
 	return sr
+}
+
+// ssrcString is fmt.Sprintf("0x%08x", ssrc).
+func ssrcString(ssrc uint32) string {
+	b := []byte("0x00000000")
+	for i := len(b) - 1; ssrc != 0; i-- {
+		b[i] = jsonHex[ssrc&0xf]
+		ssrc >>= 4
+	}
+	return string(b)
 }
 
 // round3 keeps three decimals, so JSON numbers stay short and stable.

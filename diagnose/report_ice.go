@@ -97,6 +97,18 @@ func newReportIndexes(a *Analysis) reportIndexes {
 	}
 }
 
+// countNonNil is how many records of list a report lists: a report's
+// slices are made that long at once, not grown a record at a time.
+func countNonNil[T any](list []*T) int {
+	n := 0
+	for _, x := range list {
+		if x != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // positions maps each record of list to its place among the non-nil ones.
 func positions[T any](list []*T) map[*T]int {
 	m := make(map[*T]int, len(list))
@@ -118,8 +130,8 @@ func indexOf[K comparable](m map[K]int, k K) *int {
 // addICEAndTLS fills the ICE sessions and TLS connections.
 func (r *Report) addICEAndTLS(a *Analysis) {
 	ix := newReportIndexes(a)
-	r.ICESessions = slices.AppendSeq([]ICESessionReport{}, iceSessionReports(a, ix))
-	r.TLSConnections = slices.AppendSeq([]TLSConnectionReport{}, tlsConnectionReports(a, ix))
+	r.ICESessions = slices.AppendSeq(make([]ICESessionReport, 0, countNonNil(a.ICESessions)), iceSessionReports(a, ix))
+	r.TLSConnections = slices.AppendSeq(make([]TLSConnectionReport, 0, countNonNil(a.TLSConnections)), tlsConnectionReports(a, ix))
 }
 
 // iceSessionReports yields the report's ICE sessions in order.

@@ -2,7 +2,6 @@ package diagnose
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"iter"
@@ -103,8 +102,7 @@ func hasBinding(a *Analysis) bool {
 // indents its inner lines, and its first line is placed by the caller.
 type jsonStream struct {
 	out    *bufio.Writer
-	buf    bytes.Buffer
-	enc    [3]*json.Encoder // by depth: 1 for fields, 2 for array elements
+	e      jsonAppender
 	fields int
 	err    error
 }
@@ -112,17 +110,7 @@ type jsonStream struct {
 const jsonIndent = "  "
 
 func newJSONStream(w io.Writer) *jsonStream {
-	jw := &jsonStream{out: bufio.NewWriterSize(w, 64<<10)}
-	for d := 1; d < len(jw.enc); d++ {
-		enc := json.NewEncoder(&jw.buf)
-		prefix := ""
-		for range d {
-			prefix += jsonIndent
-		}
-		enc.SetIndent(prefix, jsonIndent)
-		jw.enc[d] = enc
-	}
-	return jw
+	return &jsonStream{out: bufio.NewWriterSize(w, 64<<10)}
 }
 
 func (jw *jsonStream) write(s string) {
@@ -131,17 +119,16 @@ func (jw *jsonStream) write(s string) {
 	}
 }
 
-// value writes v encoded at depth d, without the newline Encode ends with.
+// value writes v encoded at depth d; records are given by pointer, so
+// that those with an appender (report_json_append.go) skip reflection.
 func (jw *jsonStream) value(d int, v any) {
 	if jw.err != nil {
 		return
 	}
-	jw.buf.Reset()
-	if jw.err = jw.enc[d].Encode(v); jw.err != nil {
+	if jw.err = jw.e.appendRecord(v, true, d); jw.err != nil {
 		return
 	}
-	b := jw.buf.Bytes()
-	_, jw.err = jw.out.Write(b[:len(b)-1])
+	_, jw.err = jw.out.Write(jw.e.b)
 }
 
 func (jw *jsonStream) begin() { jw.write("{") }
@@ -161,27 +148,91 @@ func (jw *jsonStream) field(name string, v any) {
 }
 
 // streamArray writes the field name with the elements seq yields, as
-// json encodes a non-nil slice of them.
+// json encodes a non-nil slice of them. The records are built ahead on
+// another goroutine (BuildAhead) while these are encoded.
 func streamArray[T any](jw *jsonStream, name string, seq iter.Seq[T]) {
 	jw.key(name)
 	n := 0
-	for v := range seq {
-		if jw.err != nil {
-			return
+	for batch := range BuildAhead(seq) {
+		for i := range batch {
+			if jw.err != nil {
+				return
+			}
+			if n == 0 {
+				jw.write("[")
+			} else {
+				jw.write(",")
+			}
+			jw.write("\n" + jsonIndent + jsonIndent)
+			jw.value(2, &batch[i])
+			n++
 		}
-		if n == 0 {
-			jw.write("[")
-		} else {
-			jw.write(",")
-		}
-		jw.write("\n" + jsonIndent + jsonIndent)
-		jw.value(2, v)
-		n++
 	}
 	if n == 0 {
 		jw.write("[]")
 	} else {
 		jw.write("\n" + jsonIndent + "]")
+	}
+}
+
+// buildAheadBatch is how many records BuildAhead hands over at a time:
+// enough that the hand-over costs nothing beside building them.
+const buildAheadBatch = 128
+
+// BuildAhead yields what seq yields, in order, in batches, running seq
+// on another goroutine: on a capture with many calls, building the
+// records (addresses printed, SDP summarized) is half of writing the
+// report, which then takes two cores instead of one. For ReportParts'
+// sequences: batches are reused once the next one is asked for. seq must only read
+// what it builds from (the report's builders read the Analysis), and is
+// run to its end or until the caller stops, never past.
+func BuildAhead[T any](seq iter.Seq[T]) iter.Seq[[]T] {
+	return func(yield func([]T) bool) {
+		full := make(chan []T, 2)
+		// Three batches circulate: one built, one handed over, one encoded.
+		free := make(chan []T, 3)
+		for range cap(free) {
+			free <- make([]T, 0, buildAheadBatch)
+		}
+		stop := make(chan struct{})
+		go func() {
+			defer close(full)
+			batch := <-free
+			for v := range seq {
+				batch = append(batch, v)
+				if len(batch) < buildAheadBatch {
+					continue
+				}
+				select {
+				case full <- batch:
+				case <-stop:
+					return
+				}
+				select {
+				case batch = <-free:
+				case <-stop:
+					return
+				}
+			}
+			if len(batch) > 0 {
+				select {
+				case full <- batch:
+				case <-stop:
+				}
+			}
+		}()
+		defer func() {
+			close(stop)
+			for range full {
+			}
+		}()
+		for batch := range full {
+			if !yield(batch) {
+				return
+			}
+			clear(batch) // no record kept alive by a pointer past its use
+			free <- batch[:0]
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/callscope/callscope/decode/capture"
 	"github.com/fatih/color"
@@ -38,6 +39,7 @@ const endpointsShown = 6
 
 type textStyle struct {
 	heading, err, warn, info, ok, dim, label, filter *color.Color
+	on                                               bool
 }
 
 func newTextStyle(on bool) textStyle {
@@ -59,6 +61,7 @@ func newTextStyle(on bool) textStyle {
 		dim:     mk(color.Faint),
 		label:   mk(color.FgHiBlack),
 		filter:  mk(color.FgCyan),
+		on:      on,
 	}
 }
 
@@ -96,7 +99,7 @@ func (r *Report) WriteText(w io.Writer, opt TextOptions) error {
 }
 
 type textWriter struct {
-	w   io.Writer
+	w   *bufio.Writer
 	s   textStyle
 	err error
 }
@@ -107,9 +110,59 @@ func (t *textWriter) printf(format string, args ...any) {
 	}
 }
 
+// The lines printed once per call, stream or ladder step are written
+// without fmt (what printf would print, byte for byte): on a capture
+// with many calls fmt's boxing and parsing were most of the report.
+
+func (t *textWriter) write(s string) {
+	if t.err == nil {
+		_, t.err = t.w.WriteString(s)
+	}
+}
+
+const textSpaces = "                                                                "
+
+// pad writes the spaces fmt's width adds to s: fmt counts runes.
+func (t *textWriter) pad(s string, width int) {
+	for n := width - utf8.RuneCountInString(s); n > 0 && t.err == nil; n -= len(textSpaces) {
+		t.write(textSpaces[:min(n, len(textSpaces))])
+	}
+}
+
+// styled writes c.Sprint(s).
+func (t *textWriter) styled(c *color.Color, s string) {
+	if t.s.on {
+		s = c.Sprint(s)
+	}
+	t.write(s)
+}
+
+// styledPadded writes c.Sprintf("%-*s", width, s), or "%*s" when right.
+func (t *textWriter) styledPadded(c *color.Color, s string, width int, right bool) {
+	if t.s.on {
+		if right {
+			t.write(c.Sprintf("%*s", width, s))
+		} else {
+			t.write(c.Sprintf("%-*s", width, s))
+		}
+		return
+	}
+	if right {
+		t.pad(s, width)
+	}
+	t.write(s)
+	if !right {
+		t.pad(s, width)
+	}
+}
+
 // field prints an indented "label  value" line.
 func (t *textWriter) field(indent, label, value string) {
-	t.printf("%s%s %s\n", indent, t.s.label.Sprintf("%-10s", label), value)
+	t.write(indent)
+	t.styledPadded(t.s.label, label, 10, false)
+	t.write(" ")
+	t.write(value)
+	t.write("\n")
 }
 
 func (t *textWriter) header(r *Report) {

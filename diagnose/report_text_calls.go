@@ -24,9 +24,11 @@ func (t *textWriter) calls(r *Report, opt TextOptions) {
 	t.printf("%s\n", t.s.heading.Sprintf("Calls (%d)", len(r.Calls)))
 	for i, c := range r.Calls {
 		if i > 0 {
-			t.printf("\n")
+			t.write("\n")
 		}
-		t.printf("  %s\n", t.s.heading.Sprintf("%s → %s", printable(c.From), printable(c.To)))
+		t.write("  ")
+		t.styled(t.s.heading, printable(c.From)+" → "+printable(c.To))
+		t.write("\n")
 		t.field("    ", "call-id", printable(c.CallID))
 		t.field("    ", "outcome", t.callOutcome(c))
 		var timing []string
@@ -48,14 +50,20 @@ func (t *textWriter) calls(r *Report, opt TextOptions) {
 			}
 		}
 		if len(c.Ladder) > 0 {
-			t.printf("    %s\n", t.s.label.Sprint("ladder"))
+			t.write("    ")
+			t.styled(t.s.label, "ladder")
+			t.write("\n")
 			t.ladder(c)
 		}
 		if len(c.Streams) > 0 {
-			t.printf("    %s\n", t.s.label.Sprint("streams"))
+			t.write("    ")
+			t.styled(t.s.label, "streams")
+			t.write("\n")
 			for _, i := range c.Streams {
 				if i >= 0 && i < len(r.Streams) {
-					t.printf("      %s\n", t.streamLine(r.Streams[i], opt))
+					t.write("      ")
+					t.write(t.streamLine(r.Streams[i], opt))
+					t.write("\n")
 				}
 			}
 		} else if c.Outcome == "answered" {
@@ -120,8 +128,23 @@ func (t *textWriter) ladder(c CallReport) {
 		if i == maxLadderShown-4 && len(c.Ladder) > maxLadderShown {
 			t.printf("      %s\n", t.s.dim.Sprintf("… %d more messages", len(c.Ladder)-maxLadderShown))
 		}
-		t.printf("      %s  %-*s %s %-*s  %s %s\n", t.s.label.Sprintf("%8s", "+"+FormatSeconds(st.Time.Sub(first))),
-			wa, rows[i].a, rows[i].arrow, wb, rows[i].b, printable(st.Label), t.s.dim.Sprintf("(frame %d)", st.Frame))
+		// t.printf("      %s  %-*s %s %-*s  %s %s\n", t.s.label.Sprintf("%8s", offset),
+		// wa, a, arrow, wb, b, printable(label), t.s.dim.Sprintf("(frame %d)", frame))
+		t.write("      ")
+		t.styledPadded(t.s.label, "+"+FormatSeconds(st.Time.Sub(first)), 8, true)
+		t.write("  ")
+		t.write(rows[i].a)
+		t.pad(rows[i].a, wa)
+		t.write(" ")
+		t.write(rows[i].arrow)
+		t.write(" ")
+		t.write(rows[i].b)
+		t.pad(rows[i].b, wb)
+		t.write("  ")
+		t.write(printable(st.Label))
+		t.write(" ")
+		t.styled(t.s.dim, "(frame "+strconv.FormatUint(st.Frame, 10)+")")
+		t.write("\n")
 	}
 	if c.LadderDropped > 0 {
 		t.printf("      %s\n", t.s.dim.Sprintf("… and %d messages not kept", c.LadderDropped))
@@ -130,29 +153,44 @@ func (t *textWriter) ladder(c CallReport) {
 
 // sdpLine summarizes an SDP: "audio 192.0.2.10:4000 RTP/AVP PCMU, telephone-event sendrecv (frame 1)".
 func sdpLine(s *SDPReport) string {
-	var parts []string
-	for _, m := range s.Media {
-		p := fmt.Sprintf("%s %s %s", printable(m.Type), m.Address, printable(m.Proto))
+	var b strings.Builder
+	for i, m := range s.Media {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(printable(m.Type))
+		b.WriteByte(' ')
+		b.WriteString(m.Address)
+		b.WriteByte(' ')
+		b.WriteString(printable(m.Proto))
 		if len(m.Codecs) > 0 {
 			const shown = 4
 			codecs := m.Codecs
 			if len(codecs) > shown {
 				codecs = append(slices.Clone(codecs[:shown]), "…")
 			}
-			p += " " + printable(strings.Join(codecs, ","))
+			b.WriteByte(' ')
+			b.WriteString(printable(strings.Join(codecs, ",")))
 		}
 		if m.Direction != "sendrecv" {
-			p += " " + printable(m.Direction)
+			b.WriteByte(' ')
+			b.WriteString(printable(m.Direction))
 		}
 		if m.ICE > 0 {
-			p += fmt.Sprintf(" +%d ICE", m.ICE)
+			b.WriteString(" +")
+			b.WriteString(strconv.Itoa(m.ICE))
+			b.WriteString(" ICE")
 		}
-		parts = append(parts, p)
 	}
-	if len(parts) == 0 {
-		parts = append(parts, "no media")
+	if len(s.Media) == 0 {
+		b.WriteString("no media")
 	}
-	return strings.Join(parts, "; ") + fmt.Sprintf(" (from %s, frame %d)", s.From, s.Frame)
+	b.WriteString(" (from ")
+	b.WriteString(s.From)
+	b.WriteString(", frame ")
+	b.WriteString(strconv.FormatUint(s.Frame, 10))
+	b.WriteString(")")
+	return b.String()
 }
 
 // streamLine prints one stream: "192.0.2.10:4000 → 203.0.113.7:30000

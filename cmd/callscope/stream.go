@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -101,30 +102,35 @@ func writeJSONLines(w io.Writer, report *diagnose.ReportParts, streamed *finding
 			end = c.Last
 		}
 	}
+	// Records are small and many: one write each would be a system call
+	// each on a terminal or pipe.
+	bw := bufio.NewWriterSize(w, 64<<10)
 	for i := range head.Findings {
 		f := head.Findings[i]
 		if streamed != nil && streamed.written[f.Identity()] {
 			continue
 		}
-		if err := writeFindingRecord(w, f, end); err != nil {
+		if err := writeFindingRecord(bw, f, end); err != nil {
 			return err
 		}
 	}
+	var enc diagnose.RecordEncoder
 	write := func(typ string, v any) error {
 		// The record is the summary's own JSON object with "type" first.
-		b, err := json.Marshal(v)
+		b, err := enc.Marshal(v)
 		if err != nil {
 			return err
 		}
 		if len(b) < 2 || b[0] != '{' {
 			return fmt.Errorf("jsonl: %s record is not an object", typ)
 		}
-		line := `{"type":` + string(mustJSON(typ))
+		bw.WriteString(`{"type":`)
+		bw.Write(mustJSON(typ))
 		if len(b) > 2 {
-			line += ","
+			bw.WriteByte(',')
 		}
-		_, err = io.WriteString(w, line+string(b[1:])+"\n")
-		return err
+		bw.Write(b[1:])
+		return bw.WriteByte('\n')
 	}
 	if err := writeRecords(report.Allocations(), "allocation", write); err != nil {
 		return err
@@ -151,21 +157,27 @@ func writeJSONLines(w io.Writer, report *diagnose.ReportParts, streamed *finding
 	for _, f := range head.Findings {
 		counts[f.Severity.String()]++
 	}
-	return write("summary", struct {
+	if err := write("summary", struct {
 		Tool         diagnose.ToolInfo         `json:"tool"`
 		Captures     []diagnose.CaptureReport  `json:"captures"`
 		Warnings     any                       `json:"warnings"`
 		CaptureDrops []diagnose.InterfaceDrops `json:"capture_drops,omitempty"`
 		Stats        diagnose.StatsReport      `json:"stats"`
 		Findings     map[string]int            `json:"findings"`
-	}{head.Tool, head.Captures, head.Warnings, head.CaptureDrops, head.Stats, counts})
+	}{head.Tool, head.Captures, head.Warnings, head.CaptureDrops, head.Stats, counts}); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // writeRecords writes each record of seq as a jsonl line of type typ.
 func writeRecords[T any](seq iter.Seq[T], typ string, write func(typ string, v any) error) error {
-	for v := range seq {
-		if err := write(typ, v); err != nil {
-			return err
+	for batch := range diagnose.BuildAhead(seq) {
+		for i := range batch {
+			// By pointer: RecordEncoder's fast path.
+			if err := write(typ, &batch[i]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
