@@ -12,6 +12,10 @@
 # from the first size to the others.
 #
 #   BENCH_SIZES       packets of each capture   (default "2000000 20000000")
+#   BENCH_MANY_CALLS  packets of a capture dense with calls, 2 s each, 200 at
+#                     once (default 1000000; 0 leaves it out): what an SBC or
+#                     a SIP trunk sees, where signalling, not RTP, dominates.
+#                     It has its own row, outside the growth and the targets.
 #   BENCH_RUNS        runs per tool, first size (default 5)
 #   BENCH_RUNS_LARGE  runs per tool, other sizes (default 1)
 #   BENCH_DIR         where captures go         (default a temporary directory,
@@ -24,6 +28,10 @@
 set -euo pipefail
 
 sizes=${BENCH_SIZES:-"2000000 20000000"}
+many_calls=${BENCH_MANY_CALLS:-1000000}
+if [ "$many_calls" != 0 ]; then
+	sizes="$sizes calls$many_calls"
+fi
 runs=${BENCH_RUNS:-5}
 runs_large=${BENCH_RUNS_LARGE:-1}
 seed=${BENCH_SEED:-1}
@@ -87,7 +95,7 @@ measure() {
 		-v packets="$packets" -v bytes="$bytes" 'BEGIN {
 		s = ns / 1e9
 		printf "%-9s %12d %4d %9.2f s %12.0f pkt/s %9.1f MB/s %9.1f MB %9.2f s\n", tool, packets, run, s, packets / s, bytes / s / 1e6, rss / 1024, cpu
-		printf "%s\t%d\t%d\t%.6f\t%d\t%.0f\t%.0f\t%.2f\n", tool, size, run, s, rss, packets, bytes, cpu >> "'"$results"'"
+		printf "%s\t%s\t%d\t%.6f\t%d\t%.0f\t%.0f\t%.2f\n", tool, size, run, s, rss, packets, bytes, cpu >> "'"$results"'"
 	}'
 }
 
@@ -95,14 +103,18 @@ printf "%-9s %12s %4s %11s %18s %14s %12s %11s\n" tool packets run time throughp
 first=1
 for size in $sizes; do
 	file="$BENCH_DIR/synth-$size-$seed.pcap"
+	gen=(-packets "$size")
+	case $size in
+	calls*) gen=(-packets "${size#calls}" -call-length 2s -concurrent 200) ;;
+	esac
 	if [ ! -s "$file" ] || [ ! -s "$file.info" ]; then
 		# ~215 bytes a packet; leave a margin.
 		avail=$(df -Pk "$BENCH_DIR" | awk 'NR == 2 {print $4}')
-		if [ $((size / 4)) -gt "$avail" ]; then
+		if [ $((${size#calls} / 4)) -gt "$avail" ]; then
 			echo "bench: skipping $size packets: $((avail / 1024)) MB free in $BENCH_DIR" >&2
 			continue
 		fi
-		"$BENCH_DIR/synthcap" -packets "$size" -seed "$seed" -o "$file" >&2
+		"$BENCH_DIR/synthcap" "${gen[@]}" -seed "$seed" -o "$file" >&2
 		# packets and bytes as the capture file holds them
 		python3 - "$file" >"$file.info" <<-'EOF'
 			import os, struct, sys
@@ -153,6 +165,7 @@ END {
 	printf "medians        %12s %14s %8s %10s %8s %14s %8s %10s %8s  %s\n", "packets", "callscope", "MB/s", "peak RSS", "CPU s", "tshark", "MB/s", "peak RSS", "CPU s", "ratios: time, CPU, RSS"
 	for (i = 1; i <= nsizes; i++) {
 		s = order[i]
+		if (s ~ /^calls/) printf "many calls\n"
 		ct = median(times["callscope" SUBSEP s]); tt = median(times["tshark" SUBSEP s])
 		cr = median(rss["callscope" SUBSEP s]) / 1024; tr = median(rss["tshark" SUBSEP s]) / 1024
 		cc = median(cpus["callscope" SUBSEP s]); tc = median(cpus["tshark" SUBSEP s])
@@ -160,11 +173,14 @@ END {
 		printf "               %12d %10.0f k/s %8.1f %7.1f MB %8.2f %10.0f k/s %8.1f %7.1f MB %8.2f  %5.1fx %5.1fx %5.1fx\n",
 			packets[s], packets[s] / ct / 1e3, bytes[s] / ct / 1e6, cr, cc, packets[s] / tt / 1e3, bytes[s] / tt / 1e6, tr, tc, tt / ct, (cc > 0 ? tc / cc : 0), tr / cr
 	}
-	if (nsizes > 1) {
+	grown = 0
+	for (i = 2; i <= nsizes; i++) if (order[i] !~ /^calls/) grown++
+	if (grown > 0) {
 		b = order[1]
 		printf "\ngrowth from %d packets        time  peak RSS  (callscope | tshark)\n", packets[b]
 		for (i = 2; i <= nsizes; i++) {
 			s = order[i]
+			if (s ~ /^calls/) continue
 			printf "  %5.1fx the packets       %5.1fx  %5.2fx  |  %5.1fx  %5.2fx\n",
 				packets[s] / packets[b], ctime[s] / ctime[b], crss[s] / crss[b], ttime[s] / ttime[b], trss[s] / trss[b]
 		}
@@ -178,6 +194,7 @@ END {
 	verdict("peak RSS <= 1/10 of tshark", trss[b] / crss[b] >= 10, sprintf("%.1fx less", trss[b] / crss[b]))
 	for (i = 2; i <= nsizes; i++) {
 		s = order[i]
+		if (s ~ /^calls/) continue
 		verdict(sprintf("%.0fx the packets, < 1.5x the memory", packets[s] / packets[b]), crss[s] / crss[b] < 1.5, sprintf("%.2fx", crss[s] / crss[b]))
 	}
 }
