@@ -140,12 +140,21 @@ type mediaState struct {
 	announceRing []netip.AddrPort // oldest first from announceHead
 	announceHead int
 	announceGen  uint64 // bumped on every announcement
+	// announcedAt is the announceGen of the latest announcement of any
+	// endpoint hashed to each slot (endpointSlot), so that a stream tied
+	// to no call tells in two loads that no SDP since it last looked named
+	// its ends, instead of looking both up (relinkAnew).
+	announcedAt *[endpointSlots]uint64
 
 	senderReports map[uint32]*senderReportLog
 	compound      *rtp.Compound // scratch for RTCP carried in TURN
 
-	order          uint64
+	order uint64
+	// droppedStreams counts retired streams that gave way to new ones at
+	// MaxStreams; untrackedRTP the packets of new streams not tracked
+	// because none had retired.
 	droppedStreams uint64
+	untrackedRTP   uint64
 
 	icmpFlows *icmpFlowIndex // made by the first ICMP error that needs it
 }
@@ -155,16 +164,17 @@ type mediaState struct {
 // What every packet reads or writes comes first, with the sequence
 // tracker's (seqTracker), in three cache lines: the size
 // (streamStateSize) makes the allocator place it on a line boundary. The
-// record's counters, Last, DSCP marks, Jitter, MaxJitter and MaxDelta are
-// kept here and written to it by publish, so that most packets touch
-// none of the record's cache lines (spread over its 400 bytes) and
-// divide once less.
+// record's counters, Last, FirstFrames, DSCP marks, Jitter, MaxJitter
+// and MaxDelta are kept here and written to it by publish, so that most
+// packets touch none of the record's cache lines (spread over its 448
+// bytes) and divide once less.
 type streamState struct {
 	// RFC 3550 §6.4.1 / A.8, in timestamp units.
 	lastTS uint32
 	// announceGen is the mediaState.announceGen this stream last looked
 	// its endpoints up at, so that an SDP seen after the media starts still
-	// links it, at the cost of one integer compare per packet otherwise.
+	// links it, at the cost of one integer compare per packet otherwise;
+	// linkedForGood once it is tied to a call, which no later SDP undoes.
 	announceGen uint64
 	packets     uint64
 	bytes       uint64
@@ -186,9 +196,14 @@ type streamState struct {
 
 	pts *payloadTypeCounts // made by the first packet not of type pt
 
-	s        *Stream
-	key      streamKey
-	order    uint64
+	s     *Stream
+	key   streamKey
+	order uint64
+
+	// firstFrames is s.FirstFrames until publish: the first packets of a
+	// stream, most of a short call's, then touch no line of the record.
+	firstFrames []uint64
+
 	nextSSRC *streamState
 
 	_ [streamStateSize - streamStateUsed]byte
@@ -199,7 +214,7 @@ type streamState struct {
 // streamStateUsed is what its fields take (TestStreamStateLayout).
 const (
 	streamStateSize = 512
-	streamStateUsed = 480
+	streamStateUsed = 504
 )
 
 // payloadTypeCounts is what a stream counts of the packets whose payload
@@ -255,7 +270,7 @@ func (e *Engine) observeNewRTP(p *decode.Packet, h *rtp.Header, as *allocState) 
 		return
 	}
 	if !e.roomForStream() {
-		ms.droppedStreams++
+		ms.untrackedRTP++
 		return
 	}
 	var relayedBy *Allocation
@@ -266,6 +281,17 @@ func (e *Engine) observeNewRTP(p *decode.Packet, h *rtp.Header, as *allocState) 
 	key := streamKey{src: p.Src, dst: p.Dst, transport: p.Transport, ssrc: h.SSRC, point: pointOf(p)}
 	ann := ms.announcedFor(key, relayedBy)
 	c := ms.candidate(key)
+	if c == nil && ann != nil && plausiblePayloadType(pk.pt) {
+		// An announced flow is a stream from its first packet: a
+		// candidate of that one packet, never stored, would be deleted
+		// at once. The generations turn as storing it would have turned
+		// them, so that the same candidates are forgotten.
+		ms.turnCandidates()
+		var first candidate
+		first.push(&pk)
+		ms.promote(key, &first, ann, as)
+		return
+	}
 	if c == nil {
 		if ann == nil && !plausiblePayloadType(pk.pt) {
 			return
@@ -299,8 +325,12 @@ const streamCacheSize = 2 << streamCacheSetBits
 type streamCache [streamCacheSize / 2][2]streamCacheSlot
 
 // streamCacheSlot holds a stream that mediaState.streams holds (see
-// forget); tag is zero when it holds none. A set of two fills a cache
-// line.
+// forget); tag is zero when it holds none. A slot with a tag but no
+// stream says that the map holds no stream of that key (only for whole
+// keys, which need no stream to confirm them; promote fills it in): the
+// packets of flows the engine does not track, past MaxStreams or in
+// probation, would otherwise miss in the map on every packet. A set of
+// two fills a cache line.
 type streamCacheSlot struct {
 	a, b uint64
 	st   *streamState
@@ -382,11 +412,28 @@ func (ms *mediaState) lookup(p *decode.Packet, ssrc uint32) *streamState {
 		return set[0].st
 	}
 	st := ms.streams[streamKey{src: p.Src, dst: p.Dst, transport: p.Transport, ssrc: ssrc, point: cp}]
-	if st != nil {
+	if st != nil || tag&streamKeyWhole != 0 {
 		set[1] = set[0]
 		set[0] = streamCacheSlot{a: a, b: b, st: st, tag: tag}
 	}
 	return st
+}
+
+// cached puts a new stream into the slot that says its key has none, if
+// a slot does.
+func (ms *mediaState) cached(st *streamState) {
+	k := &st.key
+	a, b, tag := cacheKey(k.src, k.dst, k.transport, k.ssrc)
+	tag = withPoint(tag, k.point)
+	if tag&streamKeyWhole == 0 {
+		return
+	}
+	set := ms.recent.set(a, b)
+	for w := range set {
+		if sl := &set[w]; sl.a == a && sl.b == b && sl.tag == tag {
+			sl.st = st
+		}
+	}
 }
 
 // forget removes st from the streams looked up by key, for good.
@@ -464,13 +511,19 @@ func (ms *mediaState) newCandidate(key streamKey) *candidate {
 }
 
 func (ms *mediaState) storeCandidate(key streamKey, c *candidate) {
-	half := MaxStreamCandidates / 2
 	if ms.cand == nil {
 		ms.cand = make(map[streamKey]*candidate)
-	} else if len(ms.cand) >= half {
+	}
+	ms.turnCandidates()
+	ms.cand[key] = c
+}
+
+// turnCandidates starts a new generation of candidates when the current
+// one holds half of MaxStreamCandidates.
+func (ms *mediaState) turnCandidates() {
+	if len(ms.cand) >= MaxStreamCandidates/2 {
 		ms.candPrev, ms.cand = ms.cand, make(map[streamKey]*candidate)
 	}
-	ms.cand[key] = c
 }
 
 // promote makes a stream of a candidate and accounts its probation packets.
@@ -484,7 +537,6 @@ func (ms *mediaState) promote(key streamKey, c *candidate, ann *announcement, as
 		Direction: key.point.direction, Interface: key.point.ifindex,
 		PayloadType: first.pt,
 		First:       FrameRef{Frame: first.frame, Time: first.at},
-		FirstFrames: make([]uint64, 0, MaxFramesPerFinding),
 		FirstSeq:    first.seq, FirstTimestamp: first.ts,
 		SRTCPPackets: c.srtcp,
 		ICMP:         c.icmp,
@@ -492,7 +544,8 @@ func (ms *mediaState) promote(key streamKey, c *candidate, ann *announcement, as
 	if as != nil {
 		s.Allocation = as.a
 	}
-	st := &streamState{s: s, key: key, order: ms.order, announceGen: ms.announceGen, pt: first.pt}
+	st := &streamState{s: s, key: key, order: ms.order, announceGen: ms.announceGen, pt: first.pt,
+		firstFrames: make([]uint64, 0, len(c.run))}
 	ms.order++
 	st.seq.init(first.seq)
 	st.link(ann)
@@ -502,6 +555,7 @@ func (ms *mediaState) promote(key streamKey, c *candidate, ann *announcement, as
 		ms.bySSRC = make(map[uint32]*streamState)
 	}
 	ms.streams[key] = st
+	ms.cached(st)
 	ms.list = append(ms.list, st)
 	st.nextSSRC = ms.bySSRC[key.ssrc]
 	ms.bySSRC[key.ssrc] = st
@@ -531,6 +585,9 @@ func (st *streamState) link(ann *announcement) (clockSet bool) {
 		s.Signalled = true
 		s.Call = ann.call
 		s.SRTP = s.SRTP || ann.srtp
+		if s.Call != nil {
+			st.announceGen = linkedForGood
+		}
 	} else {
 		codec, clock, mediaType = staticCodec(s.PayloadType)
 	}
@@ -561,22 +618,71 @@ func (ms *mediaState) account(st *streamState, pk *probePacket) {
 // last looked (an SDP that arrives after the media started still links
 // it), and reports whether that set its clock rate. It touches only what
 // the correlating goroutine owns: the stream's call, codec and clock.
+//
+// A stream tied to a call stays tied, and need not look again: its
+// announceGen is linkedForGood, above any generation. On a capture dense
+// with calls an SDP comes between most two packets of a stream, and
+// telling that from its record (Call) read a cache line of it per packet.
 func (ms *mediaState) relink(st *streamState) (clockSet bool) {
-	return st.announceGen != ms.announceGen && ms.relinkAnew(st)
+	return st.announceGen < ms.announceGen && ms.relinkAnew(st)
 }
 
-// relinkAnew is relink once an SDP came since st last looked. A stream
-// tied to a call stays tied: it need not look again, and looking would
-// read its record on every packet after the next SDP.
+// linkedForGood is streamState.announceGen of a stream tied to a call.
+const linkedForGood = ^uint64(0)
+
+// relinkAnew is relink once an SDP came since st last looked.
+//
+// Its ends' announcements then found nothing to tie it to, and only an
+// announcement of one of them since can (one forgotten at
+// MaxAnnouncedEndpoints only takes away), so a stream whose ends' slots
+// of announcedAt are no newer looks no further: with many calls behind
+// NAT, their SDPs naming addresses their RTP does not use, an SDP comes
+// between most two packets of a stream, and each would look both ends up.
+// A relayed stream's end is its allocation's relayed address, which an
+// allocation may learn late: it always looks.
+//
+// Kept out of line: it runs for few packets, and inlined into every
+// packet's path (observeRTPHeader) it left that too big for the
+// profile-guided inlining of the path into its callers.
+//
+//go:noinline
 func (ms *mediaState) relinkAnew(st *streamState) (clockSet bool) {
+	since := st.announceGen
 	st.announceGen = ms.announceGen
-	if st.s.Call != nil {
+	s := st.s
+	if s.Call != nil {
+		st.announceGen = linkedForGood
 		return false
 	}
-	if ann := ms.announcedFor(st.key, st.s.Allocation); ann != nil {
+	if s.Allocation == nil && !ms.announcedSince(since, st.key.dst) && !ms.announcedSince(since, st.key.src) {
+		return false
+	}
+	if ann := ms.announcedFor(st.key, s.Allocation); ann != nil {
 		return st.link(ann)
 	}
 	return false
+}
+
+// endpointSlots is the size of mediaState.announcedAt.
+const (
+	endpointSlotBits = 12
+	endpointSlots    = 1 << endpointSlotBits
+)
+
+// endpointSlot hashes a media endpoint to its slot of
+// mediaState.announcedAt. An IPv4 address and its IPv4-mapped form (which
+// announce and announcedFor unmap) take the same slot: As16 is the same.
+// The port goes where an IPv4-mapped address has zeros.
+func endpointSlot(ep netip.AddrPort) int {
+	a := ep.Addr().As16()
+	h := mix.Mix64(binary.LittleEndian.Uint64(a[:8])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(a[8:]) ^ uint64(ep.Port()))
+	return int(h >> (64 - endpointSlotBits))
+}
+
+// announcedSince tells whether an announcement since generation gen may
+// have named ep.
+func (ms *mediaState) announcedSince(gen uint64, ep netip.AddrPort) bool {
+	return ms.announcedAt == nil || ms.announcedAt[endpointSlot(ep)] > gen
 }
 
 // accountPacket is the per-stream part of account: sequence, counters and
@@ -603,7 +709,7 @@ func (st *streamState) accountPacket(pk *probePacket, clock uint32) {
 func (st *streamState) record(pk *probePacket, at packettime.Stamp) {
 	// FirstFrames gains a frame per packet until full.
 	if st.packets < MaxFramesPerFinding {
-		st.s.FirstFrames = append(st.s.FirstFrames, pk.frame)
+		st.addFirstFrame(pk.frame)
 	}
 	st.packets++
 	st.bytes += uint64(max(pk.payload, 0))
@@ -626,6 +732,29 @@ func (st *streamState) record(pk *probePacket, at packettime.Stamp) {
 	}
 	st.lastTime = at
 	st.lastFrame, st.lastAt = pk.frame, pk.at
+}
+
+// addFirstFrame appends to Stream.FirstFrames. Its room starts at what
+// probation may bring (promote) and, once a stream outgrows that, becomes
+// all of MaxFramesPerFinding: on captures dense with short calls most
+// streams never need more, and every stream's frames stay in the
+// Analysis.
+func (st *streamState) addFirstFrame(frame uint64) {
+	n := len(st.firstFrames)
+	if n == cap(st.firstFrames) {
+		st.growFirstFrames()
+	}
+	st.firstFrames = st.firstFrames[:n+1]
+	st.firstFrames[n] = frame
+}
+
+// growFirstFrames is addFirstFrame's once a stream: out of line, so that
+// every packet's accounting stays small enough to inline.
+//
+//go:noinline
+func (st *streamState) growFirstFrames() {
+	ff := st.firstFrames
+	st.firstFrames = append(make([]uint64, 0, max(MaxFramesPerFinding, len(ff)+1)), ff...)
 }
 
 // countOtherPayloadType counts a packet whose payload type is not the
@@ -688,9 +817,9 @@ func (st *streamState) updateJitter(pk *probePacket, at packettime.Stamp, clock 
 }
 
 // publish writes the accounting kept in st into its record: call it
-// before reading Packets, Bytes, Last, DSCP, Jitter, MaxJitter, MaxDelta
-// or PayloadTypes (Engine.syncRTPWorkers does, for every stream). The
-// jitter in milliseconds is the one in
+// before reading Packets, Bytes, Last, FirstFrames, DSCP, Jitter,
+// MaxJitter, MaxDelta or PayloadTypes (Engine.syncRTPWorkers does, for
+// every stream). The jitter in milliseconds is the one in
 // timestamp units times 1000 over the clock rate, which only link sets,
 // once; a larger one in units is never a smaller one in milliseconds (the
 // rounded product and quotient are monotonic), so MaxJitter comes out as
@@ -698,6 +827,7 @@ func (st *streamState) updateJitter(pk *probePacket, at packettime.Stamp, clock 
 func (st *streamState) publish() {
 	s := st.s
 	s.Packets, s.Bytes = st.packets, st.bytes
+	s.FirstFrames = st.firstFrames
 	if st.packets > 0 {
 		s.Last = FrameRef{Frame: st.lastFrame, Time: st.lastAt}
 	}

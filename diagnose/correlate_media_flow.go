@@ -36,9 +36,11 @@ type mediaFlowKey struct {
 // the hot path updates one record, and so that flows hold only what proved
 // to be RTP.
 func mediaFlows(streams []*Stream) []*Flow {
-	var flows []*Flow
-	var streamsIn []int // per flow
-	index := make(map[mediaFlowKey]int)
+	// Sized for a flow per stream, as most are: growing the index and
+	// rehashing it was most of the cost on captures of many calls.
+	flows := make([]*Flow, 0, len(streams))
+	streamsIn := make([]int, 0, len(streams)) // per flow
+	index := make(map[mediaFlowKey]int, len(streams))
 	for _, s := range streams {
 		key := mediaFlowKey{src: s.Src, dst: s.Dst, transport: s.Transport, class: s.MediaType, allocation: s.Allocation}
 		i, ok := index[key]

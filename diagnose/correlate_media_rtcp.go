@@ -5,6 +5,7 @@ import (
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/rtp"
+	"github.com/callscope/callscope/internal/packettime"
 )
 
 // senderReportLog is the latest SenderReportsKept sender reports of one
@@ -14,9 +15,13 @@ import (
 // shows twice, arriving and leaving, microseconds apart: a round trip is
 // measured from the copy seen at the point the echoing report's copy
 // faces (applyReport), never from whichever copy comes first in the log.
+//
+// The times are packettime.Stamps, 16 bytes rather than time.Time's 24,
+// with the same differences: a log is kept per source for the whole
+// capture, up to MaxSenderReportSources of them.
 type senderReportLog struct {
 	ntp   [SenderReportsKept]uint32
-	at    [SenderReportsKept]time.Time
+	at    [SenderReportsKept]packettime.Stamp
 	point [SenderReportsKept]capturePoint
 	next  int
 }
@@ -116,7 +121,7 @@ func (ms *mediaState) rememberSenderReport(ssrc uint32, ntp uint64, at time.Time
 		ms.senderReports[ssrc] = log
 	}
 	log.ntp[log.next] = uint32(ntp >> 16)
-	log.at[log.next] = at
+	log.at[log.next] = packettime.Of(at)
 	log.point[log.next] = seen
 	log.next = (log.next + 1) % SenderReportsKept
 }
@@ -162,7 +167,7 @@ func (ms *mediaState) roundTrip(at time.Time, b *rtp.ReportBlock, srAt capturePo
 			continue
 		}
 		dlsr := time.Duration(uint64(b.DLSR) * uint64(time.Second) / 65536)
-		rtt := at.Sub(log.at[i]) - dlsr
+		rtt := packettime.Of(at).Sub(log.at[i]) - dlsr
 		if rtt < 0 {
 			return 0, false
 		}

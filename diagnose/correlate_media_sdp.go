@@ -128,6 +128,7 @@ func (ms *mediaState) announce(ep netip.AddrPort, ann *announcement) {
 	}
 	if ms.announced == nil {
 		ms.announced = make(map[netip.AddrPort]*announcement)
+		ms.announcedAt = new([endpointSlots]uint64)
 	}
 	if prev, ok := ms.announced[ep]; ok {
 		// An RTP announcement is not demoted by an ICE candidate that names
@@ -136,6 +137,7 @@ func (ms *mediaState) announce(ep netip.AddrPort, ann *announcement) {
 			ms.announced[ep] = ann
 		}
 		ms.announceGen++
+		ms.announcedAt[endpointSlot(ep)] = ms.announceGen
 		return
 	}
 	if len(ms.announced) >= MaxAnnouncedEndpoints {
@@ -147,6 +149,7 @@ func (ms *mediaState) announce(ep netip.AddrPort, ann *announcement) {
 	}
 	ms.announced[ep] = ann
 	ms.announceGen++
+	ms.announcedAt[endpointSlot(ep)] = ms.announceGen
 }
 
 // announcedFor is the RTP announcement a stream falls under: its
