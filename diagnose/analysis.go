@@ -56,6 +56,12 @@ type Analysis struct {
 	// MaxTLSConnections.
 	DroppedICESessions    int `json:"dropped_ice_sessions,omitempty"`
 	DroppedTLSConnections int `json:"dropped_tls_connections,omitempty"`
+	// DroppedStreams counts RTP streams left out at MaxStreams: retired
+	// ones that gave way to new streams. UntrackedRTPPackets counts the
+	// packets of new streams that could not be tracked because none had
+	// retired.
+	DroppedStreams      int    `json:"dropped_streams,omitempty"`
+	UntrackedRTPPackets uint64 `json:"untracked_rtp_packets,omitempty"`
 	// CredentialsGiven: Options.Credentials were given (the CLI's
 	// --turn-credentials), so integrity verdicts in Transaction.Integrity
 	// are meaningful.

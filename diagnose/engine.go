@@ -327,6 +327,9 @@ func (e *Engine) Finish(end time.Time) *Analysis {
 	})
 	e.analysis.CredentialsGiven = len(e.opts.Credentials) > 0
 	e.finishRetired()
+	// finishMedia drops the media state, its counters with it.
+	e.analysis.DroppedStreams = int(e.media.droppedStreams)
+	e.analysis.UntrackedRTPPackets = e.media.untrackedRTP
 	e.finishMedia()
 	e.sortRetired()
 	e.finishICE(end)

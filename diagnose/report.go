@@ -63,8 +63,17 @@ type StatsReport struct {
 	Unanswered           int    `json:"unanswered_transactions"` // all of them, Binding ones summarized per flow included
 	OrphanResponses      int    `json:"orphan_responses"`
 	UnmatchedChannelData uint64 `json:"unmatched_channel_data"`
-	DroppedTransactions  int    `json:"dropped_transactions,omitempty"`
-	DroppedAllocations   int    `json:"dropped_allocations,omitempty"`
+	// Records left out at the analysis's limits (Analysis's Dropped
+	// fields): a report with any of them is partial.
+	DroppedTransactions    int    `json:"dropped_transactions,omitempty"`
+	DroppedAllocations     int    `json:"dropped_allocations,omitempty"`
+	DroppedSIPTransactions int    `json:"dropped_sip_transactions,omitempty"`
+	DroppedCalls           int    `json:"dropped_calls,omitempty"`
+	DroppedRegistrations   int    `json:"dropped_registrations,omitempty"`
+	DroppedStreams         int    `json:"dropped_streams,omitempty"`
+	UntrackedRTPPackets    uint64 `json:"untracked_rtp_packets,omitempty"`
+	DroppedICESessions     int    `json:"dropped_ice_sessions,omitempty"`
+	DroppedTLSConnections  int    `json:"dropped_tls_connections,omitempty"`
 	// KeepAlives is the CRLF keep-alives per flow, for the text report;
 	// the JSON report has their total, sip_keepalives.
 	KeepAlives SIPKeepAliveSummary `json:"-"`
@@ -171,13 +180,20 @@ func newReportHead(a *Analysis, findings []Finding, version string) *Report {
 		r.Captures = append(r.Captures, cr)
 	}
 	r.Stats = StatsReport{
-		Stats:                a.Stats,
-		Transactions:         len(a.Transactions),
-		OrphanResponses:      a.OrphanResponses,
-		UnmatchedChannelData: a.UnmatchedChannelData,
-		DroppedTransactions:  a.DroppedTransactions,
-		DroppedAllocations:   a.DroppedAllocations,
-		KeepAlives:           sipKeepAliveSummary(a),
+		Stats:                  a.Stats,
+		Transactions:           len(a.Transactions),
+		OrphanResponses:        a.OrphanResponses,
+		UnmatchedChannelData:   a.UnmatchedChannelData,
+		DroppedTransactions:    a.DroppedTransactions,
+		DroppedAllocations:     a.DroppedAllocations,
+		DroppedSIPTransactions: a.DroppedSIPTransactions,
+		DroppedCalls:           a.DroppedCalls,
+		DroppedRegistrations:   a.DroppedRegistrations,
+		DroppedStreams:         a.DroppedStreams,
+		UntrackedRTPPackets:    a.UntrackedRTPPackets,
+		DroppedICESessions:     a.DroppedICESessions,
+		DroppedTLSConnections:  a.DroppedTLSConnections,
+		KeepAlives:             sipKeepAliveSummary(a),
 	}
 	// The per-flow summaries count every Binding transaction, the kept ones
 	// too; the engine makes one for each Binding it sees.

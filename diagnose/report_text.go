@@ -275,6 +275,7 @@ func (t *textWriter) captures(r *Report) {
 	if len(odd) > 0 {
 		t.printf("  %s\n", t.s.dim.Sprint(strings.Join(odd, " · ")))
 	}
+	t.limits(st)
 	t.captureDrops(r)
 	const maxWarnings = 10
 	for i, w := range r.Warnings {
