@@ -17,8 +17,8 @@ import (
 // faces (applyReport), never from whichever copy comes first in the log.
 //
 // The times are packettime.Stamps, 16 bytes rather than time.Time's 24,
-// with the same differences: a log is kept per source for the whole
-// capture, up to MaxSenderReportSources of them.
+// with the same differences: a log is kept per source while the source is
+// active (forgetSenderReports), up to MaxSenderReportSources of them.
 type senderReportLog struct {
 	ntp   [SenderReportsKept]uint32
 	at    [SenderReportsKept]packettime.Stamp
@@ -124,6 +124,41 @@ func (ms *mediaState) rememberSenderReport(ssrc uint32, ntp uint64, at time.Time
 	log.at[log.next] = packettime.Of(at)
 	log.point[log.next] = seen
 	log.next = (log.next + 1) % SenderReportsKept
+}
+
+// forgetSenderReports drops the logs of sources that neither sent a
+// sender report since before nor have a stream any more. A report block's
+// LSR echoes the last sender report from its source (RFC 3550 §6.4.1),
+// and only about a stream of that SSRC (reportedStream): a log whose
+// source's streams are all retired, silent for an idle timeout, could only
+// serve a later stream of the same SSRC before its first sender report,
+// whose receivers will by then have timed the source out (§6.3.5) and
+// report LSR 0 until that report. Kept, such logs filled
+// MaxSenderReportSources in a long capture and left every later source
+// without a round-trip time.
+func (ms *mediaState) forgetSenderReports(before time.Time) {
+	if len(ms.senderReports) == 0 {
+		return
+	}
+	cutoff := packettime.Of(before)
+	for ssrc, log := range ms.senderReports {
+		if ms.bySSRC[ssrc] != nil || log.sentSince(cutoff) {
+			continue
+		}
+		delete(ms.senderReports, ssrc)
+	}
+}
+
+// sentSince tells whether a sender report of the log was seen at t or
+// later. Every entry is looked at: merged captures of several points need
+// not hold a source's reports in order of time.
+func (log *senderReportLog) sentSince(t packettime.Stamp) bool {
+	for _, at := range log.at {
+		if !at.IsZero() && at.Sub(t) >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // applyReport records a reception report block about one of our streams.

@@ -117,7 +117,13 @@ func receivesMedia(c *sdp.Candidate) bool {
 }
 
 // announce records one endpoint. A later SDP for the same address (a
-// re-INVITE, the answer after the offer) replaces the earlier one. Beyond
+// re-INVITE, the answer after the offer, another call reusing the port)
+// replaces the earlier one, except that an address a call announced for
+// RTP stays RTP when the same call also names it as an RTCP port: an RTCP
+// port is most often only implied (the RTP port + 1, RFC 3550 §11, unless
+// a=rtcp says otherwise, RFC 3605), or an ICE component 2 candidate,
+// while the RTP port is what the m= line or component 1 names, and only
+// RTP announcements tie streams to calls (announcedFor). Beyond
 // MaxAnnouncedEndpoints the oldest announcement is forgotten.
 func (ms *mediaState) announce(ep netip.AddrPort, ann *announcement) {
 	ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
@@ -131,9 +137,10 @@ func (ms *mediaState) announce(ep netip.AddrPort, ann *announcement) {
 		ms.announcedAt = new([endpointSlots]uint64)
 	}
 	if prev, ok := ms.announced[ep]; ok {
-		// An RTP announcement is not demoted by an ICE candidate that names
-		// the same address as RTCP of another section.
-		if !prev.rtcp || ann.rtcp {
+		// An RTP announcement is not demoted by the same call naming the
+		// address as RTCP of another section (m=audio 4001 and m=video 4000,
+		// whose implied RTCP port is 4001), in either order.
+		if !ann.rtcp || prev.rtcp || prev.call != ann.call {
 			ms.announced[ep] = ann
 		}
 		ms.announceGen++

@@ -35,9 +35,10 @@ func (e *Engine) maybeRetire(now time.Time) {
 // retire concludes what ended an idle timeout ago and drops its
 // correlation state, keeping the records in the Analysis: allocations
 // deleted or expired, calls that ended or failed, RTP streams silent that
-// long (a stream that resumes later is a new record). Memory then follows
-// the active state in a long live run; what Finish would conclude is
-// concluded the same way here, a packet time earlier.
+// long (a stream that resumes later is a new record), and the sender
+// reports of sources gone with them. Memory then follows the active state
+// in a long live run; what Finish would conclude is concluded the same
+// way here, a packet time earlier.
 func (e *Engine) retire(now time.Time) {
 	e.syncRTPWorkers() // retiring reads the streams' accounting
 	idle := e.idleTimeout()
@@ -77,6 +78,7 @@ func (e *Engine) retire(now time.Time) {
 	}
 
 	e.retireStreams(before)
+	e.media.forgetSenderReports(before)
 }
 
 // endedBefore tells a call whose BYE, or whose failure (a final response
