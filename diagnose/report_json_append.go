@@ -235,44 +235,26 @@ func (e *jsonAppender) floatField(name string, v float64) { e.key(name); e.float
 
 func (e *jsonAppender) timeField(name string, v time.Time) { e.key(name); e.time(v) }
 
-func (e *jsonAppender) uints(v []uint64) {
+// array writes v as encoding/json writes a slice: null when nil, else
+// each element by write.
+func array[T any](e *jsonAppender, v []T, write func(*T)) {
 	if v == nil {
 		e.null()
 		return
 	}
 	e.open('[')
-	for _, n := range v {
+	for i := range v {
 		e.elem()
-		e.uint(n)
+		write(&v[i])
 	}
 	e.close(']')
 }
 
-func (e *jsonAppender) ints(v []int) {
-	if v == nil {
-		e.null()
-		return
-	}
-	e.open('[')
-	for _, n := range v {
-		e.elem()
-		e.int(int64(n))
-	}
-	e.close(']')
-}
+func (e *jsonAppender) uints(v []uint64) { array(e, v, func(n *uint64) { e.uint(*n) }) }
 
-func (e *jsonAppender) strs(v []string) {
-	if v == nil {
-		e.null()
-		return
-	}
-	e.open('[')
-	for _, s := range v {
-		e.elem()
-		e.str(s)
-	}
-	e.close(']')
-}
+func (e *jsonAppender) ints(v []int) { array(e, v, func(n *int) { e.int(int64(*n)) }) }
+
+func (e *jsonAppender) strs(v []string) { array(e, v, func(s *string) { e.str(*s) }) }
 
 func (e *jsonAppender) frameRef(r *FrameRef) {
 	e.open('{')
@@ -338,23 +320,15 @@ func (e *jsonAppender) callReport(c *CallReport) {
 		e.sdpReport(c.Answer)
 	}
 	e.key("ladder")
-	if c.Ladder == nil {
-		e.null()
-	} else {
-		e.open('[')
-		for i := range c.Ladder {
-			st := &c.Ladder[i]
-			e.elem()
-			e.open('{')
-			e.uintField("frame", st.Frame)
-			e.timeField("time", st.Time)
-			e.strField("from", st.From)
-			e.strField("to", st.To)
-			e.strField("label", st.Label)
-			e.close('}')
-		}
-		e.close(']')
-	}
+	array(e, c.Ladder, func(st *LadderStepReport) {
+		e.open('{')
+		e.uintField("frame", st.Frame)
+		e.timeField("time", st.Time)
+		e.strField("from", st.From)
+		e.strField("to", st.To)
+		e.strField("label", st.Label)
+		e.close('}')
+	})
 	if c.LadderDropped != 0 {
 		e.intField("ladder_dropped", int64(c.LadderDropped))
 	}
@@ -368,27 +342,19 @@ func (e *jsonAppender) sdpReport(s *SDPReport) {
 	e.uintField("frame", s.Frame)
 	e.strField("from", s.From)
 	e.key("media")
-	if s.Media == nil {
-		e.null()
-	} else {
-		e.open('[')
-		for i := range s.Media {
-			m := &s.Media[i]
-			e.elem()
-			e.open('{')
-			e.strField("type", m.Type)
-			e.strField("address", m.Address)
-			e.strField("proto", m.Proto)
-			e.strField("direction", m.Direction)
-			e.key("codecs")
-			e.strs(m.Codecs)
-			if m.ICE != 0 {
-				e.intField("ice_candidates", int64(m.ICE))
-			}
-			e.close('}')
+	array(e, s.Media, func(m *SDPMediaReport) {
+		e.open('{')
+		e.strField("type", m.Type)
+		e.strField("address", m.Address)
+		e.strField("proto", m.Proto)
+		e.strField("direction", m.Direction)
+		e.key("codecs")
+		e.strs(m.Codecs)
+		if m.ICE != 0 {
+			e.intField("ice_candidates", int64(m.ICE))
 		}
-		e.close(']')
-	}
+		e.close('}')
+	})
 	e.close('}')
 }
 
@@ -565,38 +531,22 @@ func (e *jsonAppender) allocationReport(a *AllocationReport) {
 	e.attemptReports(a.AttemptLog)
 	e.intField("refreshes", int64(a.Refreshes))
 	e.key("permissions")
-	if a.Permissions == nil {
-		e.null()
-	} else {
-		e.open('[')
-		for i := range a.Permissions {
-			p := &a.Permissions[i]
-			e.elem()
-			e.open('{')
-			e.key("peer")
-			e.addr(p.Peer)
-			e.uintField("frame", p.Frame)
-			e.close('}')
-		}
-		e.close(']')
-	}
+	array(e, a.Permissions, func(p *Permission) {
+		e.open('{')
+		e.key("peer")
+		e.addr(p.Peer)
+		e.uintField("frame", p.Frame)
+		e.close('}')
+	})
 	e.key("channels")
-	if a.Channels == nil {
-		e.null()
-	} else {
-		e.open('[')
-		for i := range a.Channels {
-			c := &a.Channels[i]
-			e.elem()
-			e.open('{')
-			e.uintField("number", uint64(c.Number))
-			e.key("peer")
-			e.addrPort(c.Peer)
-			e.uintField("frame", c.Frame)
-			e.close('}')
-		}
-		e.close(']')
-	}
+	array(e, a.Channels, func(c *ChannelBind) {
+		e.open('{')
+		e.uintField("number", uint64(c.Number))
+		e.key("peer")
+		e.addrPort(c.Peer)
+		e.uintField("frame", c.Frame)
+		e.close('}')
+	})
 	e.key("sent")
 	e.relayCounter(&a.Sent)
 	e.key("received")
@@ -607,14 +557,7 @@ func (e *jsonAppender) allocationReport(a *AllocationReport) {
 }
 
 func (e *jsonAppender) attemptReports(v []AttemptReport) {
-	if v == nil {
-		e.null()
-		return
-	}
-	e.open('[')
-	for i := range v {
-		at := &v[i]
-		e.elem()
+	array(e, v, func(at *AttemptReport) {
 		e.open('{')
 		e.uintField("frame", at.Frame)
 		e.timeField("time", at.Time)
@@ -625,8 +568,7 @@ func (e *jsonAppender) attemptReports(v []AttemptReport) {
 		}
 		e.intField("retransmissions", int64(at.Retransmissions))
 		e.close('}')
-	}
-	e.close(']')
+	})
 }
 
 func (e *jsonAppender) relayCounter(c *RelayCounter) {
@@ -678,69 +620,53 @@ func (e *jsonAppender) iceSessionReport(s *ICESessionReport) {
 	e.boolField("controlling_seen", s.ControllingSeen)
 	e.boolField("controlled_seen", s.ControlledSeen)
 	e.key("candidates")
-	if s.Candidates == nil {
-		e.null()
-	} else {
-		e.open('[')
-		for i := range s.Candidates {
-			c := &s.Candidates[i]
-			e.elem()
-			e.open('{')
-			e.strField("side", c.Side)
-			e.strField("type", c.Type)
-			e.strField("address", c.Address)
-			e.strField("transport", c.Transport)
-			if c.Priority != 0 {
-				e.uintField("priority", uint64(c.Priority))
-			}
-			if c.Foundation != "" {
-				e.strField("foundation", c.Foundation)
-			}
-			if c.Component != 0 {
-				e.intField("component", int64(c.Component))
-			}
-			if c.Learned {
-				e.boolField("learned", true)
-			}
-			if c.Allocation != nil {
-				e.intField("allocation", int64(*c.Allocation))
-			}
-			e.close('}')
+	array(e, s.Candidates, func(c *ICECandidateReport) {
+		e.open('{')
+		e.strField("side", c.Side)
+		e.strField("type", c.Type)
+		e.strField("address", c.Address)
+		e.strField("transport", c.Transport)
+		if c.Priority != 0 {
+			e.uintField("priority", uint64(c.Priority))
 		}
-		e.close(']')
-	}
+		if c.Foundation != "" {
+			e.strField("foundation", c.Foundation)
+		}
+		if c.Component != 0 {
+			e.intField("component", int64(c.Component))
+		}
+		if c.Learned {
+			e.boolField("learned", true)
+		}
+		if c.Allocation != nil {
+			e.intField("allocation", int64(*c.Allocation))
+		}
+		e.close('}')
+	})
 	e.key("pairs")
-	if s.Pairs == nil {
-		e.null()
-	} else {
-		e.open('[')
-		for i := range s.Pairs {
-			p := &s.Pairs[i]
-			e.elem()
-			e.open('{')
-			e.strField("local", p.Local)
-			e.strField("remote", p.Remote)
-			e.strField("transport", p.Transport)
-			if p.Allocation != nil {
-				e.intField("allocation", int64(*p.Allocation))
-			}
-			if p.RemoteAllocation != nil {
-				e.intField("remote_allocation", int64(*p.RemoteAllocation))
-			}
-			e.intField("checks", int64(p.Checks))
-			e.intField("answered", int64(p.Answered))
-			e.intField("errors", int64(p.Errors))
-			if p.RTTMS != 0 {
-				e.floatField("rtt_ms", p.RTTMS)
-			}
-			e.boolField("nominated", p.Nominated)
-			e.strField("state", p.State)
-			e.frameRefField("first", &p.First)
-			e.frameRefField("last", &p.Last)
-			e.close('}')
+	array(e, s.Pairs, func(p *CandidatePairReport) {
+		e.open('{')
+		e.strField("local", p.Local)
+		e.strField("remote", p.Remote)
+		e.strField("transport", p.Transport)
+		if p.Allocation != nil {
+			e.intField("allocation", int64(*p.Allocation))
 		}
-		e.close(']')
-	}
+		if p.RemoteAllocation != nil {
+			e.intField("remote_allocation", int64(*p.RemoteAllocation))
+		}
+		e.intField("checks", int64(p.Checks))
+		e.intField("answered", int64(p.Answered))
+		e.intField("errors", int64(p.Errors))
+		if p.RTTMS != 0 {
+			e.floatField("rtt_ms", p.RTTMS)
+		}
+		e.boolField("nominated", p.Nominated)
+		e.strField("state", p.State)
+		e.frameRefField("first", &p.First)
+		e.frameRefField("last", &p.Last)
+		e.close('}')
+	})
 	if s.SelectedPair != nil {
 		e.intField("selected_pair", int64(*s.SelectedPair))
 	}
