@@ -235,6 +235,38 @@ func (e *jsonAppender) floatField(name string, v float64) { e.key(name); e.float
 
 func (e *jsonAppender) timeField(name string, v time.Time) { e.key(name); e.time(v) }
 
+// The opt writers are encoding/json's omitempty: the field only when v is
+// not its type's zero.
+func (e *jsonAppender) optStr(name, v string) {
+	if v != "" {
+		e.strField(name, v)
+	}
+}
+
+func (e *jsonAppender) optUint(name string, v uint64) {
+	if v != 0 {
+		e.uintField(name, v)
+	}
+}
+
+func (e *jsonAppender) optInt(name string, v int64) {
+	if v != 0 {
+		e.intField(name, v)
+	}
+}
+
+func (e *jsonAppender) optFloat(name string, v float64) {
+	if v != 0 {
+		e.floatField(name, v)
+	}
+}
+
+func (e *jsonAppender) optTrue(name string, v bool) {
+	if v {
+		e.boolField(name, true)
+	}
+}
+
 // array writes v as encoding/json writes a slice: null when nil, else
 // each element by write.
 func array[T any](e *jsonAppender, v []T, write func(*T)) {
@@ -277,40 +309,18 @@ func (e *jsonAppender) callReport(c *CallReport) {
 	e.strField("callee", c.Callee)
 	e.strField("transport", c.Transport)
 	e.strField("outcome", c.Outcome)
-	if c.FinalStatus != 0 {
-		e.intField("final_status", int64(c.FinalStatus))
-	}
-	if c.FinalReason != "" {
-		e.strField("final_reason", c.FinalReason)
-	}
-	if c.ReasonHeader != "" {
-		e.strField("reason_header", c.ReasonHeader)
-	}
-	if c.AnsweredBy != "" {
-		e.strField("answered_by", c.AnsweredBy)
-	}
-	if c.PostDialDelayMS != 0 {
-		e.floatField("post_dial_delay_ms", c.PostDialDelayMS)
-	}
-	if c.SetupTimeMS != 0 {
-		e.floatField("setup_time_ms", c.SetupTimeMS)
-	}
+	e.optInt("final_status", int64(c.FinalStatus))
+	e.optStr("final_reason", c.FinalReason)
+	e.optStr("reason_header", c.ReasonHeader)
+	e.optStr("answered_by", c.AnsweredBy)
+	e.optFloat("post_dial_delay_ms", c.PostDialDelayMS)
+	e.optFloat("setup_time_ms", c.SetupTimeMS)
 	e.uintField("invite_frame", c.InviteFrame)
-	if c.AnsweredFrame != 0 {
-		e.uintField("answered_frame", c.AnsweredFrame)
-	}
-	if c.EndedFrame != 0 {
-		e.uintField("ended_frame", c.EndedFrame)
-	}
-	if c.EndedBy != "" {
-		e.strField("ended_by", c.EndedBy)
-	}
-	if c.Preexisting {
-		e.boolField("preexisting", true)
-	}
-	if c.Forked {
-		e.boolField("forked", true)
-	}
+	e.optUint("answered_frame", c.AnsweredFrame)
+	e.optUint("ended_frame", c.EndedFrame)
+	e.optStr("ended_by", c.EndedBy)
+	e.optTrue("preexisting", c.Preexisting)
+	e.optTrue("forked", c.Forked)
 	if c.Offer != nil {
 		e.key("offer")
 		e.sdpReport(c.Offer)
@@ -329,9 +339,7 @@ func (e *jsonAppender) callReport(c *CallReport) {
 		e.strField("label", st.Label)
 		e.close('}')
 	})
-	if c.LadderDropped != 0 {
-		e.intField("ladder_dropped", int64(c.LadderDropped))
-	}
+	e.optInt("ladder_dropped", int64(c.LadderDropped))
 	e.key("streams")
 	e.ints(c.Streams)
 	e.close('}')
@@ -350,9 +358,7 @@ func (e *jsonAppender) sdpReport(s *SDPReport) {
 		e.strField("direction", m.Direction)
 		e.key("codecs")
 		e.strs(m.Codecs)
-		if m.ICE != 0 {
-			e.intField("ice_candidates", int64(m.ICE))
-		}
+		e.optInt("ice_candidates", int64(m.ICE))
 		e.close('}')
 	})
 	e.close('}')
@@ -365,31 +371,15 @@ func (e *jsonAppender) streamReport(s *StreamReport) {
 	e.strField("transport", s.Transport)
 	e.strField("ssrc", s.SSRC)
 	e.uintField("pt", uint64(s.PT))
-	if s.Codec != "" {
-		e.strField("codec", s.Codec)
-	}
-	if s.ClockRate != 0 {
-		e.uintField("clock_rate", uint64(s.ClockRate))
-	}
-	if s.Media != "" {
-		e.strField("media", s.Media)
-	}
+	e.optStr("codec", s.Codec)
+	e.optUint("clock_rate", uint64(s.ClockRate))
+	e.optStr("media", s.Media)
 	e.boolField("srtp", s.SRTP)
-	if s.CallID != "" {
-		e.strField("call_id", s.CallID)
-	}
-	if s.ViaTURN {
-		e.boolField("via_turn", true)
-	}
-	if s.TURNServer != "" {
-		e.strField("turn_server", s.TURNServer)
-	}
-	if s.Direction != "" {
-		e.strField("direction", s.Direction)
-	}
-	if s.Interface != 0 {
-		e.uintField("interface", uint64(s.Interface))
-	}
+	e.optStr("call_id", s.CallID)
+	e.optTrue("via_turn", s.ViaTURN)
+	e.optStr("turn_server", s.TURNServer)
+	e.optStr("direction", s.Direction)
+	e.optUint("interface", uint64(s.Interface))
 	e.uintField("packets", s.Packets)
 	e.uintField("bytes", s.Bytes)
 	e.frameRefField("first", &s.First)
@@ -427,14 +417,10 @@ func (e *jsonAppender) streamReport(s *StreamReport) {
 		e.floatField("fraction_lost", r.FractionLost)
 		e.intField("cumulative_lost", int64(r.CumulativeLost))
 		e.floatField("jitter_ms", r.JitterMS)
-		if r.RTTMS != 0 {
-			e.floatField("rtt_ms", r.RTTMS)
-		}
+		e.optFloat("rtt_ms", r.RTTMS)
 		e.close('}')
 	}
-	if s.SRTCPPackets != 0 {
-		e.uintField("srtcp_packets", s.SRTCPPackets)
-	}
+	e.optUint("srtcp_packets", s.SRTCPPackets)
 	if r := s.ICMP; r != nil {
 		e.key("icmp")
 		e.streamICMPReport(r)
@@ -475,23 +461,17 @@ func (e *jsonAppender) countsByName(m map[string]uint64) {
 func (e *jsonAppender) streamICMPReport(r *StreamICMPReport) {
 	e.open('{')
 	e.uintField("errors", r.Errors)
-	if r.RTCP != 0 {
-		e.uintField("rtcp", r.RTCP)
-	}
+	e.optUint("rtcp", r.RTCP)
 	e.uintField("port_unreachable", r.PortUnreachable)
 	e.uintField("prohibited", r.Prohibited)
 	e.strField("from", r.From)
 	e.boolField("from_destination", r.FromDestination)
-	if r.OtherSenders != 0 {
-		e.uintField("other_senders", r.OtherSenders)
-	}
+	e.optUint("other_senders", r.OtherSenders)
 	e.strField("protocol", r.Protocol)
 	e.uintField("type", uint64(r.Type))
 	e.uintField("code", uint64(r.Code))
 	e.strField("description", r.Description)
-	if r.OtherCodes != 0 {
-		e.uintField("other_codes", r.OtherCodes)
-	}
+	e.optUint("other_codes", r.OtherCodes)
 	e.frameRefField("first", &r.First)
 	e.frameRefField("last", &r.Last)
 	e.key("frames")
@@ -504,25 +484,13 @@ func (e *jsonAppender) allocationReport(a *AllocationReport) {
 	e.strField("client", a.Client)
 	e.strField("server", a.Server)
 	e.strField("transport", a.Transport)
-	if a.Username != "" {
-		e.strField("username", a.Username)
-	}
-	if a.Realm != "" {
-		e.strField("realm", a.Realm)
-	}
+	e.optStr("username", a.Username)
+	e.optStr("realm", a.Realm)
 	e.strField("outcome", a.Outcome)
-	if a.Preexisting {
-		e.boolField("preexisting", true)
-	}
-	if a.Relayed != "" {
-		e.strField("relayed", a.Relayed)
-	}
-	if a.Mapped != "" {
-		e.strField("mapped", a.Mapped)
-	}
-	if a.Lifetime != 0 {
-		e.intField("lifetime_s", a.Lifetime)
-	}
+	e.optTrue("preexisting", a.Preexisting)
+	e.optStr("relayed", a.Relayed)
+	e.optStr("mapped", a.Mapped)
+	e.optInt("lifetime_s", a.Lifetime)
 	if !a.Expires.IsZero() {
 		e.timeField("expires", a.Expires)
 	}
@@ -563,9 +531,7 @@ func (e *jsonAppender) attemptReports(v []AttemptReport) {
 		e.timeField("time", at.Time)
 		e.boolField("authenticated", at.Authenticated)
 		e.strField("response", at.Response)
-		if at.ResponseFrame != 0 {
-			e.uintField("response_frame", at.ResponseFrame)
-		}
+		e.optUint("response_frame", at.ResponseFrame)
 		e.intField("retransmissions", int64(at.Retransmissions))
 		e.close('}')
 	})
@@ -613,9 +579,7 @@ func (e *jsonAppender) iceSessionReport(s *ICESessionReport) {
 	e.open('{')
 	e.strField("local_ufrag", s.LocalUfrag)
 	e.strField("remote_ufrag", s.RemoteUfrag)
-	if s.CallID != "" {
-		e.strField("call_id", s.CallID)
-	}
+	e.optStr("call_id", s.CallID)
 	e.strField("outcome", s.Outcome)
 	e.boolField("controlling_seen", s.ControllingSeen)
 	e.boolField("controlled_seen", s.ControlledSeen)
@@ -626,18 +590,10 @@ func (e *jsonAppender) iceSessionReport(s *ICESessionReport) {
 		e.strField("type", c.Type)
 		e.strField("address", c.Address)
 		e.strField("transport", c.Transport)
-		if c.Priority != 0 {
-			e.uintField("priority", uint64(c.Priority))
-		}
-		if c.Foundation != "" {
-			e.strField("foundation", c.Foundation)
-		}
-		if c.Component != 0 {
-			e.intField("component", int64(c.Component))
-		}
-		if c.Learned {
-			e.boolField("learned", true)
-		}
+		e.optUint("priority", uint64(c.Priority))
+		e.optStr("foundation", c.Foundation)
+		e.optInt("component", int64(c.Component))
+		e.optTrue("learned", c.Learned)
 		if c.Allocation != nil {
 			e.intField("allocation", int64(*c.Allocation))
 		}
@@ -658,9 +614,7 @@ func (e *jsonAppender) iceSessionReport(s *ICESessionReport) {
 		e.intField("checks", int64(p.Checks))
 		e.intField("answered", int64(p.Answered))
 		e.intField("errors", int64(p.Errors))
-		if p.RTTMS != 0 {
-			e.floatField("rtt_ms", p.RTTMS)
-		}
+		e.optFloat("rtt_ms", p.RTTMS)
 		e.boolField("nominated", p.Nominated)
 		e.strField("state", p.State)
 		e.frameRefField("first", &p.First)
@@ -670,29 +624,19 @@ func (e *jsonAppender) iceSessionReport(s *ICESessionReport) {
 	if s.SelectedPair != nil {
 		e.intField("selected_pair", int64(*s.SelectedPair))
 	}
-	if s.SelectedInferred {
-		e.boolField("selected_inferred", true)
-	}
+	e.optTrue("selected_inferred", s.SelectedInferred)
 	e.key("role_conflict_frames")
 	e.uints(s.RoleConflictFrames)
 	e.intField("consent_checks", int64(s.ConsentChecks))
 	e.intField("consent_unanswered", int64(s.ConsentUnanswered))
-	if s.ConsentLostFrame != 0 {
-		e.uintField("consent_lost_frame", s.ConsentLostFrame)
-	}
+	e.optUint("consent_lost_frame", s.ConsentLostFrame)
 	e.key("dtls")
 	e.ints(s.DTLS)
 	e.key("streams")
 	e.ints(s.Streams)
-	if s.IntegrityMatched != 0 {
-		e.intField("integrity_matched", int64(s.IntegrityMatched))
-	}
-	if s.IntegrityMismatched != 0 {
-		e.intField("integrity_mismatched", int64(s.IntegrityMismatched))
-	}
-	if s.DroppedPairs != 0 {
-		e.intField("dropped_pairs", int64(s.DroppedPairs))
-	}
+	e.optInt("integrity_matched", int64(s.IntegrityMatched))
+	e.optInt("integrity_mismatched", int64(s.IntegrityMismatched))
+	e.optInt("dropped_pairs", int64(s.DroppedPairs))
 	e.frameRefField("first", &s.First)
 	e.frameRefField("last", &s.Last)
 	e.close('}')
